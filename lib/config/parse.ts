@@ -1,0 +1,198 @@
+/**
+ * Validates a configuration document: first its shape (valibot), then the rules between fields.
+ * Every problem is collected with its path, so one run names every bad field.
+ */
+import * as v from 'valibot';
+import { ConfigSchema, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
+import { isSecureOrLoopback, nativeRedirectKind, parseUrl } from './urls.js';
+
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(`invalid broker configuration:\n${issues.map((i) => `  - ${i.path || '(document)'}: ${i.message}`).join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+export interface Provider extends ProviderConfig {
+  readonly name: string;
+  /** `issuer` set and no static endpoints: metadata comes from OIDC discovery. */
+  readonly discovery: boolean;
+  /** `openid` is among the scopes, so every login carries an ID token to validate. */
+  readonly openid: boolean;
+  readonly responseMode: 'query' | 'form_post';
+}
+
+export interface Client extends ClientConfig {
+  readonly id: string;
+}
+
+export interface Config {
+  /** The broker's own origin, without a trailing slash; its RFC 8414 / RFC 9207 issuer. */
+  readonly publicUrl: string;
+  /** Whether cookies may use `Secure` and the `__Host-` prefix (an https publicUrl). */
+  readonly secureCookies: boolean;
+  readonly providers: Readonly<Record<string, Provider>>;
+  readonly clients: Readonly<Record<string, Client>>;
+  readonly tokenEncryptionKeys: SecretRef | undefined;
+  readonly ttl: Readonly<TtlConfig>;
+  /** Every origin some client allows, for CORS preflights. */
+  readonly allowedOrigins: ReadonlySet<string>;
+}
+
+export interface ParseOptions {
+  /** In AWS Lambda: secrets only from Secrets Manager, and a key ring is required. */
+  readonly runtime: 'lambda' | 'local';
+}
+
+/** Parameters the broker sets itself on an authorization request; config may not set them. */
+export const RESERVED_AUTHORIZATION_PARAMS = new Set([
+  'response_type', 'client_id', 'redirect_uri', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'scope',
+]);
+
+export function parseConfig(input: unknown, options: ParseOptions): Config {
+  const result = v.safeParse(ConfigSchema, input);
+  if (!result.success) {
+    throw new ConfigError(result.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: i.message })));
+  }
+  const raw = result.output;
+  const issues: ConfigIssue[] = [];
+  const bad = (path: string, message: string) => issues.push({ path, message });
+
+  const publicUrl = parseUrl(raw.publicUrl);
+  if (!publicUrl || !/^https?:$/.test(publicUrl.protocol)) bad('publicUrl', 'must be an absolute http(s) URL');
+  else {
+    if (!isSecureOrLoopback(publicUrl)) bad('publicUrl', 'must be https (http only on loopback)');
+    if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash || publicUrl.username || publicUrl.password) {
+      bad('publicUrl', 'must be an origin without path, query or credentials (e.g. https://auth.example.com)');
+    }
+  }
+  const secureCookies = publicUrl?.protocol === 'https:';
+
+  const secretRef = (path: string, ref: SecretRef | undefined) => {
+    if (ref && options.runtime === 'lambda' && !('secretsManager' in ref)) {
+      bad(path, 'in AWS Lambda a secret must come from Secrets Manager ({"secretsManager": ...})');
+    }
+  };
+
+  const providers: Record<string, Provider> = {};
+  for (const [name, p] of Object.entries(raw.providers)) {
+    const at = `providers.${name}`;
+    for (const key of ['issuer', 'authorizationEndpoint', 'tokenEndpoint', 'jwksUri', 'revocationEndpoint', 'endSessionEndpoint', 'userinfoEndpoint', ] as const) {
+      const value = p[key];
+      if (value === undefined) continue;
+      const u = parseUrl(value);
+      if (!u || !/^https?:$/.test(u.protocol)) bad(`${at}.${key}`, 'must be an absolute http(s) URL');
+      else if (!isSecureOrLoopback(u)) bad(`${at}.${key}`, 'must be https (http only on loopback)');
+    }
+    const hasStatic = p.authorizationEndpoint !== undefined || p.tokenEndpoint !== undefined;
+    if (hasStatic && (p.authorizationEndpoint === undefined || p.tokenEndpoint === undefined)) {
+      bad(`${at}.${p.authorizationEndpoint === undefined ? 'authorizationEndpoint' : 'tokenEndpoint'}`, 'static endpoints need both authorizationEndpoint and tokenEndpoint');
+    }
+    if (!hasStatic && p.issuer === undefined) bad(`${at}.issuer`, 'is required unless authorizationEndpoint and tokenEndpoint are given');
+    const openid = p.scopes.includes('openid');
+    if (openid && p.issuer === undefined) bad(`${at}.issuer`, 'is required with the openid scope (the ID token "iss" is checked against it)');
+    if (openid && hasStatic && p.jwksUri === undefined) bad(`${at}.jwksUri`, 'is required with the openid scope and static endpoints');
+    if (p.clientAuth === 'none' && p.clientSecret) bad(`${at}.clientSecret`, 'must be absent when clientAuth is "none"');
+    if (p.clientAuth !== 'none' && !p.clientSecret) bad(`${at}.clientSecret`, `is required for clientAuth "${p.clientAuth}"`);
+    if (p.clientAuth === 'none' && !p.pkce) bad(`${at}.pkce`, 'a public client (clientAuth "none") must use PKCE');
+    secretRef(`${at}.clientSecret`, p.clientSecret);
+    for (const key of Object.keys(p.authorizationParams)) {
+      if (RESERVED_AUTHORIZATION_PARAMS.has(key)) bad(`${at}.authorizationParams.${key}`, 'is set by the broker and cannot be configured');
+    }
+    const responseMode = p.authorizationParams['response_mode'] ?? 'query';
+    if (responseMode !== 'query' && responseMode !== 'form_post') {
+      bad(`${at}.authorizationParams.response_mode`, 'must be "query" or "form_post": a code in a URL fragment never reaches a server');
+    }
+    p.forwardParams.forEach((key, i) => {
+      if (RESERVED_AUTHORIZATION_PARAMS.has(key) || key === 'provider' || key === 'response_mode') {
+        bad(`${at}.forwardParams.${i}`, `"${key}" cannot be forwarded from apps`);
+      }
+    });
+    if (p.downstreamLogin) {
+      const u = parseUrl(p.downstreamLogin.url);
+      if (!u || !isSecureOrLoopback(u)) bad(`${at}.downstreamLogin.url`, 'must be an https URL (http only on loopback)');
+    }
+    providers[name] = Object.freeze({
+      ...p,
+      name,
+      discovery: p.issuer !== undefined && !hasStatic,
+      openid,
+      responseMode: responseMode === 'form_post' ? 'form_post' : 'query',
+    });
+  }
+
+  const clients: Record<string, Client> = {};
+  const allowedOrigins = new Set<string>();
+  for (const [id, c] of Object.entries(raw.clients)) {
+    const at = `clients.${id}`;
+    c.providers.forEach((name, i) => {
+      if (!(name in raw.providers)) bad(`${at}.providers.${i}`, `names no configured provider ("${name}")`);
+    });
+    c.redirectUris.forEach((uri, i) => checkRedirectUri(`${at}.redirectUris.${i}`, uri, c.type, bad));
+    if (c.postLogoutRedirectUri !== undefined) checkRedirectUri(`${at}.postLogoutRedirectUri`, c.postLogoutRedirectUri, c.type, bad);
+    c.allowedOrigins.forEach((origin, i) => {
+      const u = parseUrl(origin);
+      if (!u || u.origin !== origin) bad(`${at}.allowedOrigins.${i}`, 'must be an origin: scheme://host[:port], no path or trailing slash');
+      else if (!isSecureOrLoopback(u)) bad(`${at}.allowedOrigins.${i}`, 'must be https (http only on loopback)');
+      else allowedOrigins.add(origin);
+    });
+    clients[id] = Object.freeze({ ...c, id });
+  }
+
+  if (raw.tokenEncryptionKeys === undefined && options.runtime === 'lambda') {
+    bad('tokenEncryptionKeys', 'is required in AWS Lambda');
+  }
+  secretRef('tokenEncryptionKeys', raw.tokenEncryptionKeys);
+
+  const ttl = raw.ttl;
+  if (ttl.sessionIdleSeconds > ttl.sessionMaxSeconds) bad('ttl.sessionIdleSeconds', 'must not exceed ttl.sessionMaxSeconds');
+  if (ttl.codeSeconds > 600) bad('ttl.codeSeconds', 'must be at most 600 (RFC 6749 §4.1.2 recommends 10 minutes at most)');
+
+  if (Object.keys(raw.providers).length === 0) bad('providers', 'must configure at least one provider');
+  if (Object.keys(raw.clients).length === 0) bad('clients', 'must configure at least one client');
+
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  return Object.freeze({
+    publicUrl: publicUrl!.origin,
+    secureCookies,
+    providers: Object.freeze(providers),
+    clients: Object.freeze(clients),
+    tokenEncryptionKeys: raw.tokenEncryptionKeys,
+    ttl: Object.freeze({ ...ttl }),
+    allowedOrigins,
+  });
+}
+
+function checkRedirectUri(path: string, uri: string, type: 'web' | 'native', bad: (p: string, m: string) => void): void {
+  const u = parseUrl(uri);
+  if (!u) return bad(path, 'must be an absolute URI');
+  if (u.hash) return bad(path, 'must not contain a fragment (RFC 6749 §3.1.2)');
+  if (type === 'native') {
+    if (!nativeRedirectKind(u)) {
+      bad(path, 'a native client may register only a reverse-DNS private-use scheme, an https URI, or http on 127.0.0.1 / [::1] (RFC 8252 §7)');
+    }
+  } else if (!/^https?:$/.test(u.protocol) || !isSecureOrLoopback(u)) {
+    bad(path, 'a web client must register https URIs (http only on loopback)');
+  }
+}
+
+/** Parses a JSON text first, so a syntax error is reported like any other issue. */
+export function parseConfigText(text: string, options: ParseOptions): Config {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([{ path: '', message: `is not valid JSON (${(err as Error).message})` }]);
+  }
+  return parseConfig(json, options);
+}
+
+export type { RawConfig };

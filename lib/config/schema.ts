@@ -1,0 +1,77 @@
+/**
+ * The configuration document of CONTRACT.md, as a valibot schema (shape) plus the rules that
+ * tie fields together (meaning). `parseConfig` runs both and names every bad field by its path.
+ */
+import * as v from 'valibot';
+
+const nonEmpty = v.pipe(v.string(), v.nonEmpty('must not be empty'));
+const positiveInt = v.pipe(v.number(), v.integer('must be an integer'), v.minValue(1, 'must be at least 1'));
+
+export const SecretRefSchema = v.union(
+  [
+    v.strictObject({ secretsManager: nonEmpty, jsonKey: v.optional(nonEmpty) }),
+    v.strictObject({ env: nonEmpty }),
+    v.strictObject({ value: nonEmpty }),
+  ],
+  'must be {"secretsManager": "<name or ARN>", "jsonKey"?: "<field>"}, {"env": "VAR"} or {"value": "..."}',
+);
+export type SecretRef = v.InferOutput<typeof SecretRefSchema>;
+
+const stringMap = v.record(v.string(), v.string());
+
+export const ProviderSchema = v.strictObject({
+  issuer: v.optional(nonEmpty),
+  authorizationEndpoint: v.optional(nonEmpty),
+  tokenEndpoint: v.optional(nonEmpty),
+  jwksUri: v.optional(nonEmpty),
+  revocationEndpoint: v.optional(nonEmpty),
+  endSessionEndpoint: v.optional(nonEmpty),
+  userinfoEndpoint: v.optional(nonEmpty),
+  clientId: nonEmpty,
+  clientSecret: v.optional(SecretRefSchema),
+  clientAuth: v.optional(v.picklist(['client_secret_basic', 'client_secret_post', 'none']), 'client_secret_basic'),
+  tokenRequestFormat: v.optional(v.picklist(['form', 'json']), 'form'),
+  scopes: v.optional(v.pipe(v.array(nonEmpty), v.minLength(1, 'must name at least one scope')), ['openid']),
+  pkce: v.optional(v.boolean(), true),
+  authorizationParams: v.optional(stringMap, {}),
+  forwardParams: v.optional(v.array(nonEmpty), []),
+  tokenParams: v.optional(stringMap, {}),
+  refreshParams: v.optional(stringMap, {}),
+  downstreamLogin: v.optional(
+    v.strictObject({
+      kind: v.literal('xprotect'),
+      url: nonEmpty,
+    }),
+  ),
+});
+
+export const ClientSchema = v.strictObject({
+  type: v.picklist(['web', 'native']),
+  redirectUris: v.pipe(v.array(nonEmpty), v.minLength(1, 'must list at least one URI')),
+  allowedOrigins: v.optional(v.array(nonEmpty), []),
+  providers: v.pipe(v.array(nonEmpty), v.minLength(1, 'must list at least one provider')),
+  postLogoutRedirectUri: v.optional(nonEmpty),
+});
+
+export const TtlSchema = v.strictObject({
+  loginSeconds: v.optional(positiveInt, 600),
+  codeSeconds: v.optional(positiveInt, 60),
+  sessionIdleSeconds: v.optional(positiveInt, 1_209_600),
+  sessionMaxSeconds: v.optional(positiveInt, 7_776_000),
+  reuseGraceSeconds: v.optional(v.pipe(v.number(), v.integer('must be an integer'), v.minValue(0, 'must not be negative')), 30),
+  minAccessTokenSeconds: v.optional(v.pipe(v.number(), v.integer('must be an integer'), v.minValue(0, 'must not be negative')), 60),
+});
+
+export const ConfigSchema = v.strictObject({
+  $schema: v.optional(v.string()),
+  publicUrl: nonEmpty,
+  providers: v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names use A-Z a-z 0-9 _ - only')), ProviderSchema),
+  clients: v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._~-]{1,128}$/, 'client ids use A-Z a-z 0-9 . _ ~ - only')), ClientSchema),
+  tokenEncryptionKeys: v.optional(SecretRefSchema),
+  ttl: v.optional(TtlSchema, {}),
+});
+
+export type RawConfig = v.InferOutput<typeof ConfigSchema>;
+export type ProviderConfig = v.InferOutput<typeof ProviderSchema>;
+export type ClientConfig = v.InferOutput<typeof ClientSchema>;
+export type TtlConfig = v.InferOutput<typeof TtlSchema>;

@@ -1,0 +1,53 @@
+/**
+ * Encryption of tokens at rest: JWE with `dir` + `A256GCM` (RFC 7516, RFC 7518 §5.3), the key
+ * chosen by `kid` from the key ring. The record key and field name are bound in as additional
+ * authenticated data, so a ciphertext copied into another record or field does not decrypt.
+ *
+ * Stored form: the JWE Compact Serialization (protected..iv.ciphertext.tag); the AAD is not
+ * stored but recomputed from where the value is read.
+ */
+import { flattenedDecrypt, FlattenedEncrypt } from 'jose';
+import { DecryptionError } from '../errors.js';
+import type { KeyRing } from './key-ring.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface TokenCipher {
+  encrypt(plaintext: string, context: string): Promise<string>;
+  /** Throws `DecryptionError`, the same for every cause. */
+  decrypt(jwe: string, context: string): Promise<string>;
+}
+
+export function createTokenCipher(ring: KeyRing): TokenCipher {
+  const currentKey = ring.keys.get(ring.current);
+  if (!currentKey) throw new TypeError('key ring has no current key');
+  return {
+    async encrypt(plaintext, context) {
+      const jwe = await new FlattenedEncrypt(encoder.encode(plaintext))
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: ring.current })
+        .setAdditionalAuthenticatedData(encoder.encode(context))
+        .encrypt(currentKey);
+      return `${jwe.protected}..${jwe.iv}.${jwe.ciphertext}.${jwe.tag}`;
+    },
+    async decrypt(value, context) {
+      const parts = value.split('.');
+      if (parts.length !== 5 || parts[1] !== '') throw new DecryptionError();
+      const [protectedHeader, , iv, ciphertext, tag] = parts as [string, string, string, string, string];
+      try {
+        const { plaintext } = await flattenedDecrypt(
+          { protected: protectedHeader, iv, ciphertext, tag, aad: Buffer.from(context, 'utf8').toString('base64url') },
+          (header) => {
+            const key = typeof header?.kid === 'string' ? ring.keys.get(header.kid) : undefined;
+            if (!key) throw new Error('unknown kid');
+            return key;
+          },
+          { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
+        );
+        return decoder.decode(plaintext);
+      } catch (cause) {
+        throw new DecryptionError({ cause });
+      }
+    },
+  };
+}

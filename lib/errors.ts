@@ -1,0 +1,130 @@
+/**
+ * The broker's one error model.
+ *
+ * A programmer's mistake is a `TypeError`. Everything a request can cause is a `BrokerError`
+ * with a stable OAuth error `code` (RFC 6749 §4.1.2.1, §5.2), an HTTP `status` and a `cause`.
+ * `errorBody` is the only place an error becomes a response body.
+ */
+
+/** Every error code a broker response can carry. */
+export const ERROR_CODES = [
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'access_denied',
+  'unsupported_response_type',
+  'server_error',
+  'temporarily_unavailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class BrokerError extends Error {
+  override readonly name: string = 'BrokerError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Text for `error_description`; never holds a token, a secret or internal detail. */
+  readonly description: string;
+
+  constructor(code: ErrorCode, status: number, description: string, options?: { cause?: unknown }) {
+    super(`${code}: ${description}`, options);
+    this.code = code;
+    this.status = status;
+    this.description = description;
+  }
+}
+
+/** `400 invalid_request`: the caller's input is malformed. */
+export class InvalidRequestError extends BrokerError {
+  override readonly name = 'InvalidRequestError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('invalid_request', 400, description, options);
+  }
+}
+
+/** `400 invalid_grant`: a code, handle or session that is unknown, used, expired or ended. */
+export class InvalidGrantError extends BrokerError {
+  override readonly name = 'InvalidGrantError';
+  constructor(description: string, options?: { cause?: unknown; status?: number }) {
+    super('invalid_grant', options?.status ?? 400, description, options);
+  }
+}
+
+/** `401 invalid_client`: the `client_id` is not registered (RFC 6749 §5.2). */
+export class InvalidClientError extends BrokerError {
+  override readonly name = 'InvalidClientError';
+  constructor(description: string) {
+    super('invalid_client', 401, description);
+  }
+}
+
+/** `403 access_denied`: a missing CSRF header or a foreign Origin. */
+export class ForbiddenError extends BrokerError {
+  override readonly name = 'ForbiddenError';
+  constructor(description: string) {
+    super('access_denied', 403, description);
+  }
+}
+
+/** The provider could not be reached, timed out or answered 5xx: `503 temporarily_unavailable`. */
+export class UpstreamUnavailableError extends BrokerError {
+  override readonly name = 'UpstreamUnavailableError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('temporarily_unavailable', 503, description, options);
+  }
+}
+
+/** The provider answered something malformed or oversized: `502 server_error`. */
+export class UpstreamMalformedError extends BrokerError {
+  override readonly name = 'UpstreamMalformedError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('server_error', 502, description, options);
+  }
+}
+
+/**
+ * The provider answered with an OAuth error body (RFC 6749 §5.2). `upstreamCode` is the
+ * provider's `error`, kept for the log; what the app sees depends on the operation.
+ */
+export class UpstreamOAuthError extends BrokerError {
+  override readonly name = 'UpstreamOAuthError';
+  readonly upstreamCode: string;
+  readonly upstreamStatus: number;
+  constructor(upstreamCode: string, upstreamStatus: number) {
+    super(upstreamCode === 'invalid_grant' ? 'invalid_grant' : 'server_error', upstreamCode === 'invalid_grant' ? 400 : 502,
+      `the provider refused the request (${upstreamCode})`);
+    this.upstreamCode = upstreamCode;
+    this.upstreamStatus = upstreamStatus;
+  }
+}
+
+/** An ID token or other signed answer from the provider failed a check (OIDC Core §3.1.3.7). */
+export class TokenValidationError extends BrokerError {
+  override readonly name = 'TokenValidationError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('access_denied', 400, description, options);
+  }
+}
+
+/** A stored ciphertext could not be decrypted: wrong key, removed key, wrong record, tampered. */
+export class DecryptionError extends BrokerError {
+  override readonly name = 'DecryptionError';
+  constructor(options?: { cause?: unknown }) {
+    super('invalid_grant', 400, 'the session can no longer be read', options);
+  }
+}
+
+export interface ErrorBody {
+  readonly error: ErrorCode;
+  readonly error_description: string;
+}
+
+/** Maps any thrown value to a status and body; unknown errors become a bare `500 server_error`. */
+export function errorBody(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof BrokerError) {
+    return { status: err.status, body: { error: err.code, error_description: err.description } };
+  }
+  return { status: 500, body: { error: 'server_error', error_description: 'internal error' } };
+}

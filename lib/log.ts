@@ -1,0 +1,51 @@
+/**
+ * Structured JSON log lines, one object a line. Callers pass only values that are safe to log:
+ * never a secret, token, code, handle or cookie value. `errorFields` reduces an error to its
+ * name, code and message, and BrokerError messages are written never to hold such values.
+ */
+import { BrokerError, UpstreamOAuthError } from './errors.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+export interface Logger {
+  debug(event: string, fields?: LogFields): void;
+  info(event: string, fields?: LogFields): void;
+  warn(event: string, fields?: LogFields): void;
+  error(event: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogSink = (line: string) => void;
+
+export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?: LogFields } = {}): Logger {
+  const min = LEVELS[options.level ?? 'info'];
+  const sink = options.sink ?? ((line: string) => process.stdout.write(line + '\n'));
+  const base = options.base ?? {};
+  const write = (level: LogLevel, event: string, fields?: LogFields) => {
+    if (LEVELS[level] < min) return;
+    sink(JSON.stringify({ level, time: new Date().toISOString(), event, ...base, ...fields }));
+  };
+  return {
+    debug: (e, f) => write('debug', e, f),
+    info: (e, f) => write('info', e, f),
+    warn: (e, f) => write('warn', e, f),
+    error: (e, f) => write('error', e, f),
+    child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
+  };
+}
+
+/** Safe fields of an error: its class, OAuth code and message, and the provider's error code. */
+export function errorFields(err: unknown): LogFields {
+  if (err instanceof UpstreamOAuthError) {
+    return { error: err.name, code: err.code, upstream_error: err.upstreamCode, upstream_status: err.upstreamStatus };
+  }
+  if (err instanceof BrokerError) {
+    const cause = err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message}` : undefined;
+    return { error: err.name, code: err.code, message: err.description, cause };
+  }
+  if (err instanceof Error) return { error: err.name, message: err.message };
+  return { error: typeof err };
+}

@@ -1,0 +1,118 @@
+/**
+ * ID token validation (OIDC Core §3.1.3.7), in a fixed order: signature first (key from the
+ * provider's JWKS, algorithm among those it advertises, never `none`), then `iss`, `aud`, `exp`,
+ * `iat` (jose), then `azp` and `nonce` here. No claim is read before the signature is checked.
+ *
+ * ID tokens in refresh answers (OIDC Core §12.2) must keep `iss`, `sub`, `aud`, `azp` and
+ * `auth_time` of the login's.
+ */
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import type { Provider } from '../config/parse.js';
+import { TokenValidationError } from '../errors.js';
+import type { ProviderMetadata } from './metadata.js';
+
+export type JwksResolver = ReturnType<typeof createRemoteJWKSet>;
+
+export interface JwksCache {
+  get(provider: Provider, metadata: ProviderMetadata): JwksResolver;
+  clear(): void;
+}
+
+/** One remote JWKS per provider; jose refetches at once on an unknown `kid`, at most every 5 s. */
+export function createJwksCache(options: { timeoutMs?: number } = {}): JwksCache {
+  const cache = new Map<string, { uri: string; jwks: JwksResolver }>();
+  return {
+    get(provider, metadata) {
+      const uri = metadata.jwksUri;
+      if (!uri) throw new TokenValidationError('the provider has no JWKS to check ID tokens with');
+      const hit = cache.get(provider.name);
+      if (hit && hit.uri === uri) return hit.jwks;
+      const jwks = createRemoteJWKSet(new URL(uri), {
+        cooldownDuration: 5_000,
+        cacheMaxAge: 10 * 60_000,
+        timeoutDuration: options.timeoutMs ?? 5_000,
+      });
+      cache.set(provider.name, { uri, jwks });
+      return jwks;
+    },
+    clear() {
+      cache.clear();
+    },
+  };
+}
+
+export interface IdTokenContext {
+  readonly provider: Provider;
+  readonly metadata: ProviderMetadata;
+  readonly jwks: JwksResolver;
+  /** Seconds since the epoch; jose's clock otherwise. */
+  readonly now?: number;
+}
+
+/** Identity claims an ID token must keep across refreshes. */
+export interface IdentityClaims {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud: string | readonly string[];
+  readonly azp?: string;
+  readonly auth_time?: number;
+}
+
+const CLOCK_TOLERANCE_SECONDS = 60;
+
+async function verifyCommon(ctx: IdTokenContext, idToken: string): Promise<JWTPayload> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(idToken, ctx.jwks, {
+      algorithms: [...ctx.metadata.idTokenSigningAlgs],
+      issuer: ctx.provider.issuer!,
+      audience: ctx.provider.clientId,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      ...(ctx.now !== undefined ? { currentDate: new Date(ctx.now * 1000) } : {}),
+    }));
+  } catch (cause) {
+    const code = (cause as { code?: string }).code ?? 'ERR_JWT_INVALID';
+    throw new TokenValidationError(`the ID token failed validation (${code})`, { cause });
+  }
+  const aud = payload.aud!;
+  const audiences = Array.isArray(aud) ? aud : [aud];
+  // OIDC Core §3.1.3.7 items 3-5: other audiences only when `azp` names this client.
+  if (payload.azp !== undefined && payload.azp !== ctx.provider.clientId) {
+    throw new TokenValidationError('the ID token "azp" is not this client');
+  }
+  if (audiences.some((a) => a !== ctx.provider.clientId) && payload.azp !== ctx.provider.clientId) {
+    throw new TokenValidationError('the ID token has another audience and no "azp" for this client');
+  }
+  if (payload.auth_time !== undefined && typeof payload.auth_time !== 'number') {
+    throw new TokenValidationError('the ID token "auth_time" is not a number');
+  }
+  return payload;
+}
+
+/** Validates the ID token of a login; `expectedNonce` is the one sent on the authorization request. */
+export async function validateLoginIdToken(ctx: IdTokenContext, idToken: string, expectedNonce: string): Promise<JWTPayload> {
+  const payload = await verifyCommon(ctx, idToken);
+  // OIDC Core §3.1.3.7 item 11.
+  if (typeof payload['nonce'] !== 'string' || payload['nonce'] !== expectedNonce) {
+    throw new TokenValidationError('the ID token "nonce" is missing or does not match');
+  }
+  return payload;
+}
+
+/** Validates an ID token from a refresh answer against the session's identity (OIDC Core §12.2). */
+export async function validateRefreshIdToken(ctx: IdTokenContext, idToken: string, session: IdentityClaims): Promise<JWTPayload> {
+  const payload = await verifyCommon(ctx, idToken);
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  for (const claim of ['iss', 'sub', 'aud', 'azp', 'auth_time'] as const) {
+    if (!same(payload[claim], session[claim])) {
+      throw new TokenValidationError(`the refreshed ID token changed "${claim}"`);
+    }
+  }
+  return payload;
+}
+
+/** Identity claims of an ID token the broker validated and stored earlier. */
+export function identityOf(idToken: string): IdentityClaims & JWTPayload {
+  return decodeJwt(idToken) as IdentityClaims & JWTPayload;
+}

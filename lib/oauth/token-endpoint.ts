@@ -1,0 +1,77 @@
+/**
+ * Requests to the provider's token and revocation endpoints: the authorization code grant
+ * (RFC 6749 §4.1.3, RFC 7636 §4.5), the refresh grant (RFC 6749 §6) and token revocation
+ * (RFC 7009). An `invalid_client` answer re-reads the client secret once and tries again,
+ * since the secret may just have been rotated.
+ */
+import type { Provider } from '../config/parse.js';
+import { UpstreamOAuthError } from '../errors.js';
+import type { SecretResolver } from '../secrets/secrets.js';
+import { encodeClientRequest } from './client-auth.js';
+import { checkOAuthStatus, upstreamRequest, type HttpOptions } from './http.js';
+import type { ProviderMetadata } from './metadata.js';
+import { parseTokenResponse, type TokenSet } from './token-response.js';
+
+export interface UpstreamContext {
+  readonly provider: Provider;
+  readonly metadata: ProviderMetadata;
+  readonly secrets: SecretResolver;
+  readonly http?: HttpOptions;
+}
+
+async function postWithClientAuth<T>(ctx: UpstreamContext, url: string, fields: Record<string, string>, read: (res: Awaited<ReturnType<typeof upstreamRequest>>) => T): Promise<T> {
+  const ref = ctx.provider.clientSecret;
+  for (let attempt = 0; ; attempt++) {
+    const secret = ref ? await ctx.secrets.resolve(ref) : undefined;
+    const { headers, body } = encodeClientRequest(ctx.provider, secret, fields);
+    const res = await upstreamRequest(url, { method: 'POST', headers, body }, ctx.http);
+    try {
+      return read(res);
+    } catch (err) {
+      if (attempt === 0 && ref && err instanceof UpstreamOAuthError && err.upstreamCode === 'invalid_client') {
+        ctx.secrets.invalidate(ref);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+export interface CodeExchange {
+  readonly code: string;
+  readonly redirectUri: string;
+  readonly codeVerifier: string | undefined;
+}
+
+/** @see RFC 6749 §4.1.3 */
+export function exchangeCode(ctx: UpstreamContext, input: CodeExchange): Promise<TokenSet> {
+  const fields: Record<string, string> = {
+    ...ctx.provider.tokenParams,
+    grant_type: 'authorization_code',
+    code: input.code,
+    redirect_uri: input.redirectUri,
+  };
+  if (input.codeVerifier !== undefined) fields['code_verifier'] = input.codeVerifier;
+  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, parseTokenResponse);
+}
+
+/** @see RFC 6749 §6 */
+export function refreshGrant(ctx: UpstreamContext, refreshToken: string): Promise<TokenSet> {
+  const fields: Record<string, string> = {
+    ...ctx.provider.refreshParams,
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+  };
+  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, parseTokenResponse);
+}
+
+/** @see RFC 7009 §2.1. Resolves false where the provider has no revocation endpoint. */
+export async function revokeToken(ctx: UpstreamContext, token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+  const url = ctx.metadata.revocationEndpoint;
+  if (!url) return false;
+  await postWithClientAuth(ctx, url, { token, token_type_hint: hint }, (res) => {
+    // RFC 7009 §2.2: 200 whether or not the token was valid.
+    checkOAuthStatus(res, 'revocation endpoint');
+  });
+  return true;
+}
