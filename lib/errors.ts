@@ -38,7 +38,7 @@ export class BrokerError extends Error {
 
 /** `400 invalid_request`: the caller's input is malformed. */
 export class InvalidRequestError extends BrokerError {
-  override readonly name = 'InvalidRequestError';
+  override readonly name: string = 'InvalidRequestError';
   constructor(description: string, options?: { cause?: unknown }) {
     super('invalid_request', 400, description, options);
   }
@@ -46,7 +46,7 @@ export class InvalidRequestError extends BrokerError {
 
 /** `400 invalid_grant`: a code, handle or session that is unknown, used, expired or ended. */
 export class InvalidGrantError extends BrokerError {
-  override readonly name = 'InvalidGrantError';
+  override readonly name: string = 'InvalidGrantError';
   constructor(description: string, options?: { cause?: unknown; status?: number }) {
     super('invalid_grant', options?.status ?? 400, description, options);
   }
@@ -54,7 +54,7 @@ export class InvalidGrantError extends BrokerError {
 
 /** `401 invalid_client`: the `client_id` is not registered (RFC 6749 §5.2). */
 export class InvalidClientError extends BrokerError {
-  override readonly name = 'InvalidClientError';
+  override readonly name: string = 'InvalidClientError';
   constructor(description: string) {
     super('invalid_client', 401, description);
   }
@@ -62,7 +62,7 @@ export class InvalidClientError extends BrokerError {
 
 /** `403 access_denied`: a missing CSRF header or a foreign Origin. */
 export class ForbiddenError extends BrokerError {
-  override readonly name = 'ForbiddenError';
+  override readonly name: string = 'ForbiddenError';
   constructor(description: string) {
     super('access_denied', 403, description);
   }
@@ -70,7 +70,7 @@ export class ForbiddenError extends BrokerError {
 
 /** The provider could not be reached, timed out or answered 5xx: `503 temporarily_unavailable`. */
 export class UpstreamUnavailableError extends BrokerError {
-  override readonly name = 'UpstreamUnavailableError';
+  override readonly name: string = 'UpstreamUnavailableError';
   constructor(description: string, options?: { cause?: unknown }) {
     super('temporarily_unavailable', 503, description, options);
   }
@@ -78,7 +78,7 @@ export class UpstreamUnavailableError extends BrokerError {
 
 /** The provider answered something malformed or oversized: `502 server_error`. */
 export class UpstreamMalformedError extends BrokerError {
-  override readonly name = 'UpstreamMalformedError';
+  override readonly name: string = 'UpstreamMalformedError';
   constructor(description: string, options?: { cause?: unknown }) {
     super('server_error', 502, description, options);
   }
@@ -89,7 +89,7 @@ export class UpstreamMalformedError extends BrokerError {
  * provider's `error`, kept for the log; what the app sees depends on the operation.
  */
 export class UpstreamOAuthError extends BrokerError {
-  override readonly name = 'UpstreamOAuthError';
+  override readonly name: string = 'UpstreamOAuthError';
   readonly upstreamCode: string;
   readonly upstreamStatus: number;
   constructor(upstreamCode: string, upstreamStatus: number) {
@@ -102,7 +102,7 @@ export class UpstreamOAuthError extends BrokerError {
 
 /** An ID token or other signed answer from the provider failed a check (OIDC Core §3.1.3.7). */
 export class TokenValidationError extends BrokerError {
-  override readonly name = 'TokenValidationError';
+  override readonly name: string = 'TokenValidationError';
   constructor(description: string, options?: { cause?: unknown }) {
     super('access_denied', 400, description, options);
   }
@@ -110,7 +110,7 @@ export class TokenValidationError extends BrokerError {
 
 /** A stored ciphertext could not be decrypted: wrong key, removed key, wrong record, tampered. */
 export class DecryptionError extends BrokerError {
-  override readonly name = 'DecryptionError';
+  override readonly name: string = 'DecryptionError';
   constructor(options?: { cause?: unknown }) {
     super('invalid_grant', 400, 'the session can no longer be read', options);
   }

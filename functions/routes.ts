@@ -1,0 +1,11 @@
+/** Which function serves which route: the one table the CDK stack and the local runner share. */
+export const FUNCTION_ROUTES = {
+  'start-login': ['GET /login'],
+  callback: ['GET /callback', 'POST /callback'],
+  refresh: ['POST /token', 'OPTIONS /token', 'POST /refresh', 'OPTIONS /refresh', 'GET /session', 'OPTIONS /session'],
+  logout: ['POST /logout', 'OPTIONS /logout'],
+  metadata: ['GET /.well-known/oauth-authorization-server'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type FunctionName = keyof typeof FUNCTION_ROUTES;
+export const FUNCTION_NAMES = Object.keys(FUNCTION_ROUTES) as FunctionName[];

@@ -1,0 +1,175 @@
+/**
+ * `GET|POST /callback`: the provider's authorization response (RFC 6749 §4.1.2).
+ *
+ * Checks run in order, and each gates the next: the state and this browser's transaction
+ * cookie (one conditional delete: unknown, expired, used or foreign logins stop here with a
+ * 400 and nothing else happens), then `iss` (RFC 9207), then the provider's error, and only then
+ * the code exchange and the ID token (OIDC Core §3.1.3.7). A session is stored only after all.
+ */
+import type { Client, Provider } from '../config/parse.js';
+import { sha256 } from '../crypto/random.js';
+import { BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError } from '../errors.js';
+import { clearCookie, serializeCookie, sessionCookieName, txnCookieName } from '../http/cookies.js';
+import { errorFields } from '../log.js';
+import { validateLoginIdToken } from '../oauth/id-token.js';
+import type { ProviderMetadata } from '../oauth/metadata.js';
+import { exchangeCode, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
+import type { TokenSet } from '../oauth/token-response.js';
+import type { Runtime } from '../runtime.js';
+import { takeLogin, type LoginRecord } from '../store/logins.js';
+import { createSession } from '../store/sessions.js';
+import { newCredential, newSessionId } from './credentials.js';
+import { single, withParams } from './params.js';
+import { storedTokens } from './session-tokens.js';
+import { appErrorLocation } from './start-login.js';
+import { runDownstreamLogin, sealDownstream } from './downstream.js';
+
+export interface CallbackResult {
+  /** Where to send the browser: always the app's registered redirect URI. */
+  readonly location: string;
+  readonly cookies: string[];
+}
+
+/** A callback whose state, browser binding and `iss` have been checked. Only this is exchanged. */
+export interface ValidatedCallback {
+  readonly login: LoginRecord;
+  readonly client: Client;
+  readonly provider: Provider;
+  readonly metadata: ProviderMetadata;
+  readonly code: string;
+}
+
+const ERROR_CODE = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+
+/**
+ * Handles a callback. Throws `InvalidRequestError` (400, nothing redirected) when the login
+ * cannot be identified; every later failure redirects to the app with an error.
+ */
+export async function handleCallback(rt: Runtime, params: URLSearchParams, cookies: ReadonlyMap<string, string>): Promise<CallbackResult> {
+  const state = single(params, 'state');
+  if (state === undefined) throw new InvalidRequestError('"state" is missing');
+  const stateHash = sha256(state);
+  const secure = rt.config.secureCookies;
+  const txnName = txnCookieName(secure, stateHash);
+  const txn = cookies.get(txnName);
+  if (!txn) throw new InvalidRequestError('this login was not started in this browser, or it has expired');
+  const login = await takeLogin(rt.table, stateHash, sha256(txn), rt.now());
+  if (!login) throw new InvalidRequestError('unknown, expired or already used "state", or a login started in another browser');
+
+  const client = rt.config.clients[login.clientId];
+  const provider = rt.config.providers[login.provider];
+  if (!client || !provider) throw new InvalidRequestError('the login names a client or provider that is no longer configured');
+  const cleared = [clearCookie(txnName, { sameSite: provider.responseMode === 'form_post' ? 'None' : 'Lax', secure: secure || provider.responseMode === 'form_post' })];
+  const toApp = (error: string, description?: string): CallbackResult => ({
+    location: appErrorLocation(rt, login.redirectUri, error, login.appState, description),
+    cookies: cleared,
+  });
+  const log = rt.log.child({ client_id: client.id, provider: provider.name });
+
+  let metadata: ProviderMetadata;
+  try {
+    metadata = await rt.metadata.get(provider);
+  } catch (err) {
+    log.error('upstream.error', { step: 'discovery', ...errorFields(err) });
+    return toApp('temporarily_unavailable', 'the identity provider cannot be reached');
+  }
+
+  // RFC 9207 §2.4: a mix-up defence, before anything is sent to a token endpoint.
+  const iss = params.getAll('iss');
+  if (iss.length > 1 || (iss.length === 1 && provider.issuer !== undefined && iss[0] !== provider.issuer)) {
+    log.warn('login.rejected', { reason: 'iss does not match the provider' });
+    return toApp('access_denied', 'the authorization response came from another issuer');
+  }
+  if (iss.length === 0 && metadata.issParameterSupported) {
+    log.warn('login.rejected', { reason: 'iss missing' });
+    return toApp('access_denied', 'the authorization response lacks "iss"');
+  }
+
+  const error = params.get('error');
+  if (error !== null) {
+    log.info('login.provider_error', { upstream_error: ERROR_CODE.test(error) ? error : 'invalid' });
+    return toApp(ERROR_CODE.test(error) ? error : 'access_denied');
+  }
+  const codes = params.getAll('code');
+  if (codes.length !== 1 || !codes[0]) return toApp('invalid_request', 'the authorization response has no single "code"');
+
+  try {
+    return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared);
+  } catch (err) {
+    if (!(err instanceof BrokerError)) throw err;
+    log.warn('login.failed', errorFields(err));
+    const code = err instanceof TokenValidationError || err instanceof UpstreamOAuthError ? 'access_denied' : err.code;
+    return toApp(code, err instanceof UpstreamOAuthError ? 'the identity provider refused the login' : err.description);
+  }
+}
+
+async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string[]): Promise<CallbackResult> {
+  const { login, client, provider } = cb;
+  const upstream: UpstreamContext = { provider, metadata: cb.metadata, secrets: rt.secrets, http: rt.http };
+  const tokens = await exchangeCode(upstream, {
+    code: cb.code,
+    redirectUri: `${rt.config.publicUrl}/callback`,
+    codeVerifier: login.codeVerifier,
+  });
+  try {
+    if (provider.openid) {
+      if (!tokens.idToken) throw new TokenValidationError('the token response has no ID token');
+      await validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!);
+    }
+  } catch (err) {
+    await revokeQuietly(rt, upstream, tokens);
+    throw err;
+  }
+  const downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, undefined);
+
+  const now = rt.now();
+  const ttl = rt.config.ttl;
+  const sid = newSessionId();
+  const cipher = await rt.cipher();
+  const stored = await storedTokens(cipher, sid, tokens, now, now + ttl.sessionMaxSeconds, false);
+  const base = {
+    sid,
+    provider: provider.name,
+    clientId: client.id,
+    clientType: client.type,
+    createdAt: now,
+    maxExpiresAt: now + ttl.sessionMaxSeconds,
+    ...stored,
+    ...(downstream ? await sealDownstream(cipher, sid, downstream, now) : {}),
+  };
+  if (client.type === 'native') {
+    const code = newCredential(sid);
+    const codeExpiresAt = now + ttl.codeSeconds;
+    // Until the code is redeemed the session lives only as long as the code.
+    await createSession(rt.table, {
+      ...base,
+      idleExpiresAt: codeExpiresAt,
+      expiresAt: codeExpiresAt,
+      codeHash: code.hash,
+      codeChallenge: login.appCodeChallenge!,
+      codeRedirectUri: login.redirectUri,
+      codeExpiresAt,
+    });
+    rt.log.info('login.completed', { client_id: client.id, provider: provider.name, client_type: 'native' });
+    return { location: withParams(login.redirectUri, { code: code.value, state: login.appState, iss: rt.config.publicUrl }), cookies };
+  }
+  const cookie = newCredential(sid);
+  const idleExpiresAt = now + ttl.sessionIdleSeconds;
+  await createSession(rt.table, { ...base, idleExpiresAt, expiresAt: Math.min(idleExpiresAt, stored.hardExpiresAt), cookieHash: cookie.hash });
+  const maxAge = Math.max(0, Math.min(idleExpiresAt, stored.hardExpiresAt) - now);
+  rt.log.info('login.completed', { client_id: client.id, provider: provider.name, client_type: 'web' });
+  return {
+    location: withParams(login.redirectUri, { state: login.appState, iss: rt.config.publicUrl }),
+    cookies: [...cookies, serializeCookie(sessionCookieName(rt.config.secureCookies), cookie.value, { sameSite: 'Strict', secure: rt.config.secureCookies, maxAge })],
+  };
+}
+
+/** Revokes a refresh token just obtained for a login that is then refused (best effort). */
+async function revokeQuietly(rt: Runtime, upstream: UpstreamContext, tokens: TokenSet): Promise<void> {
+  if (!tokens.refreshToken) return;
+  try {
+    await revokeToken(upstream, tokens.refreshToken, 'refresh_token');
+  } catch (err) {
+    rt.log.warn('upstream.error', { provider: upstream.provider.name, step: 'revocation', ...errorFields(err) });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Turning provider token sets into stored session fields (encrypted, with expiries), and stored
+ * sessions back into what apps receive.
+ */
+import { decodeJwt } from 'jose';
+import type { Runtime } from '../runtime.js';
+import type { TokenCipher } from '../crypto/token-cipher.js';
+import type { TokenSet } from '../oauth/token-response.js';
+import { sessionKey, type SessionRecord } from '../store/sessions.js';
+
+/** Used when the provider states no lifetime and the token is not a JWT with `exp`. */
+const DEFAULT_ACCESS_TOKEN_SECONDS = 300;
+
+/** The AAD of a stored field: the record's key and the field's name. */
+export const fieldContext = (sid: string, field: string) => `${sessionKey(sid)}#${field}`;
+
+export function accessTokenExpiry(tokens: TokenSet, now: number): number {
+  if (tokens.expiresIn !== undefined) return now + tokens.expiresIn;
+  try {
+    // Only a scheduling hint for when to refresh, never trusted for anything else.
+    const exp = decodeJwt(tokens.accessToken).exp;
+    if (typeof exp === 'number' && exp > now) return exp;
+  } catch {
+    // an opaque access token
+  }
+  return now + DEFAULT_ACCESS_TOKEN_SECONDS;
+}
+
+export interface StoredTokens {
+  accessToken: string;
+  atExpiresAt: number;
+  refreshToken?: string;
+  idToken?: string;
+  scope?: string;
+  hardExpiresAt: number;
+}
+
+/**
+ * The fields to store for a token set. A refresh answer without a refresh token keeps the
+ * stored one (RFC 6749 §6); without an ID token keeps the stored one. The session ends at
+ * `maxExpiresAt`, or earlier at the provider's `refresh_expires_in`, or, with no refresh token
+ * at all, when the access token expires.
+ */
+export async function storedTokens(
+  cipher: TokenCipher, sid: string, tokens: TokenSet, now: number, maxExpiresAt: number, hasStoredRefreshToken: boolean,
+): Promise<StoredTokens> {
+  const atExpiresAt = accessTokenExpiry(tokens, now);
+  let hardExpiresAt = maxExpiresAt;
+  if (tokens.refreshExpiresIn !== undefined && tokens.refreshExpiresIn > 0) hardExpiresAt = Math.min(hardExpiresAt, now + tokens.refreshExpiresIn);
+  if (!tokens.refreshToken && !hasStoredRefreshToken) hardExpiresAt = Math.min(hardExpiresAt, atExpiresAt);
+  const out: StoredTokens = {
+    accessToken: await cipher.encrypt(tokens.accessToken, fieldContext(sid, 'accessToken')),
+    atExpiresAt,
+    hardExpiresAt,
+  };
+  if (tokens.refreshToken) out.refreshToken = await cipher.encrypt(tokens.refreshToken, fieldContext(sid, 'refreshToken'));
+  if (tokens.idToken) out.idToken = await cipher.encrypt(tokens.idToken, fieldContext(sid, 'idToken'));
+  if (tokens.scope !== undefined) out.scope = tokens.scope;
+  return out;
+}
+
+/** What an app receives from a session: plaintext tokens and lifetimes in seconds. */
+export interface TokenGrant {
+  readonly accessToken: string;
+  readonly expiresIn: number;
+  readonly idToken: string | undefined;
+  readonly scope: string | undefined;
+  /** Seconds until the session (and so the broker handle) ends. */
+  readonly sessionExpiresIn: number;
+  readonly extras: Readonly<Record<string, string | number>>;
+}
+
+export function sessionEndsAt(s: SessionRecord): number {
+  return Math.min(s.hardExpiresAt, s.idleExpiresAt);
+}
+
+export async function grantOf(rt: Runtime, s: SessionRecord): Promise<TokenGrant> {
+  const cipher = await rt.cipher();
+  const now = rt.now();
+  const [accessToken, idToken, extras] = await Promise.all([
+    cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')),
+    s.idToken ? cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken')) : undefined,
+    s.extras ? cipher.decrypt(s.extras, fieldContext(s.sid, 'extras')) : undefined,
+  ]);
+  return {
+    accessToken,
+    expiresIn: Math.max(0, s.atExpiresAt - now),
+    idToken,
+    scope: s.scope,
+    sessionExpiresIn: Math.max(0, sessionEndsAt(s) - now),
+    extras: extras ? { ...(JSON.parse(extras) as Record<string, string>), ...extrasLifetimes(s, now) } : {},
+  };
+}
+
+/** `<name>_expires_in` for each downstream token, e.g. `vms_token_expires_in`. */
+function extrasLifetimes(s: SessionRecord, now: number): Record<string, number> {
+  return s.extrasExpiresAt === undefined ? {} : { vms_token_expires_in: Math.max(0, s.extrasExpiresAt - now) };
+}

@@ -1,0 +1,133 @@
+/**
+ * `GET /login`: checks the app's request, stores a login record and sends the browser to the
+ * provider's authorization endpoint (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2.1).
+ *
+ * Until the redirect URI is trusted, errors are `400` JSON and never a redirect. After that they
+ * go back to the app (RFC 6749 §4.1.2.1) with `iss` (RFC 9207).
+ */
+import type { Client, Provider } from '../config/parse.js';
+import { redirectUriMatches } from '../config/urls.js';
+import { randomToken, s256, sha256 } from '../crypto/random.js';
+import { BrokerError, InvalidRequestError } from '../errors.js';
+import { serializeCookie, txnCookieName } from '../http/cookies.js';
+import { errorFields } from '../log.js';
+import type { Runtime } from '../runtime.js';
+import { putLogin } from '../store/logins.js';
+import { PKCE_VALUE, single, withParams } from './params.js';
+
+export const MAX_STATE_LENGTH = 512;
+
+export type StartLoginResult =
+  | { readonly kind: 'provider'; readonly location: string; readonly cookie: string }
+  | { readonly kind: 'app-error'; readonly location: string };
+
+/** A trusted redirect back to the app with an error (RFC 6749 §4.1.2.1, RFC 9207). */
+export function appErrorLocation(rt: Runtime, redirectUri: string, error: string, state: string | undefined, description?: string): string {
+  return withParams(redirectUri, { error, error_description: description, state, iss: rt.config.publicUrl });
+}
+
+/** Resolves client and redirect URI; throws `InvalidRequestError` (400, no redirect). */
+export function trustedRedirect(rt: Runtime, query: URLSearchParams): { client: Client; redirectUri: string } {
+  const clientId = single(query, 'client_id');
+  const client = clientId === undefined ? undefined : rt.config.clients[clientId];
+  if (!client || !Object.hasOwn(rt.config.clients, clientId!)) throw new InvalidRequestError('unknown "client_id"');
+  const requested = single(query, 'redirect_uri');
+  if (requested === undefined) {
+    if (client.type === 'native') throw new InvalidRequestError('"redirect_uri" is required for native clients');
+    return { client, redirectUri: client.redirectUris[0]! };
+  }
+  if (!client.redirectUris.some((r) => redirectUriMatches(r, requested, client.type === 'native'))) {
+    throw new InvalidRequestError('"redirect_uri" is not registered for this client');
+  }
+  return { client, redirectUri: requested };
+}
+
+export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<StartLoginResult> {
+  const { client, redirectUri } = trustedRedirect(rt, query);
+  const rawStates = query.getAll('state');
+  const stateOk = rawStates.length <= 1 && (rawStates[0] ?? '').length <= MAX_STATE_LENGTH;
+  const appState = stateOk ? rawStates[0] || undefined : undefined;
+  const fail = (error: string, description: string): StartLoginResult => {
+    rt.log.info('login.rejected', { client_id: client.id, reason: description });
+    return { kind: 'app-error', location: appErrorLocation(rt, redirectUri, error, appState, description) };
+  };
+  if (!stateOk) return fail('invalid_request', `"state" must be given once and hold at most ${MAX_STATE_LENGTH} characters`);
+
+  let provider: Provider;
+  let appCodeChallenge: string | undefined;
+  const forwarded: Record<string, string> = {};
+  try {
+    const responseType = single(query, 'response_type');
+    if (responseType !== undefined && responseType !== 'code') {
+      return fail('unsupported_response_type', 'only "response_type=code" is supported');
+    }
+    const providerName = single(query, 'provider') ?? client.providers[0]!;
+    if (!client.providers.includes(providerName)) return fail('invalid_request', '"provider" is not available to this client');
+    provider = rt.config.providers[providerName]!;
+    if (client.type === 'native') {
+      appCodeChallenge = single(query, 'code_challenge');
+      const method = single(query, 'code_challenge_method');
+      if (appCodeChallenge === undefined) return fail('invalid_request', '"code_challenge" is required (PKCE, RFC 7636)');
+      // RFC 7636 §4.3: an absent method means "plain", which the broker refuses.
+      if (method !== 'S256') return fail('invalid_request', '"code_challenge_method" must be S256');
+      if (!/^[A-Za-z0-9_-]{43}$/.test(appCodeChallenge)) return fail('invalid_request', '"code_challenge" is not a S256 challenge');
+    }
+    for (const name of provider.forwardParams) {
+      const value = single(query, name);
+      if (value !== undefined) forwarded[name] = value;
+    }
+  } catch (err) {
+    if (err instanceof BrokerError) return fail(err.code, err.description);
+    throw err;
+  }
+
+  let authorizationEndpoint: string;
+  try {
+    authorizationEndpoint = (await rt.metadata.get(provider)).authorizationEndpoint;
+  } catch (err) {
+    rt.log.error('upstream.error', { provider: provider.name, step: 'discovery', ...errorFields(err) });
+    return fail('temporarily_unavailable', 'the identity provider cannot be reached');
+  }
+
+  const now = rt.now();
+  const state = randomToken(32);
+  const stateHash = sha256(state);
+  const txn = randomToken(32);
+  const nonce = provider.openid ? randomToken(32) : undefined;
+  const codeVerifier = provider.pkce ? randomToken(32) : undefined;
+  await putLogin(rt.table, {
+    stateHash,
+    txnHash: sha256(txn),
+    clientId: client.id,
+    provider: provider.name,
+    redirectUri,
+    appState,
+    appCodeChallenge,
+    codeVerifier,
+    nonce,
+    createdAt: now,
+    expiresAt: now + rt.config.ttl.loginSeconds,
+  });
+
+  const location = withParams(authorizationEndpoint, {
+    ...provider.authorizationParams,
+    ...forwarded,
+    response_type: 'code',
+    client_id: provider.clientId,
+    redirect_uri: `${rt.config.publicUrl}/callback`,
+    scope: provider.scopes.join(' '),
+    state,
+    nonce,
+    code_challenge: codeVerifier ? s256(codeVerifier) : undefined,
+    code_challenge_method: codeVerifier ? 'S256' : undefined,
+  });
+  // form_post arrives as a cross-site POST, which carries no SameSite=Lax cookie.
+  const formPost = provider.responseMode === 'form_post';
+  const cookie = serializeCookie(txnCookieName(rt.config.secureCookies, stateHash), txn, {
+    maxAge: rt.config.ttl.loginSeconds,
+    sameSite: formPost ? 'None' : 'Lax',
+    secure: rt.config.secureCookies || formPost,
+  });
+  rt.log.info('login.started', { client_id: client.id, provider: provider.name });
+  return { kind: 'provider', location, cookie };
+}

@@ -1,0 +1,35 @@
+/**
+ * CORS for the app-facing endpoints (`/token`, `/refresh`, `/session`, `/logout`): allowed only
+ * for origins some client lists in `allowedOrigins`; credentials only on the cookie endpoints.
+ */
+import { ForbiddenError } from '../errors.js';
+import { errorResponse } from './respond.js';
+import type { HttpRequest, HttpResponse } from './types.js';
+
+export function corsHeaders(req: HttpRequest, allowed: ReadonlySet<string>, credentials: boolean): Record<string, string> {
+  const origin = req.headers['origin'];
+  if (!origin || !allowed.has(origin)) return { vary: 'Origin' };
+  return {
+    vary: 'Origin',
+    'access-control-allow-origin': origin,
+    ...(credentials ? { 'access-control-allow-credentials': 'true' } : {}),
+  };
+}
+
+export function preflight(req: HttpRequest, allowed: ReadonlySet<string>, credentials: boolean): HttpResponse {
+  const origin = req.headers['origin'];
+  if (!origin || !allowed.has(origin)) {
+    return errorResponse(new ForbiddenError('this origin may not call the broker'), { vary: 'Origin' });
+  }
+  return {
+    status: 204,
+    headers: {
+      ...corsHeaders(req, allowed, credentials),
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+      'access-control-allow-headers': 'content-type, x-broker-csrf, authorization',
+      'access-control-max-age': '600',
+    },
+    cookies: [],
+    body: '',
+  };
+}

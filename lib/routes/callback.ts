@@ -1,0 +1,16 @@
+/** `GET /callback` and `POST /callback` (response_mode=form_post, answered with 303). */
+import { handleCallback } from '../broker/callback.js';
+import { errorResponse, redirect } from '../http/respond.js';
+import { formBody, logFailure, type Route } from './common.js';
+
+export const callbackRoute: Route = async (rt, req) => {
+  const post = req.method === 'POST';
+  try {
+    const params = post ? formBody(req) : req.query;
+    const result = await handleCallback(rt, params, req.cookies);
+    return redirect(result.location, { status: post ? 303 : 302, cookies: result.cookies });
+  } catch (err) {
+    logFailure(rt, err);
+    return errorResponse(err);
+  }
+};

@@ -1,0 +1,43 @@
+/** `POST /logout`: web (cookie) and native (handle; also the RFC 7009 revocation endpoint). */
+import { readCredential } from '../broker/credentials.js';
+import { logout, type LogoutResult } from '../broker/logout.js';
+import { required, single } from '../broker/params.js';
+import { InvalidClientError } from '../errors.js';
+import { corsHeaders } from '../http/cors.js';
+import { errorResponse, json } from '../http/respond.js';
+import { browserError, checkBrowserRequest, clearSessionCookie, formBody, logFailure, sessionCredential, type Route } from './common.js';
+
+const body = (r: LogoutResult) => (r.endSessionUrl ? { end_session_url: r.endSessionUrl } : {});
+
+export const logoutRoute: Route = async (rt, req) => {
+  const native = req.body.length > 0 && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')
+    && /(^|&)(refresh_token|token)=/.test(req.body);
+  if (native) {
+    const cors = corsHeaders(req, rt.config.allowedOrigins, false);
+    try {
+      const form = formBody(req);
+      const clientId = required(form, 'client_id');
+      const client = Object.hasOwn(rt.config.clients, clientId) ? rt.config.clients[clientId] : undefined;
+      if (!client) throw new InvalidClientError('unknown "client_id"');
+      const refreshToken = single(form, 'refresh_token');
+      const token = refreshToken ?? single(form, 'token');
+      single(form, 'token_type_hint');
+      const credential = readCredential(token);
+      // RFC 7009 §2.2: an invalid token is not an error.
+      if (!credential) return json(200, {}, cors);
+      return json(200, body(await logout(rt, { kind: 'handle', credential, client })), cors);
+    } catch (err) {
+      logFailure(rt, err);
+      return errorResponse(err, cors);
+    }
+  }
+  const cors = corsHeaders(req, rt.config.allowedOrigins, true);
+  try {
+    const clientIds = checkBrowserRequest(rt, req, true);
+    const credential = sessionCredential(rt, req);
+    const result = credential ? await logout(rt, { kind: 'cookie', credential, clientIds }) : { ended: false, endSessionUrl: undefined };
+    return json(200, body(result), cors, [clearSessionCookie(rt)]);
+  } catch (err) {
+    return browserError(rt, err, cors);
+  }
+};

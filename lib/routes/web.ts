@@ -1,0 +1,38 @@
+/** The web apps' cookie endpoints: `POST /refresh` and `GET /session`. */
+import { refreshSession } from '../broker/refresh.js';
+import { sessionInfo } from '../broker/session-info.js';
+import { corsHeaders } from '../http/cors.js';
+import { json } from '../http/respond.js';
+import { browserError, checkBrowserRequest, sessionCredential, sessionEnded, type Route } from './common.js';
+
+export const refreshRoute: Route = async (rt, req) => {
+  const cors = corsHeaders(req, rt.config.allowedOrigins, true);
+  try {
+    const clientIds = checkBrowserRequest(rt, req, true);
+    const credential = sessionCredential(rt, req);
+    if (!credential) return sessionEnded(rt, cors);
+    const { grant, source } = await refreshSession(rt, { kind: 'cookie', credential, clientIds });
+    return json(200, {
+      access_token: grant.accessToken,
+      token_type: 'Bearer',
+      expires_in: grant.expiresIn,
+      ...(grant.idToken ? { id_token: grant.idToken } : {}),
+      ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+      ...grant.extras,
+    }, { ...cors, 'x-broker-token-source': source });
+  } catch (err) {
+    return browserError(rt, err, cors);
+  }
+};
+
+export const sessionRoute: Route = async (rt, req) => {
+  const cors = corsHeaders(req, rt.config.allowedOrigins, true);
+  try {
+    checkBrowserRequest(rt, req, false);
+    const credential = sessionCredential(rt, req);
+    if (!credential) return sessionEnded(rt, cors);
+    return json(200, await sessionInfo(rt, credential), cors);
+  } catch (err) {
+    return browserError(rt, err, cors);
+  }
+};

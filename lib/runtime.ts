@@ -1,0 +1,116 @@
+/**
+ * Everything a request needs, built once per container (cold start) and shared by requests:
+ * the validated configuration, the table, the secret cache, the token cipher, provider metadata
+ * and JWKS caches, the logger and the clock. Tests and the local runner build their own with
+ * `createRuntime`; Lambda handlers use `defaultRuntime()`, which reads the environment.
+ */
+import { readFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { parseConfigText, type Config } from './config/parse.js';
+import { generateKeyRingText, parseKeyRing } from './crypto/key-ring.js';
+import { createTokenCipher, type TokenCipher } from './crypto/token-cipher.js';
+import { createLogger, type Logger } from './log.js';
+import type { HttpOptions } from './oauth/http.js';
+import { createJwksCache, type JwksCache } from './oauth/id-token.js';
+import { createMetadataCache, type MetadataCache } from './oauth/metadata.js';
+import { createSecretResolver, type SecretFetcher, type SecretResolver } from './secrets/secrets.js';
+import { createTable, type Table } from './store/table.js';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly table: Table;
+  readonly secrets: SecretResolver;
+  readonly metadata: MetadataCache;
+  readonly jwks: JwksCache;
+  readonly log: Logger;
+  readonly http: HttpOptions;
+  /** Seconds since the epoch. */
+  now(): number;
+  /** The token cipher, from the key ring (read once, on first use). */
+  cipher(): Promise<TokenCipher>;
+}
+
+export interface RuntimeOptions {
+  readonly config: Config;
+  readonly table: Table;
+  readonly fetchSecret?: SecretFetcher;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: Logger;
+  readonly now?: () => number;
+  readonly http?: HttpOptions;
+}
+
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const log = options.log ?? createLogger();
+  const secrets = createSecretResolver({ fetchSecret: options.fetchSecret, env: options.env });
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  let cipher: Promise<TokenCipher> | undefined;
+  const loadCipher = async (): Promise<TokenCipher> => {
+    const ref = options.config.tokenEncryptionKeys;
+    let text: string;
+    if (ref) {
+      text = await secrets.resolve(ref);
+    } else {
+      text = generateKeyRingText();
+      log.warn('keys.generated', { message: 'no tokenEncryptionKeys configured: generated a key ring for this process; sessions do not survive a restart' });
+    }
+    return createTokenCipher(parseKeyRing(text));
+  };
+  return {
+    config: options.config,
+    table: options.table,
+    secrets,
+    metadata: createMetadataCache(options.http),
+    jwks: createJwksCache(),
+    log,
+    http: options.http ?? {},
+    now,
+    cipher() {
+      cipher ??= loadCipher();
+      cipher.catch(() => {
+        cipher = undefined;
+      });
+      return cipher;
+    },
+  };
+}
+
+let singleton: Runtime | undefined;
+
+/**
+ * The runtime of this process, from the environment: `BROKER_CONFIG` (a path) or
+ * `BROKER_CONFIG_JSON`, `DYNAMODB_TABLE`, optionally `DYNAMODB_ENDPOINT`. In AWS Lambda the
+ * configuration must take secrets from Secrets Manager. Throws `ConfigError` naming every bad
+ * field, which fails the cold start: the broker never runs on a half-valid configuration.
+ */
+export function defaultRuntime(): Runtime {
+  if (singleton) return singleton;
+  const env = process.env;
+  const lambda = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined;
+  const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG'], 'utf8') : undefined);
+  if (text === undefined) throw new Error('no configuration: set BROKER_CONFIG (a file path) or BROKER_CONFIG_JSON');
+  const config = parseConfigText(text, { runtime: lambda ? 'lambda' : 'local' });
+  const endpoint = env['DYNAMODB_ENDPOINT'];
+  const client = new DynamoDBClient(endpoint ? { endpoint, region: env['AWS_REGION'] ?? 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {});
+  singleton = createRuntime({
+    config,
+    table: createTable(env['DYNAMODB_TABLE'] ?? 'oauth-broker', client),
+    fetchSecret: secretsManagerFetcherLazy(),
+    log: createLogger({ level: (env['LOG_LEVEL'] as 'info' | undefined) ?? 'info' }),
+  });
+  return singleton;
+}
+
+/** Loads the Secrets Manager client on first use, so functions that never read one skip it. */
+function secretsManagerFetcherLazy(): SecretFetcher {
+  let fetcher: Promise<SecretFetcher> | undefined;
+  return async (id) => {
+    fetcher ??= import('./secrets/secrets-manager.js').then((m) => m.secretsManagerFetcher());
+    return (await fetcher)(id);
+  };
+}
+
+/** For tests and the local runner: replace or drop the process runtime. */
+export function setDefaultRuntime(runtime: Runtime | undefined): void {
+  singleton = runtime;
+}

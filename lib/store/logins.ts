@@ -1,0 +1,83 @@
+/**
+ * Login records: one per started login, keyed by the hash of the broker's `state`, bound to the
+ * browser by the hash of its transaction cookie, single use by a conditional delete.
+ */
+import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { isConditionFailure, N, num, S, str, toItem, type Table } from './table.js';
+
+export interface LoginRecord {
+  readonly stateHash: string;
+  readonly txnHash: string;
+  readonly clientId: string;
+  readonly provider: string;
+  readonly redirectUri: string;
+  /** The app's `state`, echoed back to it. */
+  readonly appState: string | undefined;
+  /** The app's PKCE challenge (native clients), checked when it redeems the broker code. */
+  readonly appCodeChallenge: string | undefined;
+  /** The broker's own PKCE verifier toward the provider. */
+  readonly codeVerifier: string | undefined;
+  readonly nonce: string | undefined;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+const key = (stateHash: string) => ({ pk: S(`login#${stateHash}`) });
+
+export async function putLogin(table: Table, login: LoginRecord): Promise<void> {
+  await table.client.send(new PutItemCommand({
+    TableName: table.name,
+    Item: {
+      ...key(login.stateHash),
+      ...toItem({
+        kind: 'login',
+        txnHash: login.txnHash,
+        clientId: login.clientId,
+        provider: login.provider,
+        redirectUri: login.redirectUri,
+        appState: login.appState,
+        appCodeChallenge: login.appCodeChallenge,
+        codeVerifier: login.codeVerifier,
+        nonce: login.nonce,
+        createdAt: login.createdAt,
+        expiresAt: login.expiresAt,
+      }),
+    },
+    ConditionExpression: 'attribute_not_exists(pk)',
+  }));
+}
+
+/**
+ * Takes the login record for a callback: deletes it only if it exists, is unexpired and belongs
+ * to this browser's transaction cookie. Resolves undefined otherwise, leaving it in place (so a
+ * callback replayed in another browser does not burn the real user's login).
+ */
+export async function takeLogin(table: Table, stateHash: string, txnHash: string, now: number): Promise<LoginRecord | undefined> {
+  try {
+    const out = await table.client.send(new DeleteItemCommand({
+      TableName: table.name,
+      Key: key(stateHash),
+      ConditionExpression: 'attribute_exists(pk) AND txnHash = :txn AND expiresAt > :now',
+      ExpressionAttributeValues: { ':txn': S(txnHash), ':now': N(now) },
+      ReturnValues: 'ALL_OLD',
+    }));
+    const item = out.Attributes;
+    if (!item) return undefined;
+    return {
+      stateHash,
+      txnHash,
+      clientId: str(item, 'clientId')!,
+      provider: str(item, 'provider')!,
+      redirectUri: str(item, 'redirectUri')!,
+      appState: str(item, 'appState'),
+      appCodeChallenge: str(item, 'appCodeChallenge'),
+      codeVerifier: str(item, 'codeVerifier'),
+      nonce: str(item, 'nonce'),
+      createdAt: num(item, 'createdAt')!,
+      expiresAt: num(item, 'expiresAt')!,
+    };
+  } catch (err) {
+    if (isConditionFailure(err)) return undefined;
+    throw err;
+  }
+}
