@@ -1,7 +1,8 @@
 /** `GET|POST /callback`: the provider's answer; creates the session. */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
-import { callbackRoute } from '../../lib/routes/callback.js';
 import { defaultRuntime } from '../../lib/runtime.js';
+import { routes } from './routes.js';
 
+// At module scope: a bad configuration fails the cold start, naming every bad field.
 defaultRuntime();
-export const handler = lambdaHandler(defaultRuntime, { 'GET /callback': callbackRoute, 'POST /callback': callbackRoute });
+export const handler = lambdaHandler(defaultRuntime, routes);

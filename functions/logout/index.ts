@@ -1,7 +1,8 @@
 /** `POST /logout`: end a session (web cookie or native handle; RFC 7009 revocation). */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
-import { logoutRoute } from '../../lib/routes/logout.js';
 import { defaultRuntime } from '../../lib/runtime.js';
+import { routes } from './routes.js';
 
+// At module scope: a bad configuration fails the cold start, naming every bad field.
 defaultRuntime();
-export const handler = lambdaHandler(defaultRuntime, { 'POST /logout': logoutRoute });
+export const handler = lambdaHandler(defaultRuntime, routes);

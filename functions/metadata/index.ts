@@ -1,7 +1,8 @@
 /** `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata. */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
-import { metadataRoute } from '../../lib/routes/metadata.js';
 import { defaultRuntime } from '../../lib/runtime.js';
+import { routes } from './routes.js';
 
+// At module scope: a bad configuration fails the cold start, naming every bad field.
 defaultRuntime();
-export const handler = lambdaHandler(defaultRuntime, { 'GET /.well-known/oauth-authorization-server': metadataRoute });
+export const handler = lambdaHandler(defaultRuntime, routes);

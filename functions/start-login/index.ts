@@ -1,7 +1,8 @@
 /** `GET /login`: start a login at the provider. */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
-import { loginRoute } from '../../lib/routes/login.js';
 import { defaultRuntime } from '../../lib/runtime.js';
+import { routes } from './routes.js';
 
+// At module scope: a bad configuration fails the cold start, naming every bad field.
 defaultRuntime();
-export const handler = lambdaHandler(defaultRuntime, { 'GET /login': loginRoute });
+export const handler = lambdaHandler(defaultRuntime, routes);

@@ -1,0 +1,3 @@
+import { callbackRoute } from '../../lib/routes/callback.js';
+
+export const routes = { 'GET /callback': callbackRoute, 'POST /callback': callbackRoute };

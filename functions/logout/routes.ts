@@ -1,0 +1,3 @@
+import { logoutRoute } from '../../lib/routes/logout.js';
+
+export const routes = { 'POST /logout': logoutRoute };

@@ -1,0 +1,3 @@
+import { metadataRoute } from '../../lib/routes/metadata.js';
+
+export const routes = { 'GET /.well-known/oauth-authorization-server': metadataRoute };

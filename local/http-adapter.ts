@@ -1,0 +1,139 @@
+/**
+ * The local runner's HTTP server: each request becomes a real API Gateway HTTP API (payload 2.0)
+ * event for the same handlers Lambda runs, and each result goes back as an HTTP response.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { FUNCTION_ROUTES, type FunctionName } from '../functions/routes.js';
+import { routes as callbackRoutes } from '../functions/callback/routes.js';
+import { routes as logoutRoutes } from '../functions/logout/routes.js';
+import { routes as metadataRoutes } from '../functions/metadata/routes.js';
+import { routes as refreshRoutes } from '../functions/refresh/routes.js';
+import { routes as startLoginRoutes } from '../functions/start-login/routes.js';
+import { lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
+import type { Route } from '../lib/routes/common.js';
+import type { Runtime } from '../lib/runtime.js';
+
+const FUNCTION_MODULES: Record<FunctionName, Readonly<Record<string, Route>>> = {
+  'start-login': startLoginRoutes,
+  callback: callbackRoutes,
+  refresh: refreshRoutes,
+  logout: logoutRoutes,
+  metadata: metadataRoutes,
+};
+
+const MAX_BODY = 64 * 1024;
+
+/** One Lambda handler per function, each serving its routes, as API Gateway would dispatch. */
+export function createDispatcher(runtime: Runtime): (method: string, path: string) => Handler | undefined {
+  const byRoute = new Map<string, Handler>();
+  for (const [name, keys] of Object.entries(FUNCTION_ROUTES) as [FunctionName, readonly string[]][]) {
+    const handler = lambdaHandler(() => runtime, FUNCTION_MODULES[name]);
+    for (const key of keys) byRoute.set(key, handler);
+  }
+  return (method, path) => byRoute.get(`${method} ${path}`);
+}
+
+export function toEvent(req: http.IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
+  const url = new URL(req.url ?? '/', 'http://local');
+  const headers: Record<string, string> = {};
+  const cookies: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!.toLowerCase();
+    const value = req.rawHeaders[i + 1]!;
+    if (name === 'cookie') {
+      cookies.push(...value.split(';').map((c) => c.trim()).filter(Boolean));
+      continue;
+    }
+    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
+  }
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const method = (req.method ?? 'GET').toUpperCase();
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey: `${method} ${url.pathname}`,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(cookies.length ? { cookies } : {}),
+    headers,
+    ...(url.search ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers['host'] ?? 'localhost',
+      domainPrefix: (headers['host'] ?? 'localhost').split('.')[0]!,
+      http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: headers['user-agent'] ?? '' },
+      requestId: randomUUID(),
+      routeKey: `${method} ${url.pathname}`,
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length ? { body: body.toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
+  };
+}
+
+export function writeResult(res: http.ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, String(v));
+  if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
+  res.statusCode = result.statusCode ?? 200;
+  res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
+}
+
+export type ExtraRoute = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
+
+export interface BrokerServer {
+  readonly url: string;
+  readonly server: http.Server;
+  close(): Promise<void>;
+}
+
+/** Starts the broker on `host:port` (0 for any free port). `extra` serves non-API pages (the demo). */
+export async function startBrokerServer(runtime: Runtime, options: { host?: string; port?: number; extra?: ExtraRoute } = {}): Promise<BrokerServer> {
+  const dispatch = createDispatcher(runtime);
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://local');
+      if (size > MAX_BODY) {
+        res.writeHead(413, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"body too large"}');
+        return;
+      }
+      const method = (req.method ?? 'GET').toUpperCase();
+      const handler = dispatch(method, url.pathname) ?? (method === 'OPTIONS' ? dispatch('POST', url.pathname) : undefined);
+      if (!handler) {
+        if (options.extra?.(req, res, url)) return;
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"no such endpoint"}');
+        return;
+      }
+      handler(toEvent(req, Buffer.concat(chunks)), { awsRequestId: randomUUID() })
+        .then((result) => writeResult(res, result))
+        .catch(() => {
+          res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"server_error","error_description":"internal error"}');
+        });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host ?? '127.0.0.1';
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    server,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}

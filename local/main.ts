@@ -1,0 +1,99 @@
+/**
+ * `npm start`: the local runner.
+ *
+ * - No `BROKER_CONFIG`: the embedded demo. The broker on http://127.0.0.1:8787 with a demo page
+ *   at `/`, an OpenID provider on http://127.0.0.1:8788 (user "alice"), demo `web` and `native`
+ *   clients, embedded DynamoDB.
+ * - `BROKER_CONFIG=path PORT=n`: the broker alone on that configuration and port; storage is
+ *   embedded unless `DYNAMODB_ENDPOINT` names another (`DYNAMODB_TABLE`, default oauth-broker).
+ */
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, parseConfig, parseConfigText, type Config } from '../lib/config/parse.js';
+import { createLogger } from '../lib/log.js';
+import { createRuntime } from '../lib/runtime.js';
+import { secretsManagerFetcher } from '../lib/secrets/secrets-manager.js';
+import { createTable } from '../lib/store/table.js';
+import { demoPage } from './demo-page.js';
+import { ensureTable, localDynamoClient, startDynalite } from './dynamo.js';
+import { startBrokerServer } from './http-adapter.js';
+import { startOidcProvider } from './oidc-provider.js';
+
+const DEMO_BROKER_PORT = 8787;
+const DEMO_PROVIDER_PORT = 8788;
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const host = env['HOST'] ?? '127.0.0.1';
+  const log = createLogger({ level: (env['LOG_LEVEL'] as 'info' | undefined) ?? 'info' });
+  const closers: (() => Promise<void>)[] = [];
+
+  let config: Config;
+  let port: number;
+  let demo = false;
+  if (env['BROKER_CONFIG']) {
+    config = parseConfigText(readFileSync(env['BROKER_CONFIG'], 'utf8'), { runtime: 'local' });
+    port = Number(env['PORT'] ?? DEMO_BROKER_PORT);
+  } else {
+    demo = true;
+    port = Number(env['PORT'] ?? DEMO_BROKER_PORT);
+    const publicUrl = `http://127.0.0.1:${port}`;
+    const secret = randomBytes(24).toString('base64url');
+    const op = await startOidcProvider({
+      port: Number(env['DEMO_PROVIDER_PORT'] ?? DEMO_PROVIDER_PORT),
+      clientId: 'broker-demo',
+      clientSecret: secret,
+      redirectUris: [`${publicUrl}/callback`],
+      postLogoutRedirectUris: [`${publicUrl}/`, 'http://127.0.0.1/'],
+    });
+    closers.push(op.close);
+    config = parseConfig({
+      publicUrl,
+      providers: {
+        demo: {
+          issuer: op.issuer,
+          clientId: 'broker-demo',
+          clientSecret: { value: secret },
+          clientAuth: 'client_secret_basic',
+          scopes: ['openid', 'profile', 'email', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+          forwardParams: ['login_hint', 'ui_locales'],
+        },
+      },
+      clients: {
+        web: { type: 'web', redirectUris: [`${publicUrl}/`], allowedOrigins: [publicUrl], providers: ['demo'], postLogoutRedirectUri: `${publicUrl}/` },
+        native: { type: 'native', redirectUris: ['http://127.0.0.1/'], allowedOrigins: [publicUrl], providers: ['demo'], postLogoutRedirectUri: 'http://127.0.0.1/' },
+      },
+    }, { runtime: 'local' });
+    log.info('demo.provider', { issuer: op.issuer, user: 'alice (any password)' });
+  }
+
+  let endpoint = env['DYNAMODB_ENDPOINT'];
+  if (!endpoint) {
+    const dynamo = await startDynalite();
+    closers.push(dynamo.close);
+    endpoint = dynamo.endpoint;
+  }
+  const tableName = env['DYNAMODB_TABLE'] ?? 'oauth-broker';
+  const client = localDynamoClient(endpoint);
+  await ensureTable(client, tableName);
+
+  const runtime = createRuntime({ config, table: createTable(tableName, client), log, fetchSecret: secretsManagerFetcher() });
+  const server = await startBrokerServer(runtime, { host, port, ...(demo ? { extra: demoPage(config) } : {}) });
+  closers.push(server.close);
+  // One line on stdout, the contract's readiness signal.
+  process.stdout.write(`broker listening on ${server.url}\n`);
+  if (demo) process.stdout.write(`demo: open ${server.url}/ and log in as "alice" (any password)\n`);
+
+  const stop = () => {
+    Promise.allSettled(closers.reverse().map((c) => c())).finally(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else process.stderr.write(`the broker could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+/**
+ * A real OpenID provider (panva's certified oidc-provider) on loopback, for the demo and the
+ * tests: one confidential client for the broker, a demo user, refresh token rotation, revocation
+ * and RP-initiated logout. Its login form accepts any user name; the demo user is "alice".
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+
+export interface OidcProviderOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly clientId: string;
+  /** Absent: a public client (token_endpoint_auth_method none). */
+  readonly clientSecret?: string;
+  readonly clientAuth?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris?: readonly string[];
+  readonly accessTokenSeconds?: number;
+  readonly idTokenSeconds?: number;
+  readonly rotateRefreshToken?: boolean;
+  /** Extra oidc-provider configuration, merged over these defaults. */
+  readonly configuration?: Record<string, unknown>;
+}
+
+export interface RunningProvider {
+  readonly issuer: string;
+  readonly provider: Provider;
+  readonly server: http.Server;
+  close(): Promise<void>;
+}
+
+export const DEMO_USER = 'alice';
+
+export async function startOidcProvider(options: OidcProviderOptions): Promise<RunningProvider> {
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://${options.host ?? '127.0.0.1'}:${port}`;
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const auth = options.clientAuth ?? (options.clientSecret ? 'client_secret_basic' : 'none');
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: options.clientId,
+      ...(options.clientSecret ? { client_secret: options.clientSecret } : {}),
+      token_endpoint_auth_method: auth,
+      redirect_uris: options.redirectUris,
+      post_logout_redirect_uris: options.postLogoutRedirectUris ?? [],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    }],
+    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'demo-1', alg: 'RS256', use: 'sig' }] },
+    cookies: { keys: [randomBytes(16).toString('hex')] },
+    pkce: { required: () => true },
+    rotateRefreshToken: options.rotateRefreshToken ?? true,
+    claims: { openid: ['sub'], profile: ['name', 'given_name', 'family_name'], email: ['email', 'email_verified'] },
+    conformIdTokenClaims: false,
+    findAccount: async (_ctx: unknown, id: string) => ({
+      accountId: id,
+      claims: async () => ({
+        sub: id,
+        name: id === DEMO_USER ? 'Alice Example' : id,
+        given_name: id === DEMO_USER ? 'Alice' : id,
+        family_name: 'Example',
+        email: `${id}@example.com`,
+        email_verified: true,
+      }),
+    }),
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+    },
+    ttl: {
+      AccessToken: options.accessTokenSeconds ?? 300,
+      AuthorizationCode: 60,
+      IdToken: options.idTokenSeconds ?? 300,
+      RefreshToken: 86_400,
+      Interaction: 600,
+      Session: 3600,
+      Grant: 86_400,
+    },
+    ...options.configuration,
+  });
+  server.on('request', provider.callback());
+  return {
+    issuer,
+    provider,
+    server,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}

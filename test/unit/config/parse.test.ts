@@ -1,0 +1,452 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, parseConfigText, type ConfigIssue, type ParseOptions } from '../../../lib/config/parse.js';
+import { configDocWithProvider, minimalConfigDoc, type ConfigDoc } from '../fixtures.js';
+
+const LOCAL: ParseOptions = { runtime: 'local' };
+const LAMBDA: ParseOptions = { runtime: 'lambda' };
+
+/** Runs `fn`, which must throw a ConfigError, and returns its issues. */
+function issuesOf(fn: () => unknown): readonly ConfigIssue[] {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ConfigError);
+  const issues = (caught as ConfigError).issues;
+  expect(issues.length).toBeGreaterThan(0);
+  return issues;
+}
+
+const pathsOf = (issues: readonly ConfigIssue[]) => issues.map((i) => i.path);
+
+function rejectPaths(doc: unknown, options: ParseOptions = LOCAL): string[] {
+  return pathsOf(issuesOf(() => parseConfig(doc, options)));
+}
+
+describe('parseConfigText', () => {
+  it('reports text that is not JSON as one document-level issue', () => {
+    const issues = issuesOf(() => parseConfigText('{"publicUrl": ', LOCAL));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.path).toBe('');
+    expect(issues[0]!.message).toMatch(/not valid JSON/);
+  });
+
+  it('reports an empty text as not JSON', () => {
+    const issues = issuesOf(() => parseConfigText('', LOCAL));
+    expect(pathsOf(issues)).toEqual(['']);
+  });
+
+  it('runs the same checks as parseConfig after JSON parsing', () => {
+    const doc = minimalConfigDoc();
+    doc.publicUrl = 'http://auth.example.com';
+    expect(pathsOf(issuesOf(() => parseConfigText(JSON.stringify(doc), LOCAL)))).toEqual(['publicUrl']);
+  });
+
+  it('parses a valid text', () => {
+    const config = parseConfigText(JSON.stringify(minimalConfigDoc()), LOCAL);
+    expect(config.publicUrl).toBe('https://auth.example.com');
+  });
+});
+
+describe('parseConfig: shape', () => {
+  it('refuses a non-object document', () => {
+    expect(rejectPaths('a string')).toEqual(['']);
+    expect(rejectPaths(null)).toEqual(['']);
+  });
+
+  it('refuses an unknown top-level key by its path', () => {
+    const doc: ConfigDoc = { ...minimalConfigDoc(), bogus: true };
+    expect(rejectPaths(doc)).toEqual(['bogus']);
+  });
+
+  it('refuses an unknown provider key and a bad picklist value with their paths', () => {
+    const doc = configDocWithProvider({ clientAuth: 'private_key_jwt', colour: 'blue' });
+    expect(rejectPaths(doc).sort()).toEqual(['providers.p.clientAuth', 'providers.p.colour']);
+  });
+
+  it('refuses a missing required field', () => {
+    const doc = minimalConfigDoc();
+    delete doc.clients['web']!['redirectUris'];
+    expect(rejectPaths(doc)).toEqual(['clients.web.redirectUris']);
+  });
+
+  it('refuses an empty scopes list and a non-integer ttl', () => {
+    const doc = configDocWithProvider({ scopes: [] });
+    doc.ttl = { codeSeconds: 1.5 };
+    expect(rejectPaths(doc).sort()).toEqual(['providers.p.scopes', 'ttl.codeSeconds']);
+  });
+
+  it('refuses a secret reference of an unknown form', () => {
+    const doc = configDocWithProvider({ clientSecret: { file: '/etc/secret' } });
+    expect(rejectPaths(doc)).toContain('providers.p.clientSecret');
+  });
+
+  it('refuses provider names and client ids outside their alphabets', () => {
+    const doc = minimalConfigDoc();
+    doc.providers['bad name'] = doc.providers['p']!;
+    doc.clients['bad id!'] = doc.clients['web']!;
+    const paths = rejectPaths(doc);
+    expect(paths).toContain('providers.bad name');
+    expect(paths).toContain('clients.bad id!');
+  });
+});
+
+describe('parseConfig: rules between fields', () => {
+  it('reports every bad field at once, each with its path', () => {
+    const doc = minimalConfigDoc();
+    doc.providers['p']!['issuer'] = 'http://idp.example.com';
+    doc.clients['app']!['redirectUris'] = ['myapp:/cb'];
+    doc.clients['web']!['allowedOrigins'] = ['https://app.example.com/path'];
+    const issues = issuesOf(() => parseConfig(doc, LOCAL));
+    expect(pathsOf(issues).sort()).toEqual([
+      'clients.app.redirectUris.0',
+      'clients.web.allowedOrigins.0',
+      'providers.p.issuer',
+    ]);
+    expect(issues.find((i) => i.path === 'providers.p.issuer')!.message).toMatch(/https/);
+  });
+
+  it('names every issue in the error message', () => {
+    const doc = minimalConfigDoc();
+    doc.providers['p']!['issuer'] = 'http://idp.example.com';
+    doc.clients['web']!['allowedOrigins'] = ['https://app.example.com/'];
+    let caught: unknown;
+    try {
+      parseConfig(doc, LOCAL);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).message).toContain('providers.p.issuer');
+    expect((caught as ConfigError).message).toContain('clients.web.allowedOrigins.0');
+  });
+
+  describe('publicUrl', () => {
+    it.each([
+      ['https://auth.example.com/broker', 'a path'],
+      ['https://auth.example.com/?x=1', 'a query'],
+      ['https://user:pw@auth.example.com', 'credentials'],
+      ['http://auth.example.com', 'http off loopback'],
+      ['ftp://auth.example.com', 'a non-http scheme'],
+      ['auth.example.com', 'no scheme'],
+    ])('refuses %s (%s)', (publicUrl) => {
+      const doc = minimalConfigDoc();
+      doc.publicUrl = publicUrl;
+      const paths = rejectPaths(doc);
+      expect(paths.length).toBeGreaterThan(0);
+      expect(new Set(paths)).toEqual(new Set(['publicUrl']));
+    });
+
+    it('accepts http on loopback, without Secure cookies', () => {
+      const doc = minimalConfigDoc();
+      doc.publicUrl = 'http://127.0.0.1:8080';
+      const config = parseConfig(doc, LOCAL);
+      expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+      expect(config.secureCookies).toBe(false);
+    });
+
+    it('drops a trailing slash', () => {
+      const doc = minimalConfigDoc();
+      doc.publicUrl = 'https://auth.example.com/';
+      expect(parseConfig(doc, LOCAL).publicUrl).toBe('https://auth.example.com');
+    });
+  });
+
+  describe('native redirect URIs', () => {
+    const native = (uri: string) => {
+      const doc = minimalConfigDoc();
+      doc.clients['app']!['redirectUris'] = [uri];
+      return doc;
+    };
+
+    it.each([
+      'myapp:/cb',
+      'http://localhost/cb',
+      'http://example.com/cb',
+      'http://127.0.0.2/cb',
+      'com.example.app:/cb#frag',
+      'not a uri',
+    ])('refuses %s', (uri) => {
+      expect(rejectPaths(native(uri))).toEqual(['clients.app.redirectUris.0']);
+    });
+
+    it.each([
+      'com.example.app:/cb',
+      'https://app.example.com/cb',
+      'http://127.0.0.1/cb',
+      'http://[::1]/cb',
+    ])('accepts %s', (uri) => {
+      expect(parseConfig(native(uri), LOCAL).clients['app']!.redirectUris).toEqual([uri]);
+    });
+
+    it('checks postLogoutRedirectUri by the same rules', () => {
+      const doc = minimalConfigDoc();
+      doc.clients['app']!['postLogoutRedirectUri'] = 'myapp:/bye';
+      expect(rejectPaths(doc)).toEqual(['clients.app.postLogoutRedirectUri']);
+    });
+  });
+
+  describe('web redirect URIs and origins', () => {
+    it.each([
+      'http://app.example.com/cb',
+      'com.example.app:/cb',
+      'https://app.example.com/cb#x',
+    ])('refuses the redirect URI %s', (uri) => {
+      const doc = minimalConfigDoc();
+      doc.clients['web']!['redirectUris'] = ['https://app.example.com/ok', uri];
+      expect(rejectPaths(doc)).toEqual(['clients.web.redirectUris.1']);
+    });
+
+    it.each([
+      'https://app.example.com/',
+      'https://app.example.com/path',
+      'http://app.example.com',
+      'app.example.com',
+    ])('refuses the origin %s', (origin) => {
+      const doc = minimalConfigDoc();
+      doc.clients['web']!['allowedOrigins'] = [origin];
+      expect(rejectPaths(doc)).toEqual(['clients.web.allowedOrigins.0']);
+    });
+
+    it('collects allowed origins of every client', () => {
+      const doc = minimalConfigDoc();
+      doc.clients['web']!['allowedOrigins'] = ['https://app.example.com', 'http://127.0.0.1:3000'];
+      const config = parseConfig(doc, LOCAL);
+      expect([...config.allowedOrigins].sort()).toEqual(['http://127.0.0.1:3000', 'https://app.example.com']);
+    });
+  });
+
+  it('refuses a client naming a provider that is not configured', () => {
+    const doc = minimalConfigDoc();
+    doc.clients['web']!['providers'] = ['p', 'missing'];
+    const issues = issuesOf(() => parseConfig(doc, LOCAL));
+    expect(pathsOf(issues)).toEqual(['clients.web.providers.1']);
+    expect(issues[0]!.message).toContain('missing');
+  });
+
+  describe('client authentication', () => {
+    it('refuses clientAuth none with a secret', () => {
+      expect(rejectPaths(configDocWithProvider({ clientAuth: 'none' }))).toEqual(['providers.p.clientSecret']);
+    });
+
+    it('refuses client_secret_basic (the default) without a secret', () => {
+      const doc = minimalConfigDoc();
+      delete doc.providers['p']!['clientSecret'];
+      expect(rejectPaths(doc)).toEqual(['providers.p.clientSecret']);
+    });
+
+    it('refuses client_secret_post without a secret', () => {
+      const doc = configDocWithProvider({ clientAuth: 'client_secret_post' });
+      delete doc.providers['p']!['clientSecret'];
+      expect(rejectPaths(doc)).toEqual(['providers.p.clientSecret']);
+    });
+
+    it('refuses a public client without PKCE', () => {
+      const doc = configDocWithProvider({ clientAuth: 'none', pkce: false });
+      delete doc.providers['p']!['clientSecret'];
+      expect(rejectPaths(doc)).toEqual(['providers.p.pkce']);
+    });
+
+    it('accepts clientAuth none without a secret', () => {
+      const doc = configDocWithProvider({ clientAuth: 'none' });
+      delete doc.providers['p']!['clientSecret'];
+      expect(parseConfig(doc, LOCAL).providers['p']!.clientAuth).toBe('none');
+    });
+  });
+
+  describe('authorization parameters', () => {
+    it.each(['state', 'redirect_uri', 'nonce', 'code_challenge', 'scope'])('refuses the reserved parameter %s', (name) => {
+      const doc = configDocWithProvider({ authorizationParams: { prompt: 'login', [name]: 'x' } });
+      expect(rejectPaths(doc)).toEqual([`providers.p.authorizationParams.${name}`]);
+    });
+
+    it.each(['fragment', 'query.jwt', ''])('refuses response_mode %j', (mode) => {
+      const doc = configDocWithProvider({ authorizationParams: { response_mode: mode } });
+      expect(rejectPaths(doc)).toEqual(['providers.p.authorizationParams.response_mode']);
+    });
+
+    it('accepts response_mode form_post and records it', () => {
+      const config = parseConfig(configDocWithProvider({ authorizationParams: { response_mode: 'form_post' } }), LOCAL);
+      expect(config.providers['p']!.responseMode).toBe('form_post');
+    });
+
+    it('refuses forwarding state, provider and response_mode, by index', () => {
+      const doc = configDocWithProvider({ forwardParams: ['login_hint', 'state', 'provider', 'response_mode'] });
+      expect(rejectPaths(doc)).toEqual(['providers.p.forwardParams.1', 'providers.p.forwardParams.2', 'providers.p.forwardParams.3']);
+    });
+
+    it('accepts forwarding ordinary parameters', () => {
+      const config = parseConfig(configDocWithProvider({ forwardParams: ['login_hint', 'ui_locales'] }), LOCAL);
+      expect(config.providers['p']!.forwardParams).toEqual(['login_hint', 'ui_locales']);
+    });
+  });
+
+  describe('runtime lambda', () => {
+    const sm = (name: string) => ({ secretsManager: name });
+
+    it('refuses a missing tokenEncryptionKeys', () => {
+      const doc = configDocWithProvider({ clientSecret: sm('idp') });
+      expect(rejectPaths(doc, LAMBDA)).toEqual(['tokenEncryptionKeys']);
+    });
+
+    it('refuses {value} and {env} secret references', () => {
+      const doc = configDocWithProvider({ clientSecret: { value: 'inline' } });
+      doc.tokenEncryptionKeys = { env: 'KEYS' };
+      expect(rejectPaths(doc, LAMBDA).sort()).toEqual(['providers.p.clientSecret', 'tokenEncryptionKeys']);
+    });
+
+    it('accepts the same {value} and {env} references locally', () => {
+      const doc = configDocWithProvider({ clientSecret: { value: 'inline' } });
+      doc.tokenEncryptionKeys = { env: 'KEYS' };
+      expect(parseConfig(doc, LOCAL).tokenEncryptionKeys).toEqual({ env: 'KEYS' });
+    });
+
+    it('accepts Secrets Manager references', () => {
+      const doc = configDocWithProvider({ clientSecret: { secretsManager: 'idp', jsonKey: 'secret' } });
+      doc.tokenEncryptionKeys = sm('keys');
+      const config = parseConfig(doc, LAMBDA);
+      expect(config.providers['p']!.clientSecret).toEqual({ secretsManager: 'idp', jsonKey: 'secret' });
+      expect(config.tokenEncryptionKeys).toEqual({ secretsManager: 'keys' });
+    });
+  });
+
+  describe('provider endpoints', () => {
+    const staticEndpoints = {
+      issuer: undefined,
+      authorizationEndpoint: 'https://idp.example.com/authorize',
+      tokenEndpoint: 'https://idp.example.com/token',
+    };
+
+    it('needs issuer and jwksUri with the openid scope and static endpoints', () => {
+      expect(rejectPaths(configDocWithProvider(staticEndpoints)).sort()).toEqual(['providers.p.issuer', 'providers.p.jwksUri']);
+    });
+
+    it('needs both static endpoints', () => {
+      const doc = configDocWithProvider({ tokenEndpoint: 'https://idp.example.com/token', scopes: ['read'] });
+      expect(rejectPaths(doc)).toEqual(['providers.p.authorizationEndpoint']);
+    });
+
+    it('needs an issuer without static endpoints', () => {
+      const doc = configDocWithProvider({ issuer: undefined, scopes: ['profile'] });
+      expect(rejectPaths(doc)).toEqual(['providers.p.issuer']);
+    });
+
+    it('refuses an http endpoint off loopback', () => {
+      const doc = configDocWithProvider({ ...staticEndpoints, issuer: 'https://idp.example.com', jwksUri: 'http://idp.example.com/jwks' });
+      expect(rejectPaths(doc)).toEqual(['providers.p.jwksUri']);
+    });
+
+    it('refuses a downstream login URL that is http off loopback', () => {
+      const doc = configDocWithProvider({ downstreamLogin: { kind: 'xprotect', url: 'http://vms.example.com/ManagementServer/ServerCommandService.svc' } });
+      expect(rejectPaths(doc)).toEqual(['providers.p.downstreamLogin.url']);
+    });
+
+    it('accepts static endpoints without openid, and marks the provider as not discovered', () => {
+      const config = parseConfig(configDocWithProvider({ ...staticEndpoints, scopes: ['read'] }), LOCAL);
+      const p = config.providers['p']!;
+      expect(p.discovery).toBe(false);
+      expect(p.openid).toBe(false);
+    });
+
+    it('accepts static endpoints with openid given issuer and jwksUri', () => {
+      const doc = configDocWithProvider({ ...staticEndpoints, issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks' });
+      const p = parseConfig(doc, LOCAL).providers['p']!;
+      expect(p.discovery).toBe(false);
+      expect(p.openid).toBe(true);
+    });
+
+    it('accepts http endpoints on loopback', () => {
+      const doc = configDocWithProvider({ issuer: 'http://127.0.0.1:9000/realms/x' });
+      expect(parseConfig(doc, LOCAL).providers['p']!.issuer).toBe('http://127.0.0.1:9000/realms/x');
+    });
+  });
+
+  describe('ttl', () => {
+    it('refuses sessionIdleSeconds above sessionMaxSeconds', () => {
+      const doc = minimalConfigDoc();
+      doc.ttl = { sessionIdleSeconds: 3600, sessionMaxSeconds: 1800 };
+      expect(rejectPaths(doc)).toEqual(['ttl.sessionIdleSeconds']);
+    });
+
+    it('refuses an idle ttl above the default max', () => {
+      const doc = minimalConfigDoc();
+      doc.ttl = { sessionIdleSeconds: 7_776_001 };
+      expect(rejectPaths(doc)).toEqual(['ttl.sessionIdleSeconds']);
+    });
+
+    it('refuses codeSeconds above 600', () => {
+      const doc = minimalConfigDoc();
+      doc.ttl = { codeSeconds: 601 };
+      expect(rejectPaths(doc)).toEqual(['ttl.codeSeconds']);
+    });
+
+    it('accepts idle equal to max', () => {
+      const doc = minimalConfigDoc();
+      doc.ttl = { sessionIdleSeconds: 3600, sessionMaxSeconds: 3600 };
+      expect(parseConfig(doc, LOCAL).ttl.sessionIdleSeconds).toBe(3600);
+    });
+  });
+
+  it('refuses a document without providers or clients', () => {
+    expect(rejectPaths({ publicUrl: 'https://auth.example.com', providers: {}, clients: {} }).sort()).toEqual(['clients', 'providers']);
+  });
+});
+
+describe('parseConfig: a valid minimal document', () => {
+  it('fills the defaults', () => {
+    const config = parseConfig(minimalConfigDoc(), LOCAL);
+    expect(config.publicUrl).toBe('https://auth.example.com');
+    expect(config.secureCookies).toBe(true);
+    expect(config.ttl).toEqual({
+      loginSeconds: 600,
+      codeSeconds: 60,
+      sessionIdleSeconds: 1_209_600,
+      sessionMaxSeconds: 7_776_000,
+      reuseGraceSeconds: 30,
+      minAccessTokenSeconds: 60,
+    });
+    expect(config.tokenEncryptionKeys).toBeUndefined();
+
+    const p = config.providers['p']!;
+    expect(p.name).toBe('p');
+    expect(p.clientAuth).toBe('client_secret_basic');
+    expect(p.tokenRequestFormat).toBe('form');
+    expect(p.pkce).toBe(true);
+    expect(p.scopes).toEqual(['openid']);
+    expect(p.authorizationParams).toEqual({});
+    expect(p.forwardParams).toEqual([]);
+    expect(p.tokenParams).toEqual({});
+    expect(p.refreshParams).toEqual({});
+    expect(p.discovery).toBe(true);
+    expect(p.openid).toBe(true);
+    expect(p.responseMode).toBe('query');
+
+    expect(config.clients['web']).toMatchObject({ id: 'web', type: 'web', providers: ['p'] });
+    expect(config.clients['app']).toMatchObject({ id: 'app', type: 'native', allowedOrigins: [] });
+    expect([...config.allowedOrigins]).toEqual(['https://app.example.com']);
+  });
+
+  it('returns a frozen result', () => {
+    const config = parseConfig(minimalConfigDoc(), LOCAL);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.providers)).toBe(true);
+    expect(Object.isFrozen(config.providers['p'])).toBe(true);
+    expect(Object.isFrozen(config.clients)).toBe(true);
+    expect(Object.isFrozen(config.clients['web'])).toBe(true);
+    expect(Object.isFrozen(config.ttl)).toBe(true);
+    expect(() => {
+      (config as { publicUrl: string }).publicUrl = 'https://evil.example.com';
+    }).toThrow(TypeError);
+  });
+
+  it('does not alias the input document', () => {
+    const doc = minimalConfigDoc();
+    const config = parseConfig(doc, LOCAL);
+    doc.publicUrl = 'https://changed.example.com';
+    doc.providers['p']!['clientId'] = 'changed';
+    expect(config.publicUrl).toBe('https://auth.example.com');
+    expect(config.providers['p']!.clientId).toBe('broker');
+  });
+});
