@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { form, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
+});
+afterAll(() => h.close());
+
+describe('native app: login, code, token, refresh, logout', () => {
+  it('runs the whole flow with nothing but HTTP calls', async () => {
+    const login = await nativeLogin(h, { state: 'xyz' });
+    expect(login.redirect.href.startsWith(NATIVE_REDIRECT)).toBe(true);
+    expect(login.redirect.searchParams.get('state')).toBe('xyz');
+    expect(login.redirect.searchParams.get('iss')).toBe(h.url);
+    expect(login.code).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+
+    const res = await redeem(h, login);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('pragma')).toBe('no-cache');
+    const tokens = await res.json();
+    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: expect.stringContaining('openid') });
+    expect(tokens.access_token).toBeTruthy();
+    expect(tokens.id_token.split('.')).toHaveLength(3);
+    expect(tokens.expires_in).toBeGreaterThan(200);
+    expect(tokens.refresh_expires_in).toBeGreaterThan(0);
+    expect(tokens.refresh_token).toMatch(/^[A-Za-z0-9_-]{22}\./);
+
+    // Served from the stored token: a new handle, the same access token.
+    const r1 = await refreshNative(h, tokens.refresh_token);
+    expect(r1.status).toBe(200);
+    expect(r1.headers.get('x-broker-token-source')).toBe('stored');
+    const t1 = await r1.json();
+    expect(t1.refresh_token).not.toBe(tokens.refresh_token);
+    expect(t1.access_token).toBe(tokens.access_token);
+
+    // Near expiry: upstream refresh, a new access token and handle.
+    h.clockOffset = 290;
+    const r2 = await refreshNative(h, t1.refresh_token);
+    expect(r2.status).toBe(200);
+    expect(r2.headers.get('x-broker-token-source')).toBe('upstream');
+    const t2 = await r2.json();
+    expect(t2.access_token).not.toBe(t1.access_token);
+    expect(t2.refresh_token).not.toBe(t1.refresh_token);
+    expect(t2.id_token).toBeTruthy();
+    h.clockOffset = 0;
+
+    const out = await fetch(`${h.url}/logout`, form({ refresh_token: t2.refresh_token, client_id: 'app' }));
+    expect(out.status).toBe(200);
+    const body = await out.json();
+    const endSession = new URL(body.end_session_url);
+    expect(endSession.searchParams.get('client_id')).toBe('broker');
+    expect(endSession.searchParams.get('id_token_hint')).toBeTruthy();
+    expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe('com.example.app:/loggedout');
+
+    const after = await refreshNative(h, t2.refresh_token);
+    expect(after.status).toBe(400);
+    expect((await after.json()).error).toBe('invalid_grant');
+  });
+
+  it('redeems a code for a loopback redirect URI on any port (RFC 8252 §7.3)', async () => {
+    const login = await nativeLogin(h, { redirectUri: 'http://127.0.0.1:49152/cb' });
+    expect(login.redirect.origin).toBe('http://127.0.0.1:49152');
+    const res = await redeem(h, login, { redirect_uri: 'http://127.0.0.1:49152/cb' });
+    expect(res.status).toBe(200);
+  });
+
+  it('accepts the RFC 7009 revocation form at /logout', async () => {
+    const tokens = await (await redeem(h, await nativeLogin(h))).json();
+    const out = await fetch(`${h.url}/logout`, form({ token: tokens.refresh_token, token_type_hint: 'refresh_token', client_id: 'app' }));
+    expect(out.status).toBe(200);
+    expect((await refreshNative(h, tokens.refresh_token)).status).toBe(400);
+  });
+
+  it('publishes RFC 8414 metadata for AppAuth-style libraries', async () => {
+    const meta = await (await fetch(`${h.url}/.well-known/oauth-authorization-server`)).json();
+    expect(meta).toEqual(expect.objectContaining({
+      issuer: h.url,
+      authorization_endpoint: `${h.url}/login`,
+      token_endpoint: `${h.url}/token`,
+      revocation_endpoint: `${h.url}/logout`,
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none'],
+      authorization_response_iss_parameter_supported: true,
+    }));
+    expect(meta.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token']));
+  });
+});

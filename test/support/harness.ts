@@ -1,0 +1,239 @@
+/**
+ * Integration harness: a real OpenID provider (oidc-provider), real DynamoDB semantics
+ * (dynalite) and the broker behind the local runner's HTTP adapter, all on loopback, started and
+ * stopped by the tests. Logs are captured so tests can check that nothing secret is written.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig, type Config } from '../../lib/config/parse.js';
+import { createLogger } from '../../lib/log.js';
+import { createRuntime, type Runtime } from '../../lib/runtime.js';
+import { createTable } from '../../lib/store/table.js';
+import { ensureTable, localDynamoClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
+import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
+import { startOidcProvider, type OidcProviderOptions, type RunningProvider } from '../../local/oidc-provider.js';
+
+export const NATIVE_REDIRECT = 'com.example.app:/oauth2redirect';
+export const WEB_ORIGIN = 'http://127.0.0.1:5999';
+export const WEB_REDIRECT = `${WEB_ORIGIN}/app/`;
+
+export interface HarnessOptions {
+  /** Edits the broker configuration document before it is parsed. */
+  readonly configure?: (doc: Record<string, any>) => void;
+  readonly op?: Partial<OidcProviderOptions>;
+  readonly clientSecret?: string;
+}
+
+export interface Harness {
+  readonly url: string;
+  readonly op: RunningProvider;
+  readonly config: Config;
+  readonly runtime: Runtime;
+  readonly logs: string[];
+  readonly secret: string;
+  /** Seconds added to the broker's clock. */
+  clockOffset: number;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+let dynamo: LocalDynamo | undefined;
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  dynamo ??= await startDynalite();
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const secret = options.clientSecret ?? `s3cr:et%+ ${randomBytes(6).toString('hex')}`;
+  const op = await startOidcProvider({
+    host: '127.0.0.2',
+    clientId: 'broker',
+    clientSecret: secret,
+    clientAuth: 'client_secret_basic',
+    redirectUris: [`${publicUrl}/callback`],
+    postLogoutRedirectUris: [`${WEB_ORIGIN}/bye`],
+    ...options.op,
+  });
+  const doc: Record<string, any> = {
+    publicUrl,
+    providers: {
+      op: {
+        issuer: op.issuer,
+        clientId: 'broker',
+        clientSecret: { value: secret },
+        clientAuth: 'client_secret_basic',
+        scopes: ['openid', 'profile', 'offline_access'],
+        authorizationParams: { prompt: 'consent' },
+        forwardParams: ['login_hint', 'ui_locales'],
+      },
+    },
+    clients: {
+      app: { type: 'native', redirectUris: [NATIVE_REDIRECT, 'http://127.0.0.1/cb'], providers: ['op'], postLogoutRedirectUri: 'com.example.app:/loggedout', allowedOrigins: [WEB_ORIGIN] },
+      other: { type: 'native', redirectUris: ['com.example.other:/cb'], providers: ['op'] },
+      web: { type: 'web', redirectUris: [WEB_REDIRECT], allowedOrigins: [WEB_ORIGIN], providers: ['op'], postLogoutRedirectUri: `${WEB_ORIGIN}/bye` },
+    },
+    ttl: {},
+  };
+  options.configure?.(doc);
+  const config = parseConfig(doc, { runtime: 'local' });
+  const logs: string[] = [];
+  const client = localDynamoClient(dynamo.endpoint);
+  const tableName = `broker-${randomBytes(4).toString('hex')}`;
+  await ensureTable(client, tableName);
+  const harness = {
+    clockOffset: 0,
+  } as Harness;
+  const runtime = createRuntime({
+    config,
+    table: createTable(tableName, client),
+    log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
+    now: () => Math.floor(Date.now() / 1000) + harness.clockOffset,
+  });
+  const broker: BrokerServer = await startBrokerServer(runtime, { port });
+  return Object.assign(harness, {
+    url: broker.url,
+    op,
+    config,
+    runtime,
+    logs,
+    secret,
+    async close() {
+      await broker.close();
+      await op.close();
+    },
+  });
+}
+
+// ---- a browser-like cookie jar and HTTP helpers --------------------------------------------
+
+export interface Jar {
+  store(url: string, res: Response): void;
+  header(url: string): string;
+  get(name: string): string | undefined;
+  setCookies: string[];
+}
+
+export function jar(): Jar {
+  const cookies = new Map<string, { host: string; name: string; value: string }>();
+  const setCookies: string[] = [];
+  return {
+    setCookies,
+    store(url, res) {
+      const host = new URL(url).hostname;
+      for (const sc of res.headers.getSetCookie()) {
+        setCookies.push(sc);
+        const [nv, ...attrs] = sc.split(';').map((s) => s.trim());
+        const i = nv!.indexOf('=');
+        const name = nv!.slice(0, i);
+        const value = nv!.slice(i + 1);
+        const dead = attrs.some((a) => /^max-age=0$/i.test(a)) || value === '';
+        if (dead) cookies.delete(`${host}|${name}`);
+        else cookies.set(`${host}|${name}`, { host, name, value });
+      }
+    },
+    header(url) {
+      const host = new URL(url).hostname;
+      return [...cookies.values()].filter((c) => c.host === host).map((c) => `${c.name}=${c.value}`).join('; ');
+    },
+    get(name) {
+      return [...cookies.values()].find((c) => c.name === name)?.value;
+    },
+  };
+}
+
+export async function go(j: Jar | undefined, url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  const cookie = j?.header(url);
+  if (cookie) headers.set('cookie', cookie);
+  const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+  j?.store(url, res);
+  return res;
+}
+
+export const form = (fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit => ({
+  method: 'POST',
+  body: new URLSearchParams(fields).toString(),
+  headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+});
+
+/** Walks oidc-provider's login and consent forms as user `login` until a redirect to `until`. */
+export async function loginAtProvider(j: Jar, startUrl: string, until: string, login = 'alice'): Promise<string> {
+  let url = startUrl;
+  for (let hop = 0; hop < 15; hop++) {
+    let res = await go(j, url);
+    if (res.status >= 300 && res.status < 400) {
+      const next = new URL(res.headers.get('location')!, url).href;
+      if (next.startsWith(until)) return next;
+      url = next;
+      continue;
+    }
+    const html = await res.text();
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+    if (!action) throw new Error(`the provider answered ${res.status} at ${url}: ${html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 300)}`);
+    const target = new URL(action.replace(/&amp;/g, '&'), url).href;
+    const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
+    const fields: Record<string, string> = prompt === 'login' ? { prompt, login, password: 'pw' } : { prompt: prompt ?? 'consent' };
+    res = await go(j, target, form(fields));
+    const next = new URL(res.headers.get('location')!, target).href;
+    if (next.startsWith(until)) return next;
+    url = next;
+  }
+  throw new Error('too many hops at the provider');
+}
+
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+export interface NativeLogin {
+  readonly code: string;
+  readonly verifier: string;
+  readonly redirect: URL;
+  readonly jar: Jar;
+}
+
+/** A native app's login up to the broker's one-time code. */
+export async function nativeLogin(h: Harness, options: { clientId?: string; redirectUri?: string; state?: string; extra?: Record<string, string> } = {}): Promise<NativeLogin> {
+  const j = jar();
+  const { verifier, challenge } = pkce();
+  const redirectUri = options.redirectUri ?? NATIVE_REDIRECT;
+  const start = await go(j, `${h.url}/login?${new URLSearchParams({
+    client_id: options.clientId ?? 'app', redirect_uri: redirectUri, state: options.state ?? 'app-state',
+    code_challenge: challenge, code_challenge_method: 'S256', ...options.extra,
+  })}`);
+  if (start.status !== 302) throw new Error(`/login answered ${start.status}: ${await start.text()}`);
+  const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`);
+  const cb = await go(j, callback);
+  const redirect = new URL(cb.headers.get('location') ?? 'x:/');
+  return { code: redirect.searchParams.get('code') ?? '', verifier, redirect, jar: j };
+}
+
+export async function redeem(h: Harness, login: NativeLogin, overrides: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${h.url}/token`, form({
+    grant_type: 'authorization_code', code: login.code, code_verifier: login.verifier, client_id: 'app', redirect_uri: NATIVE_REDIRECT, ...overrides,
+  }));
+}
+
+export async function refreshNative(h: Harness, handle: string, clientId = 'app'): Promise<Response> {
+  return fetch(`${h.url}/token`, form({ grant_type: 'refresh_token', refresh_token: handle, client_id: clientId }));
+}
+
+/** A web app's login; resolves the jar holding the session cookie and the final redirect. */
+export async function webLogin(h: Harness, state = 'web-state'): Promise<{ jar: Jar; redirect: URL }> {
+  const j = jar();
+  const start = await go(j, `${h.url}/login?${new URLSearchParams({ client_id: 'web', state })}`);
+  if (start.status !== 302) throw new Error(`/login answered ${start.status}: ${await start.text()}`);
+  const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`);
+  const cb = await go(j, callback);
+  return { jar: j, redirect: new URL(cb.headers.get('location') ?? 'x:/') };
+}
+
+export const browserHeaders = { origin: WEB_ORIGIN, 'x-broker-csrf': '1' };

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseKeyRing, type KeyRing } from '../../../lib/crypto/key-ring.js';
+import { createTokenCipher } from '../../../lib/crypto/token-cipher.js';
+import { DecryptionError } from '../../../lib/errors.js';
+
+const k1 = randomBytes(32).toString('base64url');
+const k2 = randomBytes(32).toString('base64url');
+
+const ring = (current: string, keys: Record<string, string>): KeyRing => parseKeyRing(JSON.stringify({ current, keys }));
+
+const ringA = ring('k1', { k1 });
+const ringB = ring('k2', { k1, k2 });
+const ringOnlyK2 = ring('k2', { k2 });
+
+const CONTEXT = 'session:abc#refresh';
+const PLAINTEXT = 'refresh-token-üñí-' + 'x'.repeat(100);
+
+/** Awaits `promise`, which must reject, and returns the error. */
+async function rejection(promise: Promise<unknown>): Promise<DecryptionError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(DecryptionError);
+  return caught as DecryptionError;
+}
+
+/** Flips one character of the given part of a compact JWE. */
+function tamper(jwe: string, part: number): string {
+  const parts = jwe.split('.');
+  const s = parts[part]!;
+  const i = Math.floor(s.length / 2);
+  parts[part] = s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
+  return parts.join('.');
+}
+
+describe('createTokenCipher: failures', () => {
+  it('refuses a ring without its current key', () => {
+    expect(() => createTokenCipher({ current: 'k9', keys: new Map() })).toThrow(TypeError);
+  });
+
+  it('fails to decrypt under a different context (AAD)', async () => {
+    const cipher = createTokenCipher(ringA);
+    const jwe = await cipher.encrypt(PLAINTEXT, CONTEXT);
+    await rejection(cipher.decrypt(jwe, 'session:abc#access'));
+    await rejection(cipher.decrypt(jwe, 'session:abd#refresh'));
+    await rejection(cipher.decrypt(jwe, ''));
+  });
+
+  it.each([
+    ['protected header', 0],
+    ['iv', 2],
+    ['ciphertext', 3],
+    ['tag', 4],
+  ])('fails to decrypt a tampered %s', async (_what, part) => {
+    const cipher = createTokenCipher(ringA);
+    const jwe = await cipher.encrypt(PLAINTEXT, CONTEXT);
+    await rejection(cipher.decrypt(tamper(jwe, part), CONTEXT));
+  });
+
+  it.each([
+    ['an empty string', ''],
+    ['garbage', 'not-a-jwe'],
+    ['four parts', 'a..b.c'],
+    ['an encrypted key part', 'a.b.c.d.e'],
+  ])('fails to decrypt %s', async (_what, value) => {
+    await rejection(createTokenCipher(ringA).decrypt(value, CONTEXT));
+  });
+
+  it('fails when the ring no longer has the kid', async () => {
+    const jwe = await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT);
+    await rejection(createTokenCipher(ringOnlyK2).decrypt(jwe, CONTEXT));
+  });
+
+  it('fails when the kid names a different key', async () => {
+    const jwe = await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT);
+    const impostor = ring('k1', { k1: k2 });
+    await rejection(createTokenCipher(impostor).decrypt(jwe, CONTEXT));
+  });
+
+  it('fails every way with the same class and message', async () => {
+    const cipher = createTokenCipher(ringA);
+    const jwe = await cipher.encrypt(PLAINTEXT, CONTEXT);
+    const errors = [
+      await rejection(cipher.decrypt(jwe, 'other')),
+      await rejection(cipher.decrypt(tamper(jwe, 3), CONTEXT)),
+      await rejection(createTokenCipher(ringOnlyK2).decrypt(jwe, CONTEXT)),
+      await rejection(cipher.decrypt('garbage', CONTEXT)),
+    ];
+    for (const err of errors) {
+      expect(err.constructor).toBe(DecryptionError);
+      expect(err.message).toBe(errors[0]!.message);
+      expect(err.code).toBe('invalid_grant');
+      expect(err.status).toBe(400);
+      expect(err.message).not.toContain(PLAINTEXT);
+    }
+  });
+});
+
+describe('createTokenCipher: round trips', () => {
+  it('decrypts what it encrypted, in compact form with the current kid', async () => {
+    const cipher = createTokenCipher(ringA);
+    const jwe = await cipher.encrypt(PLAINTEXT, CONTEXT);
+    const parts = jwe.split('.');
+    expect(parts).toHaveLength(5);
+    expect(parts[1]).toBe('');
+    expect(JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'))).toEqual({ alg: 'dir', enc: 'A256GCM', kid: 'k1' });
+    expect(jwe).not.toContain(Buffer.from(PLAINTEXT).toString('base64url').slice(0, 20));
+    expect(await cipher.decrypt(jwe, CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('produces a fresh ciphertext on every call', async () => {
+    const cipher = createTokenCipher(ringA);
+    const a = await cipher.encrypt(PLAINTEXT, CONTEXT);
+    const b = await cipher.encrypt(PLAINTEXT, CONTEXT);
+    expect(a).not.toBe(b);
+    expect(await cipher.decrypt(b, CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('round-trips an empty plaintext', async () => {
+    const cipher = createTokenCipher(ringA);
+    expect(await cipher.decrypt(await cipher.encrypt('', CONTEXT), CONTEXT)).toBe('');
+  });
+
+  it('decrypts after rotation: ring A (k1) encrypts, ring B (k1, current k2) decrypts', async () => {
+    const jwe = await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT);
+    const cipherB = createTokenCipher(ringB);
+    expect(await cipherB.decrypt(jwe, CONTEXT)).toBe(PLAINTEXT);
+    const fresh = await cipherB.encrypt(PLAINTEXT, CONTEXT);
+    expect(JSON.parse(Buffer.from(fresh.split('.')[0]!, 'base64url').toString('utf8')).kid).toBe('k2');
+    await rejection(createTokenCipher(ringA).decrypt(fresh, CONTEXT));
+  });
+});
