@@ -237,3 +237,27 @@ export async function webLogin(h: Harness, state = 'web-state'): Promise<{ jar: 
 }
 
 export const browserHeaders = { origin: WEB_ORIGIN, 'x-broker-csrf': '1' };
+
+/** A second broker instance on the same table and configuration: another Lambda container. */
+export async function secondInstance(h: Harness): Promise<{ url: string; close(): Promise<void> }> {
+  const runtime = createRuntime({
+    config: h.config,
+    table: h.runtime.table,
+    log: createLogger({ level: 'debug', sink: (line) => h.logs.push(line) }),
+    now: () => Math.floor(Date.now() / 1000) + h.clockOffset,
+  });
+  // Both instances must read the same key ring: share the first one's cipher.
+  const shared = await h.runtime.cipher();
+  const broker = await startBrokerServer({ ...runtime, cipher: async () => shared }, { port: 0 });
+  return { url: broker.url, close: broker.close };
+}
+
+/** Counts the provider's successful token grants by grant type. */
+export function countGrants(h: Harness): Record<string, number> {
+  const counts: Record<string, number> = {};
+  h.op.provider.on('grant.success', (ctx: any) => {
+    const type = String(ctx.oidc?.params?.grant_type ?? 'unknown');
+    counts[type] = (counts[type] ?? 0) + 1;
+  });
+  return counts;
+}

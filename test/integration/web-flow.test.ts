@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fieldContext } from '../../lib/broker/session-tokens.js';
+import { basicAuthorization } from '../../lib/oauth/client-auth.js';
+import { getSession } from '../../lib/store/sessions.js';
+import { browserHeaders, go, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness } from '../support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
+});
+afterAll(() => h.close());
+
+describe('web app: cookie session, /refresh, /session, /logout', () => {
+  it('refuses /refresh without the CSRF header or from a foreign origin (403), before any session lookup', async () => {
+    const { jar } = await webLogin(h);
+    const noCsrf = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: { origin: WEB_ORIGIN } });
+    expect(noCsrf.status).toBe(403);
+    expect((await noCsrf.json()).error).toBe('access_denied');
+    const foreign = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: { ...browserHeaders, origin: 'https://evil.example' } });
+    expect(foreign.status).toBe(403);
+    const logout = await go(jar, `${h.url}/logout`, { method: 'POST', headers: { origin: WEB_ORIGIN } });
+    expect(logout.status).toBe(403);
+    // The session survived all of that.
+    expect((await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders })).status).toBe(200);
+  });
+
+  it('answers 401 invalid_grant and clears the cookie when there is no session', async () => {
+    const res = await fetch(`${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error).toBe('invalid_grant');
+    expect(res.headers.getSetCookie().some((c) => /^broker-session=;/.test(c) && /Max-Age=0/.test(c))).toBe(true);
+    const forged = await fetch(`${h.url}/session`, { headers: { cookie: `broker-session=${'A'.repeat(22)}.${'B'.repeat(43)}` } });
+    expect(forged.status).toBe(401);
+  });
+
+  it('runs the whole flow', async () => {
+    const { jar, redirect } = await webLogin(h, 'w1');
+    expect(redirect.href.startsWith(WEB_REDIRECT)).toBe(true);
+    expect(redirect.searchParams.get('state')).toBe('w1');
+    expect(redirect.searchParams.get('iss')).toBe(h.url);
+    expect(redirect.searchParams.has('code')).toBe(false);
+    const cookie = jar.setCookies.find((c) => c.startsWith('broker-session='))!;
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).toMatch(/Path=\//);
+    expect(cookie).not.toMatch(/Domain=/i);
+
+    const session = await go(jar, `${h.url}/session`, { headers: { origin: WEB_ORIGIN } });
+    expect(session.status).toBe(200);
+    expect(session.headers.get('access-control-allow-origin')).toBe(WEB_ORIGIN);
+    expect(session.headers.get('access-control-allow-credentials')).toBe('true');
+    const info = await session.json();
+    expect(info).toMatchObject({ sub: 'alice', provider: 'op', claims: { sub: 'alice', iss: h.op.issuer } });
+    expect(info.expires_at).toBeGreaterThan(Date.now() / 1000);
+    expect(JSON.stringify(info)).not.toMatch(/refresh_token|access_token/);
+
+    const r1 = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    expect(r1.status).toBe(200);
+    expect(r1.headers.get('cache-control')).toBe('no-store');
+    const t1 = await r1.json();
+    expect(t1).toMatchObject({ token_type: 'Bearer' });
+    expect(t1.access_token).toBeTruthy();
+    expect(t1.id_token).toBeTruthy();
+    expect(t1.expires_in).toBeGreaterThan(30);
+    expect(t1.refresh_token).toBeUndefined();
+
+    h.clockOffset = 280;
+    const r2 = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    expect(r2.status).toBe(200);
+    expect(r2.headers.get('x-broker-token-source')).toBe('upstream');
+    const t2 = await r2.json();
+    expect(t2.access_token).not.toBe(t1.access_token);
+    h.clockOffset = 0;
+
+    const out = await go(jar, `${h.url}/logout`, { method: 'POST', headers: browserHeaders });
+    expect(out.status).toBe(200);
+    const body = await out.json();
+    expect(new URL(body.end_session_url).searchParams.get('post_logout_redirect_uri')).toBe(`${WEB_ORIGIN}/bye`);
+    expect(out.headers.getSetCookie().some((c) => /^broker-session=;/.test(c))).toBe(true);
+
+    const gone = await go(jar, `${h.url}/session`);
+    expect(gone.status).toBe(401);
+    // Logging out again is still a 200.
+    expect((await go(jar, `${h.url}/logout`, { method: 'POST', headers: browserHeaders })).status).toBe(200);
+  });
+
+  it('answers CORS preflights only for allowed origins, with credentials on cookie endpoints', async () => {
+    for (const path of ['/refresh', '/session', '/logout']) {
+      const ok = await fetch(`${h.url}${path}`, { method: 'OPTIONS', headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-broker-csrf' } });
+      expect(ok.status).toBe(204);
+      expect(ok.headers.get('access-control-allow-origin')).toBe(WEB_ORIGIN);
+      expect(ok.headers.get('access-control-allow-credentials')).toBe('true');
+      expect(ok.headers.get('access-control-allow-headers')).toMatch(/x-broker-csrf/);
+      const bad = await fetch(`${h.url}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      expect(bad.headers.get('access-control-allow-origin')).toBeNull();
+    }
+  });
+
+  it('ends the session when the provider refuses the refresh token (invalid_grant)', async () => {
+    const { jar } = await webLogin(h);
+    const sid = jar.get('broker-session')!.split('.')[0]!;
+    // Revoke the upstream refresh token at the provider, behind the broker's back.
+    const stored = await getSession(h.runtime.table, sid);
+    const cipher = await h.runtime.cipher();
+    const refreshToken = await cipher.decrypt(stored!.refreshToken!, fieldContext(sid, 'refreshToken'));
+    const revoked = await fetch(`${h.op.issuer}/token/revocation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuthorization('broker', h.secret) },
+      body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' }),
+    });
+    expect(revoked.status).toBe(200);
+
+    h.clockOffset = 290;
+    const res = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    h.clockOffset = 0;
+    expect(res.status).toBe(401);
+    expect((await res.json()).error).toBe('invalid_grant');
+    expect(res.headers.getSetCookie().some((c) => /^broker-session=;/.test(c))).toBe(true);
+    expect(await getSession(h.runtime.table, sid)).toBeUndefined();
+  });
+});

@@ -1,0 +1,139 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
+import { SecretError } from '../../../lib/secrets/secrets.js';
+
+interface SeenRequest {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x';
+
+/** A loopback stand-in for Secrets Manager speaking the awsJson1_1 protocol. */
+let server: Server;
+let endpoint: string;
+let seen: SeenRequest[] = [];
+let answer: (body: { SecretId?: string }) => { status: number; json: unknown };
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+      let parsed: { SecretId?: string } = {};
+      try {
+        parsed = JSON.parse(body) as { SecretId?: string };
+      } catch {
+        // answered below as the test decides
+      }
+      const { status, json } = answer(parsed);
+      const text = JSON.stringify(json);
+      res.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.1',
+        'content-length': Buffer.byteLength(text),
+        'x-amzn-requestid': '11111111-2222-3333-4444-555555555555',
+      });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+beforeEach(() => {
+  seen = [];
+  answer = () => ({ status: 500, json: { __type: 'InternalServiceError', message: 'no answer configured' } });
+});
+
+function client(): SecretsManagerClient {
+  return new SecretsManagerClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    maxAttempts: 1,
+  });
+}
+
+async function secretError(promise: Promise<unknown>): Promise<SecretError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(SecretError);
+  return caught as SecretError;
+}
+
+describe('secretsManagerFetcher: failures', () => {
+  it('maps a ResourceNotFoundException to SecretError naming the secret and the cause', async () => {
+    answer = () => ({ status: 400, json: { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." } });
+    const err = await secretError(secretsManagerFetcher(client())('missing'));
+    expect(err.message).toContain('"missing"');
+    expect(err.message).toContain('ResourceNotFoundException');
+    expect((err.cause as Error).name).toBe('ResourceNotFoundException');
+    expect(seen).toHaveLength(1);
+  });
+
+  it('maps an AccessDeniedException to SecretError', async () => {
+    answer = () => ({ status: 400, json: { __type: 'AccessDeniedException', message: 'not authorized' } });
+    expect((await secretError(secretsManagerFetcher(client())('x'))).message).toContain('AccessDeniedException');
+  });
+
+  it('refuses a binary secret (no SecretString)', async () => {
+    answer = () => ({ status: 200, json: { ARN, Name: 'x', SecretBinary: Buffer.from('bytes').toString('base64'), VersionId: 'v1' } });
+    expect((await secretError(secretsManagerFetcher(client())('x'))).message).toMatch(/no SecretString/);
+  });
+
+  it('maps an unreachable endpoint to SecretError', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const closed = new SecretsManagerClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+    });
+    await secretError(secretsManagerFetcher(closed)('x'));
+  });
+});
+
+describe('secretsManagerFetcher', () => {
+  it('sends GetSecretValue over the JSON protocol and returns SecretString', async () => {
+    answer = (body) => ({
+      status: 200,
+      json: { ARN, Name: body.SecretId, SecretString: '{"clientSecret":"s3cr3t"}', VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1.7e9 },
+    });
+    const value = await secretsManagerFetcher(client())('x');
+    expect(value).toBe('{"clientSecret":"s3cr3t"}');
+
+    expect(seen).toHaveLength(1);
+    const req = seen[0]!;
+    expect(req.method).toBe('POST');
+    expect(req.url).toBe('/');
+    expect(req.headers['x-amz-target']).toBe('secretsmanager.GetSecretValue');
+    expect(req.headers['content-type']).toBe('application/x-amz-json-1.1');
+    expect(req.headers['authorization']).toMatch(/^AWS4-HMAC-SHA256 Credential=a\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/);
+    expect(JSON.parse(req.body)).toEqual({ SecretId: 'x' });
+  });
+
+  it('passes an ARN through as the SecretId', async () => {
+    answer = () => ({ status: 200, json: { ARN, Name: 'x', SecretString: 'plain' } });
+    expect(await secretsManagerFetcher(client())(ARN)).toBe('plain');
+    expect(JSON.parse(seen[0]!.body)).toEqual({ SecretId: ARN });
+  });
+});

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { SecretError, createSecretResolver, type SecretFetcher } from '../../../lib/secrets/secrets.js';
+
+/** A fetcher that counts its calls and answers from `answers` (a value, or an Error to throw). */
+function countingFetcher(answers: Record<string, string | Error | (() => string | Error)>) {
+  const calls: string[] = [];
+  const fetchSecret: SecretFetcher = async (id) => {
+    calls.push(id);
+    const entry = answers[id];
+    const answer = typeof entry === 'function' ? entry() : entry;
+    if (answer === undefined) throw new SecretError(`no secret ${id}`);
+    if (answer instanceof Error) throw answer;
+    return answer;
+  };
+  return { calls, fetchSecret };
+}
+
+/** A manual clock in milliseconds. */
+function clock(start = 1_000_000) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
+async function secretError(promise: Promise<unknown>): Promise<SecretError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(SecretError);
+  return caught as SecretError;
+}
+
+describe('createSecretResolver: failures', () => {
+  it('refuses a missing or empty environment variable', async () => {
+    const resolver = createSecretResolver({ env: { EMPTY: '' } });
+    expect((await secretError(resolver.resolve({ env: 'MISSING' }))).message).toContain('MISSING');
+    await secretError(resolver.resolve({ env: 'EMPTY' }));
+  });
+
+  it('refuses a Secrets Manager reference without a fetcher', async () => {
+    await secretError(createSecretResolver({ env: {} }).resolve({ secretsManager: 'idp' }));
+  });
+
+  it('refuses a jsonKey the secret does not have, without echoing the secret', async () => {
+    const { fetchSecret } = countingFetcher({ idp: '{"other":"s3cr3t-value"}' });
+    const err = await secretError(createSecretResolver({ fetchSecret, env: {} }).resolve({ secretsManager: 'idp', jsonKey: 'clientSecret' }));
+    expect(err.message).toContain('clientSecret');
+    expect(err.message).not.toContain('s3cr3t-value');
+  });
+
+  it('refuses a jsonKey whose value is not a non-empty string', async () => {
+    const { fetchSecret } = countingFetcher({ a: '{"k":42}', b: '{"k":""}', c: 'null', d: '["k"]' });
+    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    for (const id of ['a', 'b', 'c', 'd']) await secretError(resolver.resolve({ secretsManager: id, jsonKey: 'k' }));
+  });
+
+  it('refuses a non-JSON secret read with a jsonKey, without echoing it', async () => {
+    const { fetchSecret } = countingFetcher({ idp: 'plain-s3cr3t' });
+    const err = await secretError(createSecretResolver({ fetchSecret, env: {} }).resolve({ secretsManager: 'idp', jsonKey: 'k' }));
+    expect(err.message).not.toContain('plain-s3cr3t');
+  });
+
+  it('does not cache a failed fetch', async () => {
+    let fail = true;
+    const { calls, fetchSecret } = countingFetcher({ idp: () => (fail ? new SecretError('throttled') : 'value') });
+    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    await secretError(resolver.resolve({ secretsManager: 'idp' }));
+    fail = false;
+    expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('value');
+    expect(calls).toEqual(['idp', 'idp']);
+  });
+});
+
+describe('createSecretResolver', () => {
+  it('resolves {value} as is, without a fetch', async () => {
+    const { calls, fetchSecret } = countingFetcher({});
+    expect(await createSecretResolver({ fetchSecret, env: {} }).resolve({ value: 'inline' })).toBe('inline');
+    expect(calls).toEqual([]);
+  });
+
+  it('resolves {env} from the injected environment', async () => {
+    expect(await createSecretResolver({ env: { IDP_SECRET: 'from-env' } }).resolve({ env: 'IDP_SECRET' })).toBe('from-env');
+  });
+
+  it('resolves {secretsManager} as the whole string, and a jsonKey field from a JSON secret', async () => {
+    const { fetchSecret } = countingFetcher({ raw: 'whole', json: '{"clientSecret":"field","x":1}' });
+    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    expect(await resolver.resolve({ secretsManager: 'raw' })).toBe('whole');
+    expect(await resolver.resolve({ secretsManager: 'json', jsonKey: 'clientSecret' })).toBe('field');
+  });
+
+  it('caches per secret id: two resolves, one fetch', async () => {
+    const { calls, fetchSecret } = countingFetcher({ idp: '{"a":"1","b":"2"}' });
+    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    expect(await resolver.resolve({ secretsManager: 'idp', jsonKey: 'a' })).toBe('1');
+    expect(await resolver.resolve({ secretsManager: 'idp', jsonKey: 'b' })).toBe('2');
+    expect(calls).toEqual(['idp']);
+  });
+
+  it('shares one fetch between concurrent first reads', async () => {
+    const { calls, fetchSecret } = countingFetcher({ idp: 'v' });
+    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    expect(await Promise.all([resolver.resolve({ secretsManager: 'idp' }), resolver.resolve({ secretsManager: 'idp' })])).toEqual(['v', 'v']);
+    expect(calls).toEqual(['idp']);
+  });
+
+  it('reads again once maxAgeMs has passed', async () => {
+    let version = 1;
+    const { calls, fetchSecret } = countingFetcher({ idp: () => `v${version}` });
+    const c = clock();
+    const resolver = createSecretResolver({ fetchSecret, env: {}, maxAgeMs: 60_000, now: c.now });
+    expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('v1');
+    version = 2;
+    c.advance(59_999);
+    expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('v1');
+    expect(calls).toHaveLength(1);
+    c.advance(1);
+    expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('v2');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('reads again after invalidate, and only for that secret', async () => {
+    let version = 1;
+    const { calls, fetchSecret } = countingFetcher({ idp: () => `v${version}`, keys: 'k' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    await resolver.resolve({ secretsManager: 'idp' });
+    await resolver.resolve({ secretsManager: 'keys' });
+    version = 2;
+    resolver.invalidate({ secretsManager: 'idp', jsonKey: 'ignored' });
+    resolver.invalidate({ value: 'no-op' });
+    expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('v2');
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(calls).toEqual(['idp', 'keys', 'idp']);
+  });
+
+  it('reads everything again after clear', async () => {
+    const { calls, fetchSecret } = countingFetcher({ a: '1', b: '2' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    await resolver.resolve({ secretsManager: 'a' });
+    await resolver.resolve({ secretsManager: 'b' });
+    resolver.clear();
+    await resolver.resolve({ secretsManager: 'a' });
+    await resolver.resolve({ secretsManager: 'b' });
+    expect(calls).toEqual(['a', 'b', 'a', 'b']);
+  });
+});
