@@ -52,6 +52,14 @@ export class InvalidGrantError extends BrokerError {
   }
 }
 
+/** The session is over (ended, expired, revoked or unreadable): `invalid_grant`; web clears the cookie. */
+export class SessionEndedError extends InvalidGrantError {
+  override readonly name: string = 'SessionEndedError';
+  constructor(description = 'the session has ended', options?: { cause?: unknown; status?: number }) {
+    super(description, options);
+  }
+}
+
 /** `401 invalid_client`: the `client_id` is not registered (RFC 6749 §5.2). */
 export class InvalidClientError extends BrokerError {
   override readonly name: string = 'InvalidClientError';

@@ -5,7 +5,6 @@
  * `createRuntime`; Lambda handlers use `defaultRuntime()`, which reads the environment.
  */
 import { readFileSync } from 'node:fs';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseConfigText, type Config } from './config/parse.js';
 import { generateKeyRingText, parseKeyRing } from './crypto/key-ring.js';
 import { createTokenCipher, type TokenCipher } from './crypto/token-cipher.js';
@@ -14,7 +13,7 @@ import type { HttpOptions } from './oauth/http.js';
 import { createJwksCache, type JwksCache } from './oauth/id-token.js';
 import { createMetadataCache, type MetadataCache } from './oauth/metadata.js';
 import { createSecretResolver, type SecretFetcher, type SecretResolver } from './secrets/secrets.js';
-import { createTable, type Table } from './store/table.js';
+import { NO_TABLE, type Table } from './store/table.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -77,40 +76,35 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
 let singleton: Runtime | undefined;
 
+/** What a function's entry point wires in: only the AWS clients its routes use. */
+export interface DefaultRuntimeWiring {
+  readonly table?: (env: NodeJS.ProcessEnv) => Table;
+  readonly fetchSecret?: () => SecretFetcher;
+}
+
 /**
  * The runtime of this process, from the environment: `BROKER_CONFIG` (a path) or
- * `BROKER_CONFIG_JSON`, `DYNAMODB_TABLE`, optionally `DYNAMODB_ENDPOINT`. In AWS Lambda the
- * configuration must take secrets from Secrets Manager. Throws `ConfigError` naming every bad
- * field, which fails the cold start: the broker never runs on a half-valid configuration.
+ * `BROKER_CONFIG_JSON`, and what `wiring` makes of it. In AWS Lambda the configuration must take
+ * secrets from Secrets Manager. Throws `ConfigError` naming every bad field, which fails the cold
+ * start: the broker never runs on a half-valid configuration.
  */
-export function defaultRuntime(): Runtime {
+export function defaultRuntime(wiring: DefaultRuntimeWiring = {}): Runtime {
   if (singleton) return singleton;
   const env = process.env;
   const lambda = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined;
   const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG'], 'utf8') : undefined);
   if (text === undefined) throw new Error('no configuration: set BROKER_CONFIG (a file path) or BROKER_CONFIG_JSON');
   const config = parseConfigText(text, { runtime: lambda ? 'lambda' : 'local' });
-  const endpoint = env['DYNAMODB_ENDPOINT'];
-  const client = new DynamoDBClient(endpoint ? { endpoint, region: env['AWS_REGION'] ?? 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {});
   singleton = createRuntime({
     config,
-    table: createTable(env['DYNAMODB_TABLE'] ?? 'oauth-broker', client),
-    fetchSecret: secretsManagerFetcherLazy(),
+    table: wiring.table ? wiring.table(env) : NO_TABLE,
+    ...(wiring.fetchSecret ? { fetchSecret: wiring.fetchSecret() } : {}),
     log: createLogger({ level: (env['LOG_LEVEL'] as 'info' | undefined) ?? 'info' }),
   });
   return singleton;
 }
 
-/** Loads the Secrets Manager client on first use, so functions that never read one skip it. */
-function secretsManagerFetcherLazy(): SecretFetcher {
-  let fetcher: Promise<SecretFetcher> | undefined;
-  return async (id) => {
-    fetcher ??= import('./secrets/secrets-manager.js').then((m) => m.secretsManagerFetcher());
-    return (await fetcher)(id);
-  };
-}
-
-/** For tests and the local runner: replace or drop the process runtime. */
+/** For tests: replace or drop the process runtime. */
 export function setDefaultRuntime(runtime: Runtime | undefined): void {
   singleton = runtime;
 }

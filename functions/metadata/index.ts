@@ -4,5 +4,5 @@ import { defaultRuntime } from '../../lib/runtime.js';
 import { routes } from './routes.js';
 
 // At module scope: a bad configuration fails the cold start, naming every bad field.
-defaultRuntime();
-export const handler = lambdaHandler(defaultRuntime, routes);
+const runtime = defaultRuntime();
+export const handler = lambdaHandler(() => runtime, routes);

@@ -1,8 +1,10 @@
 /** `POST /token` (native), `POST /refresh` and `GET /session` (web). */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
 import { defaultRuntime } from '../../lib/runtime.js';
+import { secretsManagerFetcher } from '../../lib/secrets/secrets-manager.js';
+import { tableFromEnv } from '../../lib/store/dynamo-client.js';
 import { routes } from './routes.js';
 
 // At module scope: a bad configuration fails the cold start, naming every bad field.
-defaultRuntime();
-export const handler = lambdaHandler(defaultRuntime, routes);
+const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
+export const handler = lambdaHandler(() => runtime, routes);

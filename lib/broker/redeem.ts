@@ -5,13 +5,13 @@
  * out); a second use of a used code revokes the session it created (RFC 6749 §4.1.2).
  */
 import { s256 } from '../crypto/random.js';
-import { InvalidGrantError } from '../errors.js';
+import { InvalidGrantError, SessionEndedError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { getSession, updateSession } from '../store/sessions.js';
 import { N, S } from '../store/table.js';
 import { newCredential, readCredential } from './credentials.js';
 import { PKCE_VALUE } from './params.js';
-import { refreshSession, revokeSession, SessionEndedError, type RefreshOutcome } from './refresh.js';
+import { refreshSession, revokeSession, type RefreshOutcome } from './refresh.js';
 import { fieldContext, grantOf } from './session-tokens.js';
 
 export interface RedeemInput {

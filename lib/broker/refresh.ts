@@ -13,7 +13,7 @@
  */
 import type { Provider } from '../config/parse.js';
 import { randomToken } from '../crypto/random.js';
-import { BrokerError, DecryptionError, ForbiddenError, InvalidGrantError, TokenValidationError, UpstreamOAuthError, UpstreamUnavailableError } from '../errors.js';
+import { BrokerError, DecryptionError, ForbiddenError, InvalidGrantError, SessionEndedError, TokenValidationError, UpstreamOAuthError, UpstreamUnavailableError } from '../errors.js';
 import { errorFields } from '../log.js';
 import { identityOf, validateRefreshIdToken } from '../oauth/id-token.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
@@ -30,14 +30,6 @@ export const LEASE_SECONDS = 30;
 /** How long a request waits for a concurrent refresh of the same session. */
 const WAIT_MS = 15_000;
 const POLL_MS = 150;
-
-/** The session is over (ended, expired, revoked or unreadable): `invalid_grant`, cookie cleared. */
-export class SessionEndedError extends InvalidGrantError {
-  override readonly name = 'SessionEndedError';
-  constructor(description = 'the session has ended', options?: { cause?: unknown; status?: number }) {
-    super(description, options);
-  }
-}
 
 export type Presented =
   | { readonly kind: 'handle'; readonly credential: Credential; readonly clientId: string }

@@ -1,9 +1,9 @@
 /** `GET /session`: who is logged in, for a web app. Nothing secret: ID token claims and expiry. */
 import { decodeJwt } from 'jose';
+import { SessionEndedError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { getSession, isAlive } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
-import { SessionEndedError } from './refresh.js';
 import { fieldContext, sessionEndsAt } from './session-tokens.js';
 
 export interface SessionInfo {

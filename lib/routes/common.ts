@@ -1,12 +1,11 @@
 /** Pieces shared by the app-facing routes. */
-import { ForbiddenError, InvalidRequestError } from '../errors.js';
+import { ForbiddenError, InvalidRequestError, SessionEndedError } from '../errors.js';
 import { clearCookie, sessionCookieName } from '../http/cookies.js';
 import { errorResponse, json } from '../http/respond.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { readCredential, type Credential } from '../broker/credentials.js';
-import { SessionEndedError } from '../broker/refresh.js';
 
 export type Route = (rt: Runtime, req: HttpRequest) => Promise<HttpResponse>;
 

@@ -25,7 +25,7 @@ export interface LoginRecord {
 const key = (stateHash: string) => ({ pk: S(`login#${stateHash}`) });
 
 export async function putLogin(table: Table, login: LoginRecord): Promise<void> {
-  await table.client.send(new PutItemCommand({
+  await table.send(new PutItemCommand({
     TableName: table.name,
     Item: {
       ...key(login.stateHash),
@@ -54,7 +54,7 @@ export async function putLogin(table: Table, login: LoginRecord): Promise<void> 
  */
 export async function takeLogin(table: Table, stateHash: string, txnHash: string, now: number): Promise<LoginRecord | undefined> {
   try {
-    const out = await table.client.send(new DeleteItemCommand({
+    const out = await table.send(new DeleteItemCommand({
       TableName: table.name,
       Key: key(stateHash),
       ConditionExpression: 'attribute_exists(pk) AND txnHash = :txn AND expiresAt > :now',

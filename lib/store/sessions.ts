@@ -85,7 +85,7 @@ export function hasActiveLease(s: SessionRecord, now: number): boolean {
 
 export async function createSession(table: Table, s: Omit<SessionRecord, 'sid'> & { sid: string }): Promise<void> {
   const { sid, ...rest } = s;
-  await table.client.send(new PutItemCommand({
+  await table.send(new PutItemCommand({
     TableName: table.name,
     Item: { ...key(sid), kind: S('session'), ...toItem(rest as Record<string, string | number | undefined>) },
     ConditionExpression: 'attribute_not_exists(pk)',
@@ -93,14 +93,14 @@ export async function createSession(table: Table, s: Omit<SessionRecord, 'sid'> 
 }
 
 export async function getSession(table: Table, sid: string): Promise<SessionRecord | undefined> {
-  const out = await table.client.send(new GetItemCommand({ TableName: table.name, Key: key(sid), ConsistentRead: true }));
+  const out = await table.send(new GetItemCommand({ TableName: table.name, Key: key(sid), ConsistentRead: true }));
   return out.Item ? fromItem(out.Item) : undefined;
 }
 
 /** Deletes a session, optionally only under a condition; resolves the deleted record. */
 export async function deleteSession(table: Table, sid: string, condition?: Condition): Promise<SessionRecord | undefined> {
   try {
-    const out = await table.client.send(new DeleteItemCommand({
+    const out = await table.send(new DeleteItemCommand({
       TableName: table.name,
       Key: key(sid),
       ReturnValues: 'ALL_OLD',
@@ -151,7 +151,7 @@ export async function updateSession(table: Table, sid: string, condition: Condit
   const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
   if (!expression) throw new TypeError('updateSession without changes');
   try {
-    const out = await table.client.send(new UpdateItemCommand({
+    const out = await table.send(new UpdateItemCommand({
       TableName: table.name,
       Key: key(sid),
       ConditionExpression: `attribute_exists(pk) AND (${condition.expression})`,

@@ -2,22 +2,33 @@
  * The broker's one DynamoDB table: partition key `pk` (string), TTL attribute `expiresAt`
  * (epoch seconds). TTL deletion lags, so every read checks expiry itself. Only single-item
  * operations are used; single use and rotation are conditional writes.
+ *
+ * This module imports only types from the SDK: the client is made where a function's entry
+ * point wires it (`lib/store/dynamo-client.ts`), so functions without storage do not bundle it.
  */
-import { ConditionalCheckFailedException, DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
 export type Item = Record<string, AttributeValue>;
 
 export interface Table {
-  readonly client: DynamoDBClient;
   readonly name: string;
+  send: DynamoDBClient['send'];
 }
 
 export const PARTITION_KEY = 'pk';
 export const TTL_ATTRIBUTE = 'expiresAt';
 
-export function createTable(name: string, client: DynamoDBClient = new DynamoDBClient({})): Table {
-  return { client, name };
+export function createTable(name: string, client: Pick<DynamoDBClient, 'send'>): Table {
+  return { name, send: client.send.bind(client) as DynamoDBClient['send'] };
 }
+
+/** For functions that use no storage: any use is a programming error. */
+export const NO_TABLE: Table = {
+  name: '',
+  send: (() => {
+    throw new TypeError('this function has no table');
+  }) as unknown as DynamoDBClient['send'],
+};
 
 export const S = (value: string): AttributeValue => ({ S: value });
 export const N = (value: number): AttributeValue => ({ N: String(value) });
@@ -41,6 +52,7 @@ export function num(item: Item, key: string): number | undefined {
   return n === undefined ? undefined : Number(n);
 }
 
+/** A failed ConditionExpression, whichever copy of the SDK threw it. */
 export function isConditionFailure(err: unknown): boolean {
-  return err instanceof ConditionalCheckFailedException || (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+  return (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }

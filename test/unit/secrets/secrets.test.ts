@@ -40,32 +40,32 @@ describe('createSecretResolver: failures', () => {
   });
 
   it('refuses a Secrets Manager reference without a fetcher', async () => {
-    await secretError(createSecretResolver({ env: {} }).resolve({ secretsManager: 'idp' }));
+    await secretError(createSecretResolver({ env: {}, now: clock().now }).resolve({ secretsManager: 'idp' }));
   });
 
   it('refuses a jsonKey the secret does not have, without echoing the secret', async () => {
     const { fetchSecret } = countingFetcher({ idp: '{"other":"s3cr3t-value"}' });
-    const err = await secretError(createSecretResolver({ fetchSecret, env: {} }).resolve({ secretsManager: 'idp', jsonKey: 'clientSecret' }));
+    const err = await secretError(createSecretResolver({ fetchSecret, env: {}, now: clock().now }).resolve({ secretsManager: 'idp', jsonKey: 'clientSecret' }));
     expect(err.message).toContain('clientSecret');
     expect(err.message).not.toContain('s3cr3t-value');
   });
 
   it('refuses a jsonKey whose value is not a non-empty string', async () => {
     const { fetchSecret } = countingFetcher({ a: '{"k":42}', b: '{"k":""}', c: 'null', d: '["k"]' });
-    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
     for (const id of ['a', 'b', 'c', 'd']) await secretError(resolver.resolve({ secretsManager: id, jsonKey: 'k' }));
   });
 
   it('refuses a non-JSON secret read with a jsonKey, without echoing it', async () => {
     const { fetchSecret } = countingFetcher({ idp: 'plain-s3cr3t' });
-    const err = await secretError(createSecretResolver({ fetchSecret, env: {} }).resolve({ secretsManager: 'idp', jsonKey: 'k' }));
+    const err = await secretError(createSecretResolver({ fetchSecret, env: {}, now: clock().now }).resolve({ secretsManager: 'idp', jsonKey: 'k' }));
     expect(err.message).not.toContain('plain-s3cr3t');
   });
 
   it('does not cache a failed fetch', async () => {
     let fail = true;
     const { calls, fetchSecret } = countingFetcher({ idp: () => (fail ? new SecretError('throttled') : 'value') });
-    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
     await secretError(resolver.resolve({ secretsManager: 'idp' }));
     fail = false;
     expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('value');
@@ -76,7 +76,7 @@ describe('createSecretResolver: failures', () => {
 describe('createSecretResolver', () => {
   it('resolves {value} as is, without a fetch', async () => {
     const { calls, fetchSecret } = countingFetcher({});
-    expect(await createSecretResolver({ fetchSecret, env: {} }).resolve({ value: 'inline' })).toBe('inline');
+    expect(await createSecretResolver({ fetchSecret, env: {}, now: clock().now }).resolve({ value: 'inline' })).toBe('inline');
     expect(calls).toEqual([]);
   });
 
@@ -86,14 +86,14 @@ describe('createSecretResolver', () => {
 
   it('resolves {secretsManager} as the whole string, and a jsonKey field from a JSON secret', async () => {
     const { fetchSecret } = countingFetcher({ raw: 'whole', json: '{"clientSecret":"field","x":1}' });
-    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
     expect(await resolver.resolve({ secretsManager: 'raw' })).toBe('whole');
     expect(await resolver.resolve({ secretsManager: 'json', jsonKey: 'clientSecret' })).toBe('field');
   });
 
   it('caches per secret id: two resolves, one fetch', async () => {
     const { calls, fetchSecret } = countingFetcher({ idp: '{"a":"1","b":"2"}' });
-    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
     expect(await resolver.resolve({ secretsManager: 'idp', jsonKey: 'a' })).toBe('1');
     expect(await resolver.resolve({ secretsManager: 'idp', jsonKey: 'b' })).toBe('2');
     expect(calls).toEqual(['idp']);
@@ -101,7 +101,7 @@ describe('createSecretResolver', () => {
 
   it('shares one fetch between concurrent first reads', async () => {
     const { calls, fetchSecret } = countingFetcher({ idp: 'v' });
-    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
     expect(await Promise.all([resolver.resolve({ secretsManager: 'idp' }), resolver.resolve({ secretsManager: 'idp' })])).toEqual(['v', 'v']);
     expect(calls).toEqual(['idp']);
   });

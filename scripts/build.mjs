@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Bundles each Lambda function on its own (dist/<name>/index.mjs): only what its routes use,
+// minified, ESM, with source maps; the same esbuild options the CDK stack uses. Prints sizes.
+import { build } from 'esbuild';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+export const ESBUILD_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  minify: true,
+  sourcemap: true,
+  mainFields: ['module', 'main'],
+  // Some dependencies still call require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+const names = readdirSync(path.join(root, 'functions')).filter((n) => statSync(path.join(root, 'functions', n)).isDirectory());
+const sizes = [];
+for (const name of names) {
+  const outfile = path.join(root, 'dist', name, 'index.mjs');
+  await build({ ...ESBUILD_OPTIONS, entryPoints: [path.join(root, 'functions', name, 'index.ts')], outfile });
+  sizes.push({ function: name, kib: Math.round(statSync(outfile).size / 1024) });
+}
+console.table(sizes);
