@@ -160,7 +160,7 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
 
   if (issues.length > 0) throw new ConfigError(issues);
 
-  return Object.freeze({
+  return deepFreeze({
     publicUrl: publicUrl!.origin,
     secureCookies,
     providers: Object.freeze(providers),
@@ -169,6 +169,15 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     ttl: Object.freeze({ ...ttl }),
     allowedOrigins,
   });
+}
+
+/** Freezes a parsed configuration all the way down: it is shared by every request. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof Set)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function checkRedirectUri(path: string, uri: string, type: 'web' | 'native', bad: (p: string, m: string) => void): void {

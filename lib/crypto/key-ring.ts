@@ -15,7 +15,10 @@ export class KeyRingError extends Error {
 
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Parses and checks a key ring JSON text; the message never contains key material. */
+/**
+ * Parses and checks a key ring JSON text. Messages never quote a key id or `current`: an
+ * operator who swaps a key and its id would otherwise see the key in a log line.
+ */
 export function parseKeyRing(text: string): KeyRing {
   let json: unknown;
   try {
@@ -29,13 +32,13 @@ export function parseKeyRing(text: string): KeyRing {
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) throw new KeyRingError('"keys" must be an object of key id to key');
   const map = new Map<string, Uint8Array>();
   for (const [kid, value] of Object.entries(keys)) {
-    if (!KID.test(kid)) throw new KeyRingError(`"keys.${kid}": not a valid key id`);
-    if (typeof value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(value)) throw new KeyRingError(`"keys.${kid}" must be a base64url string`);
+    if (!KID.test(kid)) throw new KeyRingError('a key id in "keys" is not valid (A-Z a-z 0-9 . _ -, at most 64)');
+    if (typeof value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(value)) throw new KeyRingError('every key in "keys" must be a base64url string');
     const bytes = Buffer.from(value, 'base64url');
-    if (bytes.length !== 32) throw new KeyRingError(`"keys.${kid}" must decode to 32 bytes, not ${bytes.length}`);
+    if (bytes.length !== 32) throw new KeyRingError(`every key in "keys" must decode to 32 bytes (one decodes to ${bytes.length})`);
     map.set(kid, new Uint8Array(bytes));
   }
-  if (!map.has(current)) throw new KeyRingError(`"current" names "${current}", which is not in "keys"`);
+  if (!map.has(current)) throw new KeyRingError('"current" names a key id that is not in "keys"');
   return { current, keys: map };
 }
 

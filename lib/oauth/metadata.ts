@@ -39,8 +39,9 @@ export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; 
       const hit = cache.get(provider.name);
       if (hit && now() - hit.at < maxAgeMs) return hit.value;
       const value = provider.discovery ? discover(provider, options) : Promise.resolve(staticMetadata(provider));
-      cache.set(provider.name, { at: now(), value });
-      value.catch(() => cache.delete(provider.name));
+      const entry = { at: now(), value };
+      cache.set(provider.name, entry);
+      value.catch(() => cache.get(provider.name) === entry && cache.delete(provider.name));
       return value;
     },
     clear() {

@@ -17,6 +17,7 @@ export interface TokenSet {
 }
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
+const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
 function optionalString(json: Record<string, unknown>, key: string): string | undefined {
   const value = json[key];
@@ -32,8 +33,9 @@ function optionalSeconds(json: Record<string, unknown>, key: string): number | u
   if (raw === undefined || raw === null) return undefined;
   // Some providers send numbers as strings; accept digits only.
   const value = typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : raw;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new UpstreamMalformedError(`the token response's "${key}" must be a non-negative number`);
+  // At most ten years: a lifetime beyond that is a malformed answer, not a token to keep.
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_LIFETIME_SECONDS) {
+    throw new UpstreamMalformedError(`the token response's "${key}" must be a number of seconds from 0 to ${MAX_LIFETIME_SECONDS}`);
   }
   return Math.floor(value);
 }

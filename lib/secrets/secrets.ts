@@ -37,8 +37,10 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
     if (hit && now() - hit.at < maxAgeMs) return hit.value;
     if (!options.fetchSecret) return Promise.reject(new SecretError(`no Secrets Manager reader to read "${id}"`));
     const value = options.fetchSecret(id);
-    cache.set(id, { at: now(), value });
-    value.catch(() => cache.delete(id));
+    const entry = { at: now(), value };
+    cache.set(id, entry);
+    // A failure is not cached; a newer entry made meanwhile is kept.
+    value.catch(() => cache.get(id) === entry && cache.delete(id));
     return value;
   };
 

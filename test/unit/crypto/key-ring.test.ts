@@ -42,7 +42,8 @@ describe('parseKeyRing: rejections', () => {
   it('refuses a current kid missing from keys, without key material', () => {
     const k = key();
     const message = failure(JSON.stringify({ current: 'k2', keys: { k1: k } }));
-    expect(message).toMatch(/"current" names "k2"/);
+    expect(message).toBe('"current" names a key id that is not in "keys"');
+    expect(message).not.toContain('k2');
     expect(message).not.toContain(k);
   });
 
@@ -54,18 +55,19 @@ describe('parseKeyRing: rejections', () => {
   ])('refuses a key of %s without echoing it', (_what, make) => {
     const k = make();
     const message = failure(JSON.stringify({ current: 'k1', keys: { k1: k } }));
-    expect(message).toMatch(/"keys\.k1"/);
+    expect(message).toMatch(/every key in "keys" must/);
     if (k !== '') expect(message).not.toContain(k);
   });
 
   it('refuses a non-string key', () => {
-    expect(failure(JSON.stringify({ current: 'k1', keys: { k1: 42 } }))).toMatch(/"keys\.k1" must be a base64url string/);
+    expect(failure(JSON.stringify({ current: 'k1', keys: { k1: 42 } }))).toBe('every key in "keys" must be a base64url string');
   });
 
   it('refuses a bad kid among the keys, without key material', () => {
     const k = key();
     const message = failure(JSON.stringify({ current: 'k1', keys: { k1: key(), 'bad/kid': k } }));
-    expect(message).toMatch(/not a valid key id/);
+    expect(message).toMatch(/a key id in "keys" is not valid/);
+    expect(message).not.toContain('bad/kid');
     expect(message).not.toContain(k);
   });
 
@@ -88,5 +90,20 @@ describe('parseKeyRing: valid rings', () => {
     const ring = parseKeyRing(generateKeyRingText('test-1'));
     expect(ring.current).toBe('test-1');
     expect(ring.keys.get('test-1')!.byteLength).toBe(32);
+  });
+});
+
+describe('parseKeyRing: regression, key material in messages', () => {
+  // A key pasted where its id belongs must not reach a log line through the error message.
+  const k = randomBytes(32).toString('base64url');
+  it('does not echo a key used as a key id', () => {
+    expect(failure(JSON.stringify({ current: 'k1', keys: { [k]: 'k1' } }))).not.toContain(k);
+  });
+  it('does not echo a key pasted into "current"', () => {
+    expect(failure(JSON.stringify({ current: k, keys: { k1: k } }))).not.toContain(k);
+  });
+  it('does not echo a standard-base64 key used as a key id', () => {
+    const std = randomBytes(32).toString('base64');
+    expect(failure(JSON.stringify({ current: 'k1', keys: { k1: randomBytes(32).toString('base64url'), [std]: 'k1' } }))).not.toContain(std);
   });
 });
