@@ -79,6 +79,8 @@ async function main(): Promise<void> {
   await ensureTable(client, tableName);
 
   const runtime = createRuntime({ config, table: createTable(tableName, client), log, fetchSecret: secretsManagerFetcher() });
+  // Read (or generate) the key ring now, so a bad one stops the start and a generated one is said.
+  await runtime.cipher();
   const server = await startBrokerServer(runtime, { host, port, ...(demo ? { extra: demoPage(config) } : {}) });
   closers.push(server.close);
   // One line on stdout, the contract's readiness signal.
