@@ -120,7 +120,13 @@ async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string
     await revokeQuietly(rt, upstream, tokens);
     throw err;
   }
-  const downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, undefined);
+  let downstream;
+  try {
+    downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, undefined);
+  } catch (err) {
+    await revokeQuietly(rt, upstream, tokens);
+    throw err;
+  }
 
   const now = rt.now();
   const ttl = rt.config.ttl;

@@ -38,6 +38,12 @@ export type Presented =
 
 export type RefreshSource = 'stored' | 'upstream' | 'grace' | 'deduplicated';
 
+/** A native handle rotated by this request: rolled back if the request then fails. */
+interface Rotation {
+  readonly from: Credential;
+  readonly to: Credential;
+}
+
 export interface RefreshOutcome {
   readonly grant: TokenGrant;
   readonly session: SessionRecord;
@@ -85,9 +91,10 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
 
   const s = await updateSession(rt.table, sid, { expression: `${credential} AND ${REFRESH_MAY_PROCEED}`, values }, { set, copy });
   if (s) {
-    if (s.atExpiresAt > fresh) return serve(rt, s, 'stored', rotated?.value);
+    const rotation = rotated && presented.kind === 'handle' ? { from: presented.credential, to: rotated } : undefined;
+    if (s.atExpiresAt > fresh) return serve(rt, s, 'stored', rotated?.value, rotation);
     // The token is stale and the condition held, so no one else holds a real lease: this one is ours.
-    return refreshUpstream(rt, s, owner, rotated?.value, presented.kind === 'handle' ? presented.credential : undefined);
+    return refreshUpstream(rt, s, owner, rotated?.value, rotation);
   }
   return diagnose(rt, presented, owner);
 }
@@ -153,7 +160,7 @@ function providerOf(rt: Runtime, s: SessionRecord): Provider {
 }
 
 /** The lease holder's work: one refresh grant at the provider, then one write. */
-async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, handle: string | undefined, rotatedFrom: Credential | undefined): Promise<RefreshOutcome> {
+async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, handle: string | undefined, rotation: Rotation | undefined): Promise<RefreshOutcome> {
   const provider = providerOf(rt, s);
   const log = rt.log.child({ client_id: s.clientId, provider: provider.name });
   const cipher = await rt.cipher();
@@ -174,7 +181,7 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
       await deleteSession(rt.table, s.sid);
       throw new SessionEndedError('the provider ended the session');
     }
-    await releaseLease(rt, s.sid, owner, rotatedFrom);
+    await releaseLease(rt, s.sid, owner, rotation?.from);
     throw err instanceof UpstreamOAuthError ? new BrokerError('server_error', 502, 'the identity provider refused the refresh') : err;
   }
   log.info('refresh.upstream', { ms: Date.now() - started });
@@ -210,9 +217,22 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
     remove: ['leaseUntil', 'leaseOwner', 'leaseAtExp', 'leaseFreshBound'],
   });
   if (!written) log.warn('refresh.lease_lost');
-  // The OAuth session is stored either way; a failed downstream login is the caller's 502.
-  if (downstreamError) throw downstreamError;
+  // The OAuth session is stored either way; a failed downstream login is the caller's 502, and
+  // the app keeps the handle it has.
+  if (downstreamError) {
+    if (rotation) await restoreHandle(rt, s.sid, rotation);
+    throw downstreamError;
+  }
   return serve(rt, written ?? { ...s, ...stored }, 'upstream', handle);
+}
+
+/** Rotates a handle back after the request that rotated it failed, so the app's handle stays valid. */
+async function restoreHandle(rt: Runtime, sid: string, rotation: Rotation): Promise<void> {
+  const cipher = await rt.cipher();
+  await updateSession(rt.table, sid, { expression: 'handleHash = :new', values: { ':new': S(rotation.to.hash) } }, {
+    set: { handleHash: rotation.from.hash, handleEnc: await cipher.encrypt(rotation.from.value, fieldContext(sid, 'handle')) },
+    remove: ['prevHandleHash', 'rotatedAt'],
+  });
 }
 
 /** Gives the lease back after a failed upstream call; a rotated handle is rotated back. */
@@ -229,12 +249,21 @@ async function releaseLease(rt: Runtime, sid: string, owner: string, rotatedFrom
   });
 }
 
-async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined): Promise<RefreshOutcome> {
+async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotation?: Rotation): Promise<RefreshOutcome> {
   let current = s;
   const provider = providerOf(rt, s);
   const now = rt.now();
   if (provider.downstreamLogin && renewalDue(s.extrasExpiresAt, s.extrasLifetime, now)) {
-    current = await renewDownstream(rt, provider, s);
+    try {
+      current = await renewDownstream(rt, provider, s);
+    } catch (err) {
+      rt.log.warn('upstream.error', { provider: provider.name, step: 'downstream_login', ...errorFields(err) });
+      // Renewal is early: while the old downstream token lives, hand it out; else fail, handle intact.
+      if (s.extrasExpiresAt === undefined || s.extrasExpiresAt <= now) {
+        if (rotation) await restoreHandle(rt, s.sid, rotation);
+        throw err;
+      }
+    }
   }
   const grant = await readOrEnd(rt, current, () => grantOf(rt, current));
   rt.log.info('refresh.served', { client_id: s.clientId, provider: s.provider, source });

@@ -26,6 +26,21 @@ export function appErrorLocation(rt: Runtime, redirectUri: string, error: string
   return withParams(redirectUri, { error, error_description: description, state, iss: rt.config.publicUrl });
 }
 
+/**
+ * `acr_values` for an IDP that lists external login providers (Milestone XProtect): an app's
+ * choice must be `idp:<loginProviderId>` of a listed provider (null when it is not); without a
+ * choice, the configured value or else the first listed provider, as Milestone's own clients do.
+ */
+async function externalProviderAcr(rt: Runtime, provider: Provider, requested: string | undefined): Promise<string | null | undefined> {
+  const listed = await rt.metadata.externalProviders(provider);
+  if (requested !== undefined) {
+    const id = /^idp:(.+)$/.exec(requested)?.[1];
+    return id !== undefined && listed.some((p) => p.loginProviderId === id) ? requested : null;
+  }
+  if (provider.authorizationParams['acr_values'] !== undefined || listed.length === 0) return undefined;
+  return `idp:${listed[0]!.loginProviderId}`;
+}
+
 /** Resolves client and redirect URI; throws `InvalidRequestError` (400, no redirect). */
 export function trustedRedirect(rt: Runtime, query: URLSearchParams): { client: Client; redirectUri: string } {
   const clientId = single(query, 'client_id');
@@ -83,7 +98,13 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
 
   let authorizationEndpoint: string;
   try {
-    authorizationEndpoint = (await rt.metadata.get(provider)).authorizationEndpoint;
+    const metadata = await rt.metadata.get(provider);
+    authorizationEndpoint = metadata.authorizationEndpoint;
+    if (metadata.document['external_providers_uri'] !== undefined) {
+      const acr = await externalProviderAcr(rt, provider, forwarded['acr_values']);
+      if (acr === null) return fail('invalid_request', '"acr_values" must be idp:<id> of a listed external provider');
+      if (acr !== undefined) forwarded['acr_values'] = acr;
+    }
   } catch (err) {
     rt.log.error('upstream.error', { provider: provider.name, step: 'discovery', ...errorFields(err) });
     return fail('temporarily_unavailable', 'the identity provider cannot be reached');

@@ -31,6 +31,8 @@ export const ProviderSchema = v.strictObject({
   clientSecret: v.optional(SecretRefSchema),
   clientAuth: v.optional(v.picklist(['client_secret_basic', 'client_secret_post', 'none']), 'client_secret_basic'),
   tokenRequestFormat: v.optional(v.picklist(['form', 'json']), 'form'),
+  /** For providers whose token responses omit `token_type` (RFC 6749 §5.1 requires it): the type to assume. */
+  defaultTokenType: v.optional(v.literal('Bearer')),
   scopes: v.optional(v.pipe(v.array(nonEmpty), v.minLength(1, 'must name at least one scope')), ['openid']),
   pkce: v.optional(v.boolean(), true),
   authorizationParams: v.optional(stringMap, {}),

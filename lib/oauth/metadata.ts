@@ -25,7 +25,17 @@ export interface ProviderMetadata {
 
 export interface MetadataCache {
   get(provider: Provider): Promise<ProviderMetadata>;
+  /**
+   * The external login providers a Milestone XProtect IDP lists at its discovery document's
+   * `external_providers_uri` (`[{"loginProviderId", "displayName"}]`); empty when it has none.
+   */
+  externalProviders(provider: Provider): Promise<readonly ExternalProvider[]>;
   clear(): void;
+}
+
+export interface ExternalProvider {
+  readonly loginProviderId: string;
+  readonly displayName: string | undefined;
 }
 
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -34,6 +44,7 @@ export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; 
   const maxAgeMs = options.maxAgeMs ?? 24 * 3600_000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { at: number; value: Promise<ProviderMetadata> }>();
+  const external = new Map<string, { at: number; value: Promise<readonly ExternalProvider[]> }>();
   return {
     get(provider) {
       const hit = cache.get(provider.name);
@@ -44,10 +55,42 @@ export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; 
       value.catch(() => cache.get(provider.name) === entry && cache.delete(provider.name));
       return value;
     },
+    externalProviders(provider) {
+      const hit = external.get(provider.name);
+      // The list changes when an administrator edits it: re-read it every 10 minutes.
+      if (hit && now() - hit.at < 10 * 60_000) return hit.value;
+      const value = this.get(provider).then((m) => fetchExternalProviders(m, options));
+      const entry = { at: now(), value };
+      external.set(provider.name, entry);
+      value.catch(() => external.get(provider.name) === entry && external.delete(provider.name));
+      return value;
+    },
     clear() {
       cache.clear();
+      external.clear();
     },
   };
+}
+
+async function fetchExternalProviders(m: ProviderMetadata, options: HttpOptions): Promise<readonly ExternalProvider[]> {
+  const uri = m.document['external_providers_uri'];
+  if (uri === undefined) return [];
+  const u = typeof uri === 'string' ? parseUrl(uri) : undefined;
+  if (!u || !isSecureOrLoopback(u)) throw new UpstreamMalformedError('the discovery document\'s "external_providers_uri" is not an https URL');
+  const res = await upstreamRequest(u.href, { headers: { accept: 'application/json' } }, { timeoutMs: 5_000, ...options });
+  checkOAuthStatus(res, 'external providers list');
+  let list: unknown;
+  try {
+    list = JSON.parse(res.text);
+  } catch (cause) {
+    throw new UpstreamMalformedError('the external providers list is not JSON', { cause });
+  }
+  if (!Array.isArray(list)) throw new UpstreamMalformedError('the external providers list is not a JSON array');
+  return list.flatMap((e: unknown) => {
+    const id = (e as { loginProviderId?: unknown } | null)?.loginProviderId;
+    const name = (e as { displayName?: unknown } | null)?.displayName;
+    return typeof id === 'string' && id !== '' ? [{ loginProviderId: id, displayName: typeof name === 'string' ? name : undefined }] : [];
+  });
 }
 
 function staticMetadata(p: Provider): ProviderMetadata {

@@ -52,7 +52,7 @@ export function exchangeCode(ctx: UpstreamContext, input: CodeExchange): Promise
     redirect_uri: input.redirectUri,
   };
   if (input.codeVerifier !== undefined) fields['code_verifier'] = input.codeVerifier;
-  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, parseTokenResponse);
+  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => parseTokenResponse(res, ctx.provider));
 }
 
 /** @see RFC 6749 §6 */
@@ -62,7 +62,7 @@ export function refreshGrant(ctx: UpstreamContext, refreshToken: string): Promis
     grant_type: 'refresh_token',
     refresh_token: refreshToken,
   };
-  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, parseTokenResponse);
+  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => parseTokenResponse(res, ctx.provider));
 }
 
 /** @see RFC 7009 §2.1. Resolves false where the provider has no revocation endpoint. */

@@ -41,12 +41,12 @@ function optionalSeconds(json: Record<string, unknown>, key: string): number | u
 }
 
 /** @see RFC 6749 §5.1, §5.2 */
-export function parseTokenResponse(res: UpstreamResponse): TokenSet {
+export function parseTokenResponse(res: UpstreamResponse, options: { defaultTokenType?: 'Bearer' } = {}): TokenSet {
   checkOAuthStatus(res, 'token endpoint');
   const json = parseJsonObject(res, 'token response');
   const accessToken = optionalString(json, 'access_token');
   if (accessToken === undefined) throw new UpstreamMalformedError('the token response has no "access_token"');
-  const tokenType = json['token_type'];
+  const tokenType = json['token_type'] ?? options.defaultTokenType;
   // RFC 6749 §7.1: the type is case-insensitive; the broker hands out Bearer tokens only.
   if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
     throw new UpstreamMalformedError('the token response\'s "token_type" is not Bearer');
