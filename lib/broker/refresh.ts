@@ -115,8 +115,13 @@ async function diagnose(rt: Runtime, presented: Presented, owner: string): Promi
   // RFC 6749 §6: a refresh token is bound to the client it was issued to.
   if (s.clientId !== presented.clientId) throw new InvalidGrantError('the refresh token was issued to another client');
   if (s.handleHash === presented.credential.hash) return waitForRefresh(rt, s, presented.credential.value);
-  const inGrace = s.prevHandleHash === presented.credential.hash && s.rotatedAt !== undefined && now - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds;
-  if (!inGrace) {
+  if (s.prevHandleHash !== presented.credential.hash) {
+    // Not a handle of this session that the broker can recognise (a forged one, or the one-time
+    // code): refused, and the session is left alone, so knowing a session id is not enough to end it.
+    throw new InvalidGrantError('unknown refresh token');
+  }
+  if (s.rotatedAt === undefined || now - s.rotatedAt > rt.config.ttl.reuseGraceSeconds) {
+    // RFC 9700 §4.14.2: a rotated-out refresh token presented again means one of its holders is a thief.
     await revokeSession(rt, s, 'reuse');
     throw new SessionEndedError('the refresh token was already used; the session is revoked');
   }

@@ -59,7 +59,7 @@ export const RESERVED_AUTHORIZATION_PARAMS = new Set([
 export function parseConfig(input: unknown, options: ParseOptions): Config {
   const result = v.safeParse(ConfigSchema, input);
   if (!result.success) {
-    throw new ConfigError(result.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: i.message })));
+    throw new ConfigError(result.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: readable(i) })));
   }
   const raw = result.output;
   const issues: ConfigIssue[] = [];
@@ -169,6 +169,13 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     ttl: Object.freeze({ ...ttl }),
     allowedOrigins,
   });
+}
+
+/** valibot's messages for unknown and missing keys, in plain words. */
+function readable(issue: v.BaseIssue<unknown>): string {
+  if (issue.expected === 'never') return 'is not a known field';
+  if (issue.received === 'undefined' && issue.message.startsWith('Invalid key')) return 'is required';
+  return issue.message;
 }
 
 /** Freezes a parsed configuration all the way down: it is shared by every request. */

@@ -41,11 +41,14 @@ export function nativeRedirectKind(url: URL): 'private-use' | 'https' | 'loopbac
 export function redirectUriMatches(registered: string, requested: string, native: boolean): boolean {
   if (registered === requested) return true;
   if (!native) return false;
-  const reg = parseUrl(registered);
-  const req = parseUrl(requested);
-  if (!reg || !req || reg.protocol !== 'http:' || req.protocol !== 'http:') return false;
-  if (nativeRedirectKind(reg) !== 'loopback' || reg.hostname !== req.hostname) return false;
-  // Compare everything but the port, on the raw strings to stay character-exact elsewhere.
-  const strip = (raw: string, u: URL) => raw.replace(`${u.hostname}${u.port ? ':' + u.port : ''}`, u.hostname);
-  return strip(registered, reg) === strip(requested, req) && (req.port === '' || /^\d+$/.test(req.port));
+  // Compare everything but the port, on the raw strings, so the rest stays character-exact
+  // (the URL parser would drop a default port such as :80 and normalise the path).
+  const reg = LOOPBACK_REDIRECT.exec(registered);
+  const req = LOOPBACK_REDIRECT.exec(requested);
+  if (!reg || !req) return false;
+  const port = req[2]?.slice(1);
+  return reg[1] === req[1] && (reg[3] ?? '') === (req[3] ?? '') && (port === undefined || (/^\d{1,5}$/.test(port) && Number(port) <= 65535));
 }
+
+/** `http://127.0.0.1[:port][/rest]` or `http://[::1][:port][/rest]`: host, port, rest. */
+const LOOPBACK_REDIRECT = /^http:\/\/(127\.0\.0\.1|\[::1\])(:\d*)?([/?][^#]*)?$/;

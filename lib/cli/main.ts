@@ -1,0 +1,73 @@
+/**
+ * The operator CLI. Exit codes: 0 done, 1 the input is invalid (configuration or key ring),
+ * 2 the command line is wrong.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ConfigError, parseConfigText } from '../config/parse.js';
+import { KeyRingError } from '../crypto/key-ring.js';
+import { summarizeConfig } from './config-summary.js';
+import { addKey, generateRing, promoteKey, retireKey } from './keys.js';
+
+const USAGE = `usage:
+  broker config check <config.json> [--lambda]   validate a configuration and summarise it
+  broker keys generate                           print a new key ring (JSON) on stdout
+  broker keys add <ring.json> [<kid>]            add a new key to the ring file (not yet current)
+  broker keys promote <ring.json> <kid>          make a key current
+  broker keys retire <ring.json> <kid>           remove a key that is not current`;
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  read(path: string): string;
+  write(path: string, text: string): void;
+}
+
+export const nodeIo: Io = {
+  out: (t) => process.stdout.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${t}\n`),
+  read: (p) => readFileSync(p, 'utf8'),
+  write: (p, t) => writeFileSync(p, t, { mode: 0o600 }),
+};
+
+export function run(argv: readonly string[], io: Io = nodeIo): number {
+  const [area, command, file, arg] = argv;
+  try {
+    if (area === 'config' && command === 'check' && file) {
+      const config = parseConfigText(io.read(file), { runtime: argv.includes('--lambda') ? 'lambda' : 'local' });
+      io.out(`${file}: valid\n\n${summarizeConfig(config)}`);
+      return 0;
+    }
+    if (area === 'keys' && command === 'generate' && !file) {
+      io.out(generateRing().trimEnd());
+      return 0;
+    }
+    if (area === 'keys' && command === 'add' && file) {
+      const { ring, kid } = addKey(io.read(file), arg);
+      io.write(file, ring);
+      io.out(`added key "${kid}" to ${file}; it decrypts now, and encrypts once promoted`);
+      return 0;
+    }
+    if (area === 'keys' && command === 'promote' && file && arg) {
+      io.write(file, promoteKey(io.read(file), arg));
+      io.out(`"${arg}" is now current in ${file}; retire the old key after ttl.sessionMaxSeconds`);
+      return 0;
+    }
+    if (area === 'keys' && command === 'retire' && file && arg) {
+      io.write(file, retireKey(io.read(file), arg));
+      io.out(`removed "${arg}" from ${file}; sessions sealed with it now end with invalid_grant`);
+      return 0;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof KeyRingError) {
+      io.err(err.message);
+      return 1;
+    }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      io.err(`no such file: ${(err as NodeJS.ErrnoException).path}`);
+      return 1;
+    }
+    throw err;
+  }
+  io.err(USAGE);
+  return 2;
+}

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** `npm run broker -- <area> <command> ...`: see lib/cli/main.ts. */
+import { run } from '../lib/cli/main.js';
+
+process.exitCode = run(process.argv.slice(2));
