@@ -1,0 +1,99 @@
+/**
+ * The newcomer's path in a real browser: `npm start`'s demo page, driven by headless Chromium
+ * (Debian's package, never a downloaded one) through playwright-core. Without Chromium on a
+ * developer machine the test is skipped with a message; under CI it must run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/harness.js';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available && process.env['CI']) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
+if (!available) console.warn(`browser tests skipped: no ${CHROMIUM} (apt-get install chromium)`);
+
+const root = path.resolve(import.meta.dirname, '../..');
+const output = path.join(root, 'test-output');
+let runner: ChildProcess;
+let browser: Browser;
+let url: string;
+
+beforeAll(async () => {
+  if (!available) return;
+  const port = await freePort();
+  const providerPort = await freePort();
+  runner = spawn(path.join(root, 'node_modules/.bin/tsx'), ['local/main.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), DEMO_PROVIDER_PORT: String(providerPort), BROKER_CONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  runner.stdout!.on('data', (d) => (out += d));
+  for (let i = 0; i < 300 && !out.includes('broker listening on'); i++) await new Promise((r) => setTimeout(r, 100));
+  const ready = /broker listening on (\S+)/.exec(out);
+  if (!ready) throw new Error(`the runner did not start: ${out}`);
+  url = ready[1]!;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  mkdirSync(output, { recursive: true });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  runner?.kill('SIGTERM');
+});
+
+/** Logs in at the embedded provider's forms as alice, then consents. */
+async function loginAsAlice(page: Page): Promise<void> {
+  await page.waitForSelector('input[name="login"]');
+  await page.fill('input[name="login"]', 'alice');
+  await page.fill('input[name="password"]', 'any password');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('button[type="submit"]');
+  await page.click('button[type="submit"]'); // consent
+}
+
+describe.skipIf(!available)('the demo page in Chromium', () => {
+  it('logs in as a web app, shows the session and token, refreshes, and logs out', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${url}/`);
+    await page.selectOption('#client', 'web');
+    await page.click('#login');
+    await loginAsAlice(page);
+    await page.waitForURL(`${url}/`);
+    await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
+    expect(await page.textContent('#session')).toContain('"sub": "alice"');
+
+    await page.click('#refresh');
+    await expect.poll(() => page.textContent('#token')).toContain('access_token: ');
+    expect(await page.textContent('#status')).toContain('served from the stored token');
+    await page.screenshot({ path: path.join(output, 'demo-web.png'), fullPage: true });
+
+    await page.click('#logout');
+    await expect.poll(() => page.textContent('#status')).toContain('Logged out.');
+    await page.reload();
+    await expect.poll(() => page.textContent('#status')).toBe('Not logged in.');
+  }, 60_000);
+
+  it('logs in as a native app (PKCE, one-time code, rotating handle) and refreshes', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${url}/`);
+    await page.selectOption('#client', 'native');
+    await page.click('#login');
+    await loginAsAlice(page);
+    await page.waitForURL(`${url}/`);
+    await expect.poll(() => page.textContent('#status')).toContain('Logged in as a native app');
+    const handle = await page.evaluate(() => sessionStorage.getItem('handle'));
+    await page.click('#refresh');
+    await expect.poll(() => page.textContent('#status')).toContain('Refreshed');
+    expect(await page.evaluate(() => sessionStorage.getItem('handle'))).not.toBe(handle);
+    await page.screenshot({ path: path.join(output, 'demo-native.png'), fullPage: true });
+    await page.click('#logout');
+    await expect.poll(() => page.textContent('#status')).toContain('Logged out.');
+  }, 60_000);
+});
