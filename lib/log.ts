@@ -4,6 +4,7 @@
  * name, code and message, and BrokerError messages are written never to hold such values.
  */
 import { BrokerError, UpstreamOAuthError } from './errors.js';
+import { METRICS_NAMESPACE, SERVICE_DIMENSION, type MetricName } from './metrics-names.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -14,6 +15,11 @@ export interface Logger {
   warn(event: string, fields?: LogFields): void;
   error(event: string, fields?: LogFields): void;
   child(fields: LogFields): Logger;
+  /**
+   * An info line that is also a CloudWatch metric (Embedded Metric Format): `values` by metric
+   * name, under the service dimension and, when given, one more dimension.
+   */
+  metric(event: string, values: Partial<Record<MetricName, number>>, fields?: LogFields, dimension?: { name: string; value: string }): void;
 }
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -34,6 +40,25 @@ export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?:
     warn: (e, f) => write('warn', e, f),
     error: (e, f) => write('error', e, f),
     child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
+    metric: (event, values, fields, dimension) => {
+      if (LEVELS.info < min) return;
+      const names = Object.keys(values);
+      const dims = [SERVICE_DIMENSION.name, ...(dimension ? [dimension.name] : [])];
+      sink(JSON.stringify({
+        level: 'info', time: new Date().toISOString(), event, ...base, ...fields,
+        [SERVICE_DIMENSION.name]: SERVICE_DIMENSION.value,
+        ...(dimension ? { [dimension.name]: dimension.value } : {}),
+        ...values,
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [{
+            Namespace: METRICS_NAMESPACE,
+            Dimensions: [dims],
+            Metrics: names.map((Name) => ({ Name, Unit: Name.endsWith('Latency') ? 'Milliseconds' : 'Count' })),
+          }],
+        },
+      }));
+    },
   };
 }
 

@@ -55,14 +55,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
     return createTokenCipher(parseKeyRing(text));
   };
+  const http: HttpOptions = {
+    ...options.http,
+    observe: (r) => log.metric('upstream.request', { UpstreamRequests: 1, UpstreamFailures: r.ok ? 0 : 1, UpstreamLatency: r.ms }, { upstream_host: r.host, upstream_status: r.status }),
+  };
   return {
     config: options.config,
     table: options.table,
     secrets,
-    metadata: createMetadataCache(options.http),
+    metadata: createMetadataCache(http),
     jwks: createJwksCache(),
     log,
-    http: options.http ?? {},
+    http,
     now,
     cipher() {
       cipher ??= loadCipher();

@@ -97,7 +97,7 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
     return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared);
   } catch (err) {
     if (!(err instanceof BrokerError)) throw err;
-    log.warn('login.failed', errorFields(err));
+    log.metric('login.failed', { LoginsFailed: 1 }, errorFields(err));
     const code = err instanceof TokenValidationError || err instanceof UpstreamOAuthError ? 'access_denied' : err.code;
     return toApp(code, err instanceof UpstreamOAuthError ? 'the identity provider refused the login' : err.description);
   }
@@ -156,14 +156,14 @@ async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string
       codeRedirectUri: login.redirectUri,
       codeExpiresAt,
     });
-    rt.log.info('login.completed', { client_id: client.id, provider: provider.name, client_type: 'native' });
+    rt.log.metric('login.completed', { LoginsCompleted: 1 }, { client_id: client.id, provider: provider.name, client_type: 'native' });
     return { location: withParams(login.redirectUri, { code: code.value, state: login.appState, iss: rt.config.publicUrl }), cookies };
   }
   const cookie = newCredential(sid);
   const idleExpiresAt = now + ttl.sessionIdleSeconds;
   await createSession(rt.table, { ...base, idleExpiresAt, expiresAt: Math.min(idleExpiresAt, stored.hardExpiresAt), cookieHash: cookie.hash });
   const maxAge = Math.max(0, Math.min(idleExpiresAt, stored.hardExpiresAt) - now);
-  rt.log.info('login.completed', { client_id: client.id, provider: provider.name, client_type: 'web' });
+  rt.log.metric('login.completed', { LoginsCompleted: 1 }, { client_id: client.id, provider: provider.name, client_type: 'web' });
   return {
     location: withParams(login.redirectUri, { state: login.appState, iss: rt.config.publicUrl }),
     cookies: [...cookies, serializeCookie(sessionCookieName(rt.config.secureCookies), cookie.value, { sameSite: 'Strict', secure: rt.config.secureCookies, maxAge })],

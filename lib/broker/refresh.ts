@@ -150,7 +150,7 @@ async function waitForRefresh(rt: Runtime, seen: SessionRecord, handle: string |
     const now = rt.now();
     if (!s || !isAlive(s, now)) throw new SessionEndedError();
     if (s.atExpiresAt !== seen.atExpiresAt || s.atExpiresAt > now + rt.config.ttl.minAccessTokenSeconds) {
-      rt.log.info('refresh.deduplicated', { client_id: s.clientId, provider: s.provider });
+      rt.log.metric('refresh.deduplicated', { RefreshesDeduplicated: 1 }, { client_id: s.clientId, provider: s.provider });
       return serve(rt, s, 'deduplicated', handle);
     }
     if (!hasActiveLease(s, now)) break;
@@ -271,7 +271,7 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
     }
   }
   const grant = await readOrEnd(rt, current, () => grantOf(rt, current));
-  rt.log.info('refresh.served', { client_id: s.clientId, provider: s.provider, source });
+  rt.log.metric('refresh.served', { Refreshes: 1 }, { client_id: s.clientId, provider: s.provider }, { name: 'Source', value: source });
   return { grant, session: current, handle, source };
 }
 
@@ -305,7 +305,8 @@ async function readOrEnd<T>(rt: Runtime, s: SessionRecord, read: () => Promise<T
  */
 export async function revokeSession(rt: Runtime, s: SessionRecord, reason: 'reuse' | 'id_token' | 'code_reuse', refreshToken?: string): Promise<void> {
   const deleted = await deleteSession(rt.table, s.sid);
-  rt.log.warn(reason === 'id_token' ? 'session.revoked' : 'session.revoked_reuse', { client_id: s.clientId, provider: s.provider, reason });
+  if (reason === 'id_token') rt.log.warn('session.revoked', { client_id: s.clientId, provider: s.provider, reason });
+  else rt.log.metric('session.revoked_reuse', { ReuseRevocations: 1 }, { client_id: s.clientId, provider: s.provider, reason });
   await revokeUpstream(rt, deleted ?? s, refreshToken);
 }
 

@@ -149,6 +149,6 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     sameSite: formPost ? 'None' : 'Lax',
     secure: rt.config.secureCookies || formPost,
   });
-  rt.log.info('login.started', { client_id: client.id, provider: provider.name });
+  rt.log.metric('login.started', { LoginsStarted: 1 }, { client_id: client.id, provider: provider.name });
   return { kind: 'provider', location, cookie };
 }

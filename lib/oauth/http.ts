@@ -9,6 +9,8 @@ export interface HttpOptions {
   readonly timeoutMs?: number;
   readonly maxBytes?: number;
   readonly fetch?: typeof fetch;
+  /** Told of every finished request: `ok` is false when unreachable, timed out, 5xx or oversized. */
+  readonly observe?: (result: { host: string; ms: number; ok: boolean; status?: number }) => void;
 }
 
 export const DEFAULT_TIMEOUT_MS = 8_000;
@@ -26,19 +28,24 @@ export async function upstreamRequest(url: string, init: RequestInit, options: H
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const signal = AbortSignal.timeout(timeoutMs);
   const host = new URL(url).host;
+  const started = performance.now();
+  const done = (ok: boolean, status?: number) => options.observe?.({ host, ms: Math.round(performance.now() - started), ok, ...(status ? { status } : {}) });
   let res: Response;
   try {
     res = await (options.fetch ?? fetch)(url, { ...init, signal, redirect: 'manual' });
   } catch (cause) {
+    done(false);
     throw new UpstreamUnavailableError(`the provider at ${host} could not be reached`, { cause });
   }
   let text: string;
   try {
     text = await readCapped(res, maxBytes);
   } catch (cause) {
+    done(false, res.status);
     if (cause instanceof UpstreamMalformedError) throw cause;
     throw new UpstreamUnavailableError(`the provider at ${host} did not finish its answer`, { cause });
   }
+  done(res.status < 500, res.status);
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', text };
 }
 

@@ -147,3 +147,24 @@ describe('upstreamRequest: answers', () => {
     expect((await upstreamRequest(url, { method: 'GET' })).contentType).toBe('');
   });
 });
+
+describe('upstreamRequest: observe', () => {
+  it('reports every finished request, failures included', async () => {
+    const seen: { ok: boolean; status?: number }[] = [];
+    const observe = (r: { ok: boolean; status?: number }) => seen.push(r);
+    const server = (await import('node:http')).createServer((req, res) => {
+      res.statusCode = req.url === '/fail' ? 503 : 200;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as { port: number };
+    try {
+      await upstreamRequest(`http://127.0.0.1:${port}/ok`, {}, { observe });
+      await upstreamRequest(`http://127.0.0.1:${port}/fail`, {}, { observe });
+    } finally {
+      server.close();
+    }
+    await upstreamRequest(`http://127.0.0.1:${port}/gone`, {}, { observe }).catch(() => {});
+    expect(seen.map((s) => [s.ok, s.status])).toEqual([[true, 200], [false, 503], [false, undefined]]);
+  });
+});

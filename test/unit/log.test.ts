@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, errorFields } from '../../lib/log.js';
+import { UpstreamOAuthError, UpstreamUnavailableError } from '../../lib/errors.js';
+import { METRICS_NAMESPACE } from '../../lib/metrics-names.js';
+
+function capture(level: 'debug' | 'info' | 'warn' = 'info') {
+  const lines: any[] = [];
+  return { log: createLogger({ level, sink: (l) => lines.push(JSON.parse(l)) }), lines };
+}
+
+describe('createLogger', () => {
+  it('drops lines below its level', () => {
+    const { log, lines } = capture('warn');
+    log.info('x');
+    log.metric('m', { LoginsStarted: 1 });
+    expect(lines).toEqual([]);
+  });
+
+  it('writes one JSON object a line with the event, the child fields and the line fields', () => {
+    const { log, lines } = capture();
+    log.child({ request_id: 'r1' }).warn('refresh.grace_hit', { client_id: 'app' });
+    expect(lines[0]).toMatchObject({ level: 'warn', event: 'refresh.grace_hit', request_id: 'r1', client_id: 'app' });
+    expect(Date.parse(lines[0].time)).not.toBeNaN();
+  });
+
+  it('writes metrics in CloudWatch Embedded Metric Format', () => {
+    const { log, lines } = capture();
+    log.child({ request_id: 'r2' }).metric('refresh.served', { Refreshes: 1 }, { client_id: 'app' }, { name: 'Source', value: 'upstream' });
+    log.metric('upstream.request', { UpstreamRequests: 1, UpstreamFailures: 0, UpstreamLatency: 12 });
+    const [served, upstream] = lines;
+    expect(served).toMatchObject({ event: 'refresh.served', request_id: 'r2', Service: 'broker', Source: 'upstream', Refreshes: 1 });
+    expect(served._aws.CloudWatchMetrics).toEqual([{ Namespace: METRICS_NAMESPACE, Dimensions: [['Service', 'Source']], Metrics: [{ Name: 'Refreshes', Unit: 'Count' }] }]);
+    expect(typeof served._aws.Timestamp).toBe('number');
+    expect(upstream._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Service']]);
+    expect(upstream._aws.CloudWatchMetrics[0].Metrics).toContainEqual({ Name: 'UpstreamLatency', Unit: 'Milliseconds' });
+  });
+});
+
+describe('errorFields', () => {
+  it('keeps the provider error code of an upstream OAuth error, and nothing of its body', () => {
+    expect(errorFields(new UpstreamOAuthError('invalid_grant', 400))).toEqual({ error: 'UpstreamOAuthError', code: 'invalid_grant', upstream_error: 'invalid_grant', upstream_status: 400 });
+  });
+  it('reduces a broker error to its class, code, description and cause', () => {
+    const f = errorFields(new UpstreamUnavailableError('the provider at x could not be reached', { cause: new TypeError('fetch failed') }));
+    expect(f).toEqual({ error: 'UpstreamUnavailableError', code: 'temporarily_unavailable', message: 'the provider at x could not be reached', cause: 'TypeError: fetch failed' });
+  });
+  it('reduces a plain error to its class and message', () => {
+    expect(errorFields(new Error('boom'))).toEqual({ error: 'Error', message: 'boom' });
+    expect(errorFields('weird')).toEqual({ error: 'string' });
+  });
+});
