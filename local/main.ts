@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       clientSecret: secret,
       redirectUris: [`${publicUrl}/callback`],
       postLogoutRedirectUris: [`${publicUrl}/`, 'http://127.0.0.1/'],
+      jwtAccessTokens: true,
     });
     closers.push(op.close);
     config = parseConfig({

@@ -21,6 +21,8 @@ export interface OidcProviderOptions {
   readonly accessTokenSeconds?: number;
   readonly idTokenSeconds?: number;
   readonly rotateRefreshToken?: boolean;
+  /** Issue access tokens as signed JWTs for a demo API (resource `urn:broker:demo-api`). */
+  readonly jwtAccessTokens?: boolean;
   /** Extra oidc-provider configuration, merged over these defaults. */
   readonly configuration?: Record<string, unknown>;
 }
@@ -33,6 +35,7 @@ export interface RunningProvider {
 }
 
 export const DEMO_USER = 'alice';
+const DEMO_API = 'urn:broker:demo-api';
 
 export async function startOidcProvider(options: OidcProviderOptions): Promise<RunningProvider> {
   const server = http.createServer();
@@ -75,6 +78,14 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
       devInteractions: { enabled: true },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      ...(options.jwtAccessTokens ? {
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => DEMO_API,
+          useGrantedResource: () => true,
+          getResourceServerInfo: () => ({ scope: 'profile email', audience: DEMO_API, accessTokenFormat: 'jwt', accessTokenTTL: options.accessTokenSeconds ?? 300 }),
+        },
+      } : {}),
     },
     ttl: {
       AccessToken: options.accessTokenSeconds ?? 300,

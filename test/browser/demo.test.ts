@@ -72,6 +72,8 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
     await page.click('#refresh');
     await expect.poll(() => page.textContent('#token')).toContain('access_token: ');
     expect(await page.textContent('#status')).toContain('served from the stored token');
+    // The demo provider issues JWT access tokens, so the page shows one decoded.
+    expect(await page.textContent('#token')).toContain('"aud": "urn:broker:demo-api"');
     await page.screenshot({ path: path.join(output, 'demo-web.png'), fullPage: true });
 
     await page.click('#logout');
