@@ -84,6 +84,14 @@ export class UpstreamUnavailableError extends BrokerError {
   }
 }
 
+/** A dependency of the broker itself (storage, secrets) is briefly unavailable: `503 temporarily_unavailable`. */
+export class BrokerUnavailableError extends BrokerError {
+  override readonly name: string = 'BrokerUnavailableError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('temporarily_unavailable', 503, description, options);
+  }
+}
+
 /** The provider answered something malformed or oversized: `502 server_error`. */
 export class UpstreamMalformedError extends BrokerError {
   override readonly name: string = 'UpstreamMalformedError';

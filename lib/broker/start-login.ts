@@ -116,7 +116,7 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
   const txn = randomToken(32);
   const nonce = provider.openid ? randomToken(32) : undefined;
   const codeVerifier = provider.pkce ? randomToken(32) : undefined;
-  await putLogin(rt.table, {
+  const stored = putLogin(rt.table, {
     stateHash,
     txnHash: sha256(txn),
     clientId: client.id,
@@ -129,6 +129,14 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     createdAt: now,
     expiresAt: now + rt.config.ttl.loginSeconds,
   });
+  try {
+    await stored;
+  } catch (err) {
+    // The redirect URI is trusted: even a storage outage goes back to the app, not to a JSON page.
+    if (!(err instanceof BrokerError)) throw err;
+    rt.log.error('login.storage_failed', errorFields(err));
+    return fail(err.code, 'the broker cannot start a login right now');
+  }
 
   const location = withParams(authorizationEndpoint, {
     ...provider.authorizationParams,

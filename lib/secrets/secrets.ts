@@ -4,6 +4,7 @@
  * `invalid_client`, when the secret may have been rotated).
  */
 import type { SecretRef } from '../config/schema.js';
+import { BrokerUnavailableError } from '../errors.js';
 
 /** Reads one secret string by name or ARN (Secrets Manager `GetSecretValue`). */
 export type SecretFetcher = (secretId: string) => Promise<string>;
@@ -36,7 +37,9 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
     const hit = cache.get(id);
     if (hit && now() - hit.at < maxAgeMs) return hit.value;
     if (!options.fetchSecret) return Promise.reject(new SecretError(`no Secrets Manager reader to read "${id}"`));
-    const value = options.fetchSecret(id);
+    const value = options.fetchSecret(id).catch((cause: unknown) => {
+      throw new BrokerUnavailableError('a secret the broker needs could not be read', { cause });
+    });
     const entry = { at: now(), value };
     cache.set(id, entry);
     // A failure is not cached; a newer entry made meanwhile is kept.

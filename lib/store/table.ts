@@ -7,6 +7,7 @@
  * point wires it (`lib/store/dynamo-client.ts`), so functions without storage do not bundle it.
  */
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BrokerUnavailableError } from '../errors.js';
 
 export type Item = Record<string, AttributeValue>;
 
@@ -19,7 +20,27 @@ export const PARTITION_KEY = 'pk';
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 export function createTable(name: string, client: Pick<DynamoDBClient, 'send'>): Table {
-  return { name, send: client.send.bind(client) as DynamoDBClient['send'] };
+  const send = (async (command: Parameters<DynamoDBClient['send']>[0]) => {
+    try {
+      return await (client.send as (c: unknown) => Promise<unknown>)(command);
+    } catch (err) {
+      // The SDK has already retried; what is left of a transient failure is a 503 for the app.
+      if (isTransient(err)) throw new BrokerUnavailableError('session storage is unavailable', { cause: err });
+      throw err;
+    }
+  }) as DynamoDBClient['send'];
+  return { name, send };
+}
+
+const TRANSIENT = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
+
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** Throttling, a 5xx, or no answer at all. */
+function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } } | null;
+  if (!e || isConditionFailure(e)) return false;
+  return TRANSIENT.has(e.name ?? '') || NETWORK.has(e.code ?? '') || (e.$metadata?.httpStatusCode ?? 0) >= 500;
 }
 
 /** For functions that use no storage: any use is a programming error. */

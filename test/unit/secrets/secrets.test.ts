@@ -1,3 +1,4 @@
+import { BrokerUnavailableError } from '../../../lib/errors.js';
 import { describe, expect, it } from 'vitest';
 import { SecretError, createSecretResolver, type SecretFetcher } from '../../../lib/secrets/secrets.js';
 
@@ -66,7 +67,11 @@ describe('createSecretResolver: failures', () => {
     let fail = true;
     const { calls, fetchSecret } = countingFetcher({ idp: () => (fail ? new SecretError('throttled') : 'value') });
     const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
-    await secretError(resolver.resolve({ secretsManager: 'idp' }));
+    // A failed read is a 503 for the app (temporarily_unavailable), its cause kept for the log.
+    const err = await resolver.resolve({ secretsManager: 'idp' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BrokerUnavailableError);
+    expect((err as BrokerUnavailableError).status).toBe(503);
+    expect((err as Error).cause).toBeInstanceOf(SecretError);
     fail = false;
     expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('value');
     expect(calls).toEqual(['idp', 'idp']);
