@@ -8,7 +8,7 @@ import type { Provider } from '../config/parse.js';
 import { UpstreamOAuthError } from '../errors.js';
 import type { SecretResolver } from '../secrets/secrets.js';
 import { encodeClientRequest } from './client-auth.js';
-import { checkOAuthStatus, upstreamRequest, type HttpOptions } from './http.js';
+import { checkOAuthStatus, upstreamRequest, type HttpOptions, type UpstreamResponse } from './http.js';
 import type { ProviderMetadata } from './metadata.js';
 import { parseTokenResponse, type TokenSet } from './token-response.js';
 
@@ -44,7 +44,7 @@ export interface CodeExchange {
 }
 
 /** @see RFC 6749 §4.1.3 */
-export function exchangeCode(ctx: UpstreamContext, input: CodeExchange): Promise<TokenSet> {
+export async function exchangeCode(ctx: UpstreamContext, input: CodeExchange): Promise<TokenSet> {
   const fields: Record<string, string> = {
     ...ctx.provider.tokenParams,
     grant_type: 'authorization_code',
@@ -52,7 +52,32 @@ export function exchangeCode(ctx: UpstreamContext, input: CodeExchange): Promise
     redirect_uri: input.redirectUri,
   };
   if (input.codeVerifier !== undefined) fields['code_verifier'] = input.codeVerifier;
-  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => parseTokenResponse(res, ctx.provider));
+  let refused: string | undefined;
+  try {
+    return await postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => {
+      try {
+        return parseTokenResponse(res, ctx.provider);
+      } catch (err) {
+        refused = strayRefreshToken(res);
+        throw err;
+      }
+    });
+  } catch (err) {
+    // An answer refused for its form may still have issued a refresh token: revoke it (best effort).
+    if (refused) await revokeToken(ctx, refused, 'refresh_token').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The refresh token in an answer that was refused, if it has one. */
+function strayRefreshToken(res: UpstreamResponse): string | undefined {
+  if (res.status !== 200) return undefined;
+  try {
+    const token = (JSON.parse(res.text) as { refresh_token?: unknown }).refresh_token;
+    return typeof token === 'string' && token.length > 0 && token.length <= 16_384 ? token : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** @see RFC 6749 §6 */

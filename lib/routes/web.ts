@@ -1,5 +1,7 @@
 /** The web apps' cookie endpoints: `POST /refresh` and `GET /session`. */
 import { refreshSession } from '../broker/refresh.js';
+import { sessionEndsAt } from '../broker/session-tokens.js';
+import { serializeCookie, sessionCookieName } from '../http/cookies.js';
 import { sessionInfo } from '../broker/session-info.js';
 import { corsHeaders } from '../http/cors.js';
 import { json } from '../http/respond.js';
@@ -11,7 +13,12 @@ export const refreshRoute: Route = async (rt, req) => {
     const clientIds = checkBrowserRequest(rt, req, true);
     const credential = sessionCredential(rt, req);
     if (!credential) return sessionEnded(rt, cors);
-    const { grant, source } = await refreshSession(rt, { kind: 'cookie', credential, clientIds });
+    const { grant, source, session } = await refreshSession(rt, { kind: 'cookie', credential, clientIds });
+    // The session's end moves with every refresh (idle time, the provider's refresh_expires_in):
+    // the cookie's lifetime follows it.
+    const cookie = serializeCookie(sessionCookieName(rt.config.secureCookies), credential.value, {
+      sameSite: 'Strict', secure: rt.config.secureCookies, maxAge: Math.max(0, sessionEndsAt(session) - rt.now()),
+    });
     return json(200, {
       access_token: grant.accessToken,
       token_type: 'Bearer',
@@ -19,7 +26,7 @@ export const refreshRoute: Route = async (rt, req) => {
       ...(grant.idToken ? { id_token: grant.idToken } : {}),
       ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
       ...grant.extras,
-    }, { ...cors, 'x-broker-token-source': source });
+    }, { ...cors, 'x-broker-token-source': source }, [cookie]);
   } catch (err) {
     return browserError(rt, err, cors);
   }
