@@ -225,6 +225,10 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
   // The OAuth session is stored either way; a failed downstream login is the caller's 502, and
   // the app keeps the handle it has.
   if (downstreamError) {
+    // While the old downstream token lives it is still handed out, as when renewing it early.
+    if (s.extrasExpiresAt !== undefined && s.extrasExpiresAt > now) {
+      return serve(rt, written ?? { ...s, ...stored }, 'upstream', handle, undefined, false);
+    }
     if (rotation) await restoreHandle(rt, s.sid, rotation);
     throw downstreamError;
   }
@@ -254,11 +258,11 @@ async function releaseLease(rt: Runtime, sid: string, owner: string, rotatedFrom
   });
 }
 
-async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotation?: Rotation): Promise<RefreshOutcome> {
+async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotation?: Rotation, renew = true): Promise<RefreshOutcome> {
   let current = s;
   const provider = providerOf(rt, s);
   const now = rt.now();
-  if (provider.downstreamLogin && renewalDue(s.extrasExpiresAt, s.extrasLifetime, now)) {
+  if (renew && provider.downstreamLogin && renewalDue(s.extrasExpiresAt, s.extrasLifetime, now)) {
     try {
       current = await renewDownstream(rt, provider, s);
     } catch (err) {
