@@ -87,8 +87,10 @@ async function fetchExternalProviders(m: ProviderMetadata, options: HttpOptions)
   }
   if (!Array.isArray(list)) throw new UpstreamMalformedError('the external providers list is not a JSON array');
   return list.flatMap((e: unknown) => {
-    const id = (e as { loginProviderId?: unknown } | null)?.loginProviderId;
-    const name = (e as { displayName?: unknown } | null)?.displayName;
+    // Milestone's clients read this list case-insensitively (.NET); accept either spelling.
+    const entry = (e ?? {}) as Record<string, unknown>;
+    const id = entry['loginProviderId'] ?? entry['LoginProviderId'];
+    const name = entry['displayName'] ?? entry['DisplayName'];
     return typeof id === 'string' && id !== '' ? [{ loginProviderId: id, displayName: typeof name === 'string' ? name : undefined }] : [];
   });
 }
