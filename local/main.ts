@@ -48,6 +48,17 @@ async function main(): Promise<void> {
       jwtAccessTokens: true,
     });
     closers.push(op.close);
+    // A second provider, on any free port, so the demo shows a choice of providers: this one
+    // wants client_secret_post and issues opaque access tokens.
+    const secret2 = randomBytes(24).toString('base64url');
+    const op2 = await startOidcProvider({
+      clientId: 'broker-demo-post',
+      clientSecret: secret2,
+      clientAuth: 'client_secret_post',
+      redirectUris: [`${publicUrl}/callback`],
+      postLogoutRedirectUris: [`${publicUrl}/`, 'http://127.0.0.1/'],
+    });
+    closers.push(op2.close);
     config = parseConfig({
       publicUrl,
       providers: {
@@ -60,10 +71,18 @@ async function main(): Promise<void> {
           authorizationParams: { prompt: 'consent' },
           forwardParams: ['login_hint', 'ui_locales'],
         },
+        'demo-post': {
+          issuer: op2.issuer,
+          clientId: 'broker-demo-post',
+          clientSecret: { value: secret2 },
+          clientAuth: 'client_secret_post',
+          scopes: ['openid', 'profile', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+        },
       },
       clients: {
-        web: { type: 'web', redirectUris: [`${publicUrl}/`], allowedOrigins: [publicUrl], providers: ['demo'], postLogoutRedirectUri: `${publicUrl}/` },
-        native: { type: 'native', redirectUris: ['http://127.0.0.1/'], allowedOrigins: [publicUrl], providers: ['demo'], postLogoutRedirectUri: 'http://127.0.0.1/' },
+        web: { type: 'web', redirectUris: [`${publicUrl}/`], allowedOrigins: [publicUrl], providers: ['demo', 'demo-post'], postLogoutRedirectUri: `${publicUrl}/` },
+        native: { type: 'native', redirectUris: ['http://127.0.0.1/'], allowedOrigins: [publicUrl], providers: ['demo', 'demo-post'], postLogoutRedirectUri: 'http://127.0.0.1/' },
       },
     }, { runtime: 'local' });
     log.info('demo.provider', { issuer: op.issuer, user: 'alice (any password)' });

@@ -86,10 +86,12 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${url}/`);
     await page.selectOption('#client', 'native');
+    await page.selectOption('#provider', 'demo-post');
     await page.click('#login');
     await loginAsAlice(page);
     await page.waitForURL(`${url}/`);
     await expect.poll(() => page.textContent('#status')).toContain('Logged in as a native app');
+    expect(await page.textContent('#token')).toContain('(an opaque access token)');
     const handle = await page.evaluate(() => sessionStorage.getItem('handle'));
     await page.click('#refresh');
     await expect.poll(() => page.textContent('#status')).toContain('Refreshed');
