@@ -19,10 +19,14 @@ export interface LogoutResult {
 }
 
 export type LogoutCredential =
-  | { readonly kind: 'handle'; readonly credential: Credential; readonly client: Client }
+  /** `credential` undefined: a token that is not the broker's; answered like an ended session. */
+  | { readonly kind: 'handle'; readonly credential: Credential | undefined; readonly client: Client }
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
 export async function logout(rt: Runtime, input: LogoutCredential): Promise<LogoutResult> {
+  if (!input.credential) {
+    return { ended: false, endSessionUrl: input.kind === 'handle' ? await endSessionUrl(rt, input.client, input.client.providers[0]!, undefined) : undefined };
+  }
   const values = { ':h': S(input.credential.hash) };
   let expression: string;
   if (input.kind === 'handle') {

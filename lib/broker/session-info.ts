@@ -1,6 +1,6 @@
 /** `GET /session`: who is logged in, for a web app. Nothing secret: ID token claims and expiry. */
 import { decodeJwt } from 'jose';
-import { SessionEndedError } from '../errors.js';
+import { ForbiddenError, SessionEndedError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { getSession, isAlive } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
@@ -13,9 +13,11 @@ export interface SessionInfo {
   readonly expires_at: number;
 }
 
-export async function sessionInfo(rt: Runtime, credential: Credential): Promise<SessionInfo> {
+/** `clientIds`: when the browser sent an Origin, the clients that allow it; the session must be one's. */
+export async function sessionInfo(rt: Runtime, credential: Credential, clientIds?: readonly string[]): Promise<SessionInfo> {
   const s = await getSession(rt.table, credential.sid);
   if (!s || s.cookieHash !== credential.hash || !isAlive(s, rt.now())) throw new SessionEndedError('no live session', { status: 401 });
+  if (clientIds && !clientIds.includes(s.clientId)) throw new ForbiddenError('this origin may not use this session');
   let claims: Record<string, unknown> = {};
   if (s.idToken) {
     const cipher = await rt.cipher();

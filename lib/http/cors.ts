@@ -12,6 +12,7 @@ export function corsHeaders(req: HttpRequest, allowed: ReadonlySet<string>, cred
   return {
     vary: 'Origin',
     'access-control-allow-origin': origin,
+    'access-control-expose-headers': 'x-broker-token-source',
     ...(credentials ? { 'access-control-allow-credentials': 'true' } : {}),
   };
 }

@@ -22,10 +22,8 @@ export const logoutRoute: Route = async (rt, req) => {
       const refreshToken = single(form, 'refresh_token');
       const token = refreshToken ?? single(form, 'token');
       single(form, 'token_type_hint');
-      const credential = readCredential(token);
-      // RFC 7009 §2.2: an invalid token is not an error.
-      if (!credential) return json(200, {}, cors);
-      return json(200, body(await logout(rt, { kind: 'handle', credential, client })), cors);
+      // RFC 7009 §2.2: an invalid token is not an error; it is answered like an ended session.
+      return json(200, body(await logout(rt, { kind: 'handle', credential: readCredential(token), client })), cors);
     } catch (err) {
       logFailure(rt, err);
       return errorResponse(err, cors);

@@ -35,10 +35,10 @@ export const refreshRoute: Route = async (rt, req) => {
 export const sessionRoute: Route = async (rt, req) => {
   const cors = corsHeaders(req, rt.config.allowedOrigins, true);
   try {
-    checkBrowserRequest(rt, req, false);
+    const clientIds = checkBrowserRequest(rt, req, false);
     const credential = sessionCredential(rt, req);
     if (!credential) return sessionEnded(rt, cors);
-    return json(200, await sessionInfo(rt, credential), cors);
+    return json(200, await sessionInfo(rt, credential, clientIds), cors);
   } catch (err) {
     return browserError(rt, err, cors);
   }

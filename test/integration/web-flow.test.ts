@@ -6,7 +6,12 @@ import { browserHeaders, go, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, t
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
+  h = await startHarness({
+    configure: (doc) => {
+      doc.ttl = { minAccessTokenSeconds: 30 };
+      doc.clients.web2 = { type: 'web', redirectUris: ['http://127.0.0.1:6001/'], allowedOrigins: ['http://127.0.0.1:6001'], providers: ['op'] };
+    },
+  });
 });
 afterAll(() => h.close());
 
@@ -117,5 +122,17 @@ describe('web app: cookie session, /refresh, /session, /logout', () => {
     expect((await res.json()).error).toBe('invalid_grant');
     expect(res.headers.getSetCookie().some((c) => /^broker-session=;/.test(c))).toBe(true);
     expect(await getSession(h.runtime.table, sid)).toBeUndefined();
+  });
+
+  it("refuses another web client's origin on this session's cookie (403), and exposes the token source header to the app", async () => {
+    const { jar } = await webLogin(h);
+    const foreign = { origin: 'http://127.0.0.1:6001', 'x-broker-csrf': '1' };
+    const session = await go(jar, `${h.url}/session`, { headers: { origin: 'http://127.0.0.1:6001' } });
+    expect(session.status).toBe(403);
+    expect((await session.json()).error).toBe('access_denied');
+    expect((await go(jar, `${h.url}/refresh`, { method: 'POST', headers: foreign })).status).toBe(403);
+    const own = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    expect(own.status).toBe(200);
+    expect(own.headers.get('access-control-expose-headers')).toMatch(/x-broker-token-source/);
   });
 });
