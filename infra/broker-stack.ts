@@ -1,0 +1,152 @@
+/**
+ * The broker in one stack: the configuration (validated at synth), the session table and its
+ * key, the token key ring, one function per `functions/` folder with exactly the access its
+ * entry point wires, the HTTP API, and the alarms.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { FUNCTION_NAMES, type FunctionName } from '../functions/routes.js';
+import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { BrokerAlarms } from './constructs/broker-alarms.js';
+import { BrokerApi } from './constructs/broker-api.js';
+import { BrokerFunction } from './constructs/broker-function.js';
+import { KeyRing } from './constructs/key-ring.js';
+import { SessionTable, type ItemAction } from './constructs/session-table.js';
+
+/**
+ * What each function may do, mirroring what its entry point (`functions/<name>/index.ts`) wires:
+ * `tableFromEnv` gives it the table, and exactly the item operations its routes perform;
+ * `secretsManagerFetcher` gives it `GetSecretValue` on the client secrets and the key ring.
+ */
+export const FUNCTION_ACCESS = {
+  'start-login': { items: ['dynamodb:PutItem'], secrets: false },
+  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true },
+  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true },
+  logout: { items: ['dynamodb:DeleteItem'], secrets: true },
+  metadata: { items: [], secrets: false },
+} as const satisfies Record<FunctionName, { readonly items: readonly ItemAction[]; readonly secrets: boolean }>;
+
+export interface BrokerStackProps extends StackProps {
+  /** Path of the configuration document (CONTRACT.md, Configuration). */
+  readonly configPath: string;
+  /**
+   * A custom domain: its name (the host of `publicUrl`) and an ACM certificate ARN in this region.
+   *
+   * @default - no custom domain
+   */
+  readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+  /**
+   * An SNS topic ARN the alarms notify.
+   *
+   * @default - alarms without actions
+   */
+  readonly alarmTopicArn?: string;
+  /** @default 50 requests per second */
+  readonly throttlingRateLimit?: number;
+  /** @default 100 requests */
+  readonly throttlingBurstLimit?: number;
+  /** @default 512 MB */
+  readonly memorySize?: number;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+export class BrokerStack extends Stack {
+  readonly brokerConfig: BrokerConfigDocument;
+  readonly sessions: SessionTable;
+  /** The key ring this stack created; undefined when the configuration names its own. */
+  readonly keyRing: KeyRing | undefined;
+  readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
+  readonly api: BrokerApi;
+  readonly alarms: BrokerAlarms;
+
+  constructor(scope: Construct, id: string, props: BrokerStackProps) {
+    super(scope, id, props);
+
+    // First: a document the functions would refuse fails the synth here, naming every bad field.
+    const keyRingSecretName = `${this.stackName}/token-keys`;
+    this.brokerConfig = loadBrokerConfig(props.configPath, { createdKeyRingSecretName: keyRingSecretName });
+    const config = this.brokerConfig.config;
+    if (props.customDomain && new URL(config.publicUrl).host !== props.customDomain.domainName) {
+      throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
+    }
+    // The document as the functions read it, inside every code asset (no 4 KB environment limit).
+    const configFile = path.join(Stage.of(this)!.outdir, `${this.artifactId}.broker.config.json`);
+    mkdirSync(path.dirname(configFile), { recursive: true });
+    writeFileSync(configFile, JSON.stringify(this.brokerConfig.document, null, 2) + '\n');
+
+    this.sessions = new SessionTable(this, 'Sessions');
+    this.keyRing = this.brokerConfig.usesCreatedKeyRing
+      ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
+      : undefined;
+    const keyRingSecret = this.keyRing?.secret ?? importSecret(this, 'ConfiguredKeyRing', secretsManagerId(config.tokenEncryptionKeys)!);
+    const clientSecrets = clientSecretReferences(config).map((ref, i) => importSecret(this, `ClientSecret${i}`, ref.secretId));
+
+    const functions = {} as Record<FunctionName, BrokerFunction>;
+    for (const name of FUNCTION_NAMES) {
+      const access: { readonly items: readonly ItemAction[]; readonly secrets: boolean } = FUNCTION_ACCESS[name];
+      const fn = new BrokerFunction(this, `Fn-${name}`, {
+        name,
+        configFile,
+        ...(access.items.length > 0 ? { tableName: this.sessions.table.tableName } : {}),
+        memorySize: props.memorySize,
+        logRetention: props.logRetention,
+      });
+      this.sessions.grantItems(fn.function, ...access.items);
+      if (access.secrets) {
+        for (const secret of [...clientSecrets, keyRingSecret]) secret.grantRead(fn.function);
+      }
+      // The key ring must hold keys before a function can take a request.
+      if (this.keyRing) fn.function.node.addDependency(this.keyRing.generated);
+      functions[name] = fn;
+    }
+    this.functions = functions;
+    const lambdas = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, functions[name].function])) as Record<FunctionName, BrokerFunction['function']>;
+
+    this.api = new BrokerApi(this, 'Http', {
+      functions: lambdas,
+      throttlingRateLimit: props.throttlingRateLimit,
+      throttlingBurstLimit: props.throttlingBurstLimit,
+      accessLogRetention: props.logRetention,
+      ...(props.customDomain
+        ? {
+          customDomain: {
+            domainName: props.customDomain.domainName,
+            certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', props.customDomain.certificateArn),
+          },
+        }
+        : {}),
+    });
+
+    this.alarms = new BrokerAlarms(this, 'Alarms', {
+      functions: lambdas,
+      api: this.api.httpApi,
+      table: this.sessions.table,
+      ...(props.alarmTopicArn ? { alarmTopic: sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) } : {}),
+    });
+
+    new CfnOutput(this, 'TableName', { value: this.sessions.table.tableName, description: 'The session table (retained when the stack is deleted)' });
+    new CfnOutput(this, 'KeyRingSecretName', {
+      value: this.keyRing?.secretName ?? secretsManagerId(config.tokenEncryptionKeys)!,
+      description: 'The token-encryption key ring in Secrets Manager (rotate per docs/deploy.md)',
+    });
+  }
+}
+
+/**
+ * A secret the configuration references by name or ARN. By name, the grant covers `name-??????`
+ * (Secrets Manager appends six random characters); by complete ARN, that secret exactly.
+ */
+export function importSecret(scope: Construct, id: string, secretId: string): secretsmanager.ISecret {
+  if (!secretId.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, secretId);
+  const name = secretId.split(':').slice(6).join(':');
+  return /-[A-Za-z0-9]{6}$/.test(name)
+    ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, secretId)
+    : secretsmanager.Secret.fromSecretPartialArn(scope, id, secretId);
+}

@@ -1,0 +1,110 @@
+/**
+ * The broker configuration at synth time: the same JSON document the runtime reads (CONTRACT.md,
+ * Configuration), found by path, validated with the runtime's own validator in Lambda mode, so a
+ * document the functions would refuse at cold start fails `cdk synth` instead, naming every bad
+ * field by its path.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, parseConfig, parseConfigText, type Config } from '../lib/config/parse.js';
+import type { SecretRef } from '../lib/config/schema.js';
+
+/** The example document `cdk synth` uses when no path is given (CI, a fresh clone). */
+export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('./example.config.json', import.meta.url));
+
+/** The CDK context key naming the document: `npx cdk synth -c brokerConfig=path/to/config.json`. */
+export const CONFIG_CONTEXT_KEY = 'brokerConfig';
+
+/** The environment variable naming the document when the context key is not set. */
+export const CONFIG_ENV_VAR = 'BROKER_CONFIG';
+
+/**
+ * Where the configuration comes from: context `brokerConfig`, else env `BROKER_CONFIG`, else the
+ * committed example. A relative path is resolved against the working directory.
+ */
+export function resolveConfigPath(contextValue: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const given = typeof contextValue === 'string' && contextValue !== '' ? contextValue : env[CONFIG_ENV_VAR];
+  return given ? path.resolve(given) : EXAMPLE_CONFIG_PATH;
+}
+
+export interface LoadConfigOptions {
+  /**
+   * The name of the key ring secret the stack creates, put into the document as
+   * `tokenEncryptionKeys: {"secretsManager": <name>}` when the document leaves the key ring out.
+   *
+   * @default - no injection: a document without `tokenEncryptionKeys` is invalid in Lambda
+   */
+  readonly createdKeyRingSecretName?: string;
+}
+
+export interface BrokerConfigDocument {
+  /** Absolute path of the document read. */
+  readonly path: string;
+  /** The document as the functions will read it (with the injected key ring reference, if any). */
+  readonly document: Readonly<Record<string, unknown>>;
+  /** The document as the runtime validator parsed it. */
+  readonly config: Config;
+  /** True when the document left `tokenEncryptionKeys` out and the stack's key ring was injected. */
+  readonly usesCreatedKeyRing: boolean;
+}
+
+/**
+ * Reads and validates the configuration document. Throws `ConfigError` (its message starts with
+ * the file's path and names every bad field) for a document the Lambda runtime would refuse.
+ */
+export function loadBrokerConfig(file: string, options: LoadConfigOptions = {}): BrokerConfigDocument {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new Error(`cannot read the broker configuration ${file}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      parseConfigText(text, { runtime: 'lambda' }); // throws the validator's own "is not valid JSON" issue
+    }
+    let document = json as Record<string, unknown>;
+    let usesCreatedKeyRing = false;
+    if (isObject(json) && json['tokenEncryptionKeys'] === undefined && options.createdKeyRingSecretName !== undefined) {
+      document = { ...json, tokenEncryptionKeys: { secretsManager: options.createdKeyRingSecretName } };
+      usesCreatedKeyRing = true;
+    }
+    const config = parseConfig(document, { runtime: 'lambda' });
+    return { path: file, document, config, usesCreatedKeyRing };
+  } catch (err) {
+    if (err instanceof ConfigError) err.message = `${file}: ${err.message}`;
+    throw err;
+  }
+}
+
+/** A Secrets Manager reference: its id (name or ARN) and where in the document it is used. */
+export interface SecretsManagerReference {
+  readonly secretId: string;
+  readonly usedBy: readonly string[];
+}
+
+/**
+ * Every client secret the providers reference, one entry per Secrets Manager id (two providers may
+ * share one secret with different `jsonKey`s). The key ring is not among them.
+ */
+export function clientSecretReferences(config: Config): SecretsManagerReference[] {
+  const byId = new Map<string, string[]>();
+  for (const provider of Object.values(config.providers)) {
+    const id = secretsManagerId(provider.clientSecret);
+    if (id === undefined) continue;
+    byId.set(id, [...(byId.get(id) ?? []), `providers.${provider.name}.clientSecret`]);
+  }
+  return [...byId].map(([secretId, usedBy]) => ({ secretId, usedBy }));
+}
+
+export function secretsManagerId(ref: SecretRef | undefined): string | undefined {
+  return ref && 'secretsManager' in ref ? ref.secretsManager : undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,147 @@
+/**
+ * The one construct every broker handler is deployed with: it pins the runtime, architecture,
+ * memory, timeout, log group, tracing and the esbuild options (those of `scripts/build.mjs`), and
+ * puts the validated configuration into the code asset.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledgeNag } from '../nag.js';
+import type { FunctionName } from '../../functions/routes.js';
+import { LEASE_SECONDS } from '../../lib/broker/refresh.js';
+
+/** The repository root: where `package-lock.json`, `functions/` and `lib/` are. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The newest Node.js runtime Lambda offers (and aws-cdk-lib knows): pinned, so every synth agrees. */
+export const BROKER_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * 25 s: shorter than the refresh lease (`LEASE_SECONDS`, 30 s), so a lease never expires while its
+ * holder still runs and two refreshes of one session can never both reach the provider; longer
+ * than the 15 s a request waits for a concurrent refresh plus the DynamoDB calls around it; and
+ * under API Gateway's 30 s integration limit.
+ */
+export const FUNCTION_TIMEOUT = Duration.seconds(25);
+
+/**
+ * 512 MB by default: Lambda allocates CPU in proportion to memory, and the cold start (parsing a
+ * bundled SDK, importing keys) is CPU-bound, so more memory is a faster first request.
+ */
+export const DEFAULT_MEMORY_MB = 512;
+
+/** The configuration file's name inside every code asset; `BROKER_CONFIG` names it. */
+export const BUNDLED_CONFIG_FILE = 'broker.config.json';
+
+/** The banner of `scripts/build.mjs`: some dependencies still call `require()`; give the ESM bundle one. */
+export const ESM_REQUIRE_BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+
+if (FUNCTION_TIMEOUT.toSeconds() >= LEASE_SECONDS) {
+  throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must be shorter than the refresh lease (${LEASE_SECONDS} s)`);
+}
+
+export interface BrokerFunctionProps {
+  /** The handler: `functions/<name>/index.ts`. */
+  readonly name: FunctionName;
+  /** The validated configuration document (a file), copied into the code asset as `broker.config.json`. */
+  readonly configFile: string;
+  /**
+   * The name of the session table, given to the handler as `DYNAMODB_TABLE`.
+   *
+   * @default - no `DYNAMODB_TABLE`: the handler uses no table
+   */
+  readonly tableName?: string;
+  /**
+   * Memory in MB (CPU grows with it).
+   *
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * How long the function's logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Log level of the broker's JSON logger (`LOG_LEVEL`).
+   *
+   * @default 'info'
+   */
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class BrokerFunction extends Construct {
+  readonly function: NodejsFunction;
+  /** The function's execution role: only its log group and X-Ray until a grant adds more. */
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BrokerFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
+    // An explicit role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `oauth broker ${props.name} function`,
+    });
+    this.logGroup.grantWrite(this.role);
+    acknowledgeNag(this.role, 'AwsSolutions-IAM5[Resource::*]',
+      'Only the X-Ray statement (xray:PutTraceSegments, xray:PutTelemetryRecords) that active tracing adds has Resource "*": X-Ray has no resource-level permissions. A test asserts no other statement of a broker function has a wildcard resource.');
+
+    const configFile = props.configFile;
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(PROJECT_ROOT, 'functions', props.name, 'index.ts'),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      description: `oauth broker: ${props.name}`,
+      runtime: BROKER_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
+      timeout: FUNCTION_TIMEOUT,
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        BROKER_CONFIG: BUNDLED_CONFIG_FILE, // relative to the task root, Lambda's working directory
+        LOG_LEVEL: props.logLevel ?? 'info',
+        // Stack traces of a crash point into functions/ and lib/, not the minified bundle.
+        NODE_OPTIONS: '--enable-source-maps',
+        ...(props.tableName !== undefined ? { DYNAMODB_TABLE: props.tableName } : {}),
+      },
+      bundling: {
+        forceDockerBundling: false, // local esbuild, never Docker
+        format: OutputFormat.ESM,
+        target: 'node22', // as scripts/build.mjs, whose bundles the benchmarks measured
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Line mappings only: the sources are in the repository, and a smaller map loads faster.
+        sourcesContent: false,
+        banner: ESM_REQUIRE_BANNER,
+        // The SDK in the bundle, not the runtime's copy: measured faster to cold-start here, and
+        // the version is the lockfile's, not whatever the runtime ships this month.
+        bundleAwsSDK: true,
+        esbuildArgs: { '--legal-comments': 'none' },
+        logLevel: LogLevel.WARNING,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `cp ${shellQuote(configFile)} ${shellQuote(path.join(outputDir, BUNDLED_CONFIG_FILE))}`,
+          ],
+        },
+      },
+    });
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}

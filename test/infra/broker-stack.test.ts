@@ -1,0 +1,370 @@
+/**
+ * The stack `npx cdk synth` builds from the example configuration, synthesized once (esbuild runs
+ * for real): routes, functions and their code assets, exact IAM, the table, the key ring, the
+ * stage, the alarms, and cdk-nag.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { Stage, type App } from 'aws-cdk-lib';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_NAMES, FUNCTION_ROUTES, type FunctionName } from '../../functions/routes.js';
+import type { BrokerStack } from '../../infra/broker-stack.js';
+import { BUNDLED_CONFIG_FILE, ESM_REQUIRE_BANNER } from '../../infra/constructs/broker-function.js';
+import { acknowledgements, logicalId, nagViolations, normalize, roleStatements, synthBroker, SYNTH_TIMEOUT, type PolicyStatement } from './support.js';
+
+let app: App;
+let stack: BrokerStack;
+let template: Template;
+
+beforeAll(() => {
+  ({ app, stack, template } = synthBroker());
+}, SYNTH_TIMEOUT.timeout);
+
+const fnId = (name: FunctionName) => logicalId(stack.functions[name].function);
+const roleId = (name: FunctionName) => logicalId(stack.functions[name].role);
+const tableArn = () => ({ 'Fn::GetAtt': [logicalId(stack.sessions.table), 'Arn'] });
+
+describe('routes', () => {
+  it('are exactly the contract\'s, from functions/routes.ts', () => {
+    const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r['Properties'].RouteKey as string);
+    expect(routeKeys.sort()).toEqual([
+      'GET /.well-known/oauth-authorization-server',
+      'GET /callback',
+      'GET /login',
+      'GET /session',
+      'OPTIONS /logout',
+      'OPTIONS /refresh',
+      'OPTIONS /session',
+      'OPTIONS /token',
+      'POST /callback',
+      'POST /logout',
+      'POST /refresh',
+      'POST /token',
+    ]);
+    expect(routeKeys.sort()).toEqual(Object.values(FUNCTION_ROUTES).flat().sort());
+  });
+
+  it('each go to the function that serves them, as Lambda proxy payload 2.0', () => {
+    const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+    expect(Object.keys(integrations)).toHaveLength(FUNCTION_NAMES.length);
+    for (const integration of Object.values(integrations)) {
+      expect(integration['Properties']).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+    }
+    const functionOf = (integrationId: string) => {
+      const uri = integrations[integrationId]!['Properties'].IntegrationUri as { 'Fn::GetAtt': [string, string] };
+      return FUNCTION_NAMES.find((name) => fnId(name) === uri['Fn::GetAtt'][0]);
+    };
+    for (const route of Object.values(template.findResources('AWS::ApiGatewayV2::Route'))) {
+      const target = route['Properties'].Target as { 'Fn::Join': [string, [string, { Ref: string }]] };
+      const served = functionOf(target['Fn::Join'][1][1].Ref)!;
+      expect(FUNCTION_ROUTES[served] as readonly string[]).toContain(route['Properties'].RouteKey);
+      expect(route['Properties'].AuthorizationType).toBe('NONE');
+    }
+  });
+
+  it('leave CORS to the functions: no API Gateway CORS configuration', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP', CorsConfiguration: Match.absent(), DisableExecuteApiEndpoint: false });
+  });
+
+  it('let API Gateway invoke each function from its own routes only', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
+    expect(permissions).toHaveLength(Object.values(FUNCTION_ROUTES).flat().length);
+    for (const p of permissions) expect(p['Properties']).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com' });
+  });
+});
+
+describe('stage', () => {
+  it('is the $default stage, auto-deployed, throttled with the default rate and burst', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+  });
+
+  it('writes JSON access logs to a log group with retention, without paths or query strings', () => {
+    const [stage] = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'));
+    const settings = stage!['Properties'].AccessLogSettings as { DestinationArn: unknown; Format: string };
+    expect(settings.DestinationArn).toEqual({ 'Fn::GetAtt': [logicalId(stack.api.accessLogs), 'Arn'] });
+    const format = JSON.parse(settings.Format) as Record<string, string>;
+    expect(format).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
+    expect(Object.values(format).filter((v) => /path|querystring/i.test(v))).toEqual([]);
+    template.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
+    expect(template.toJSON()['Resources'][logicalId(stack.api.accessLogs)].Properties.RetentionInDays).toBe(30);
+  });
+
+  it('has no custom domain unless asked', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::DomainName', 0);
+    template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 0);
+  });
+});
+
+describe('functions', () => {
+  it.each(FUNCTION_NAMES)('%s: pinned runtime, arm64, ESM handler, memory, timeout, tracing, log group', (name) => {
+    const fn = template.toJSON()['Resources'][fnId(name)];
+    expect(fn.Type).toBe('AWS::Lambda::Function');
+    expect(fn.Properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: 512,
+      Timeout: 25,
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: { LogGroup: { Ref: logicalId(stack.functions[name].logGroup) } },
+      Role: { 'Fn::GetAtt': [roleId(name), 'Arn'] },
+    });
+    const logGroup = template.toJSON()['Resources'][logicalId(stack.functions[name].logGroup)];
+    expect(logGroup.Properties.RetentionInDays).toBe(30);
+  });
+
+  it.each(FUNCTION_NAMES)('%s: the configuration file and, where it wires the table, DYNAMODB_TABLE', (name) => {
+    const fn = template.toJSON()['Resources'][fnId(name)];
+    expect(fn.Properties.Environment.Variables).toEqual({
+      BROKER_CONFIG: 'broker.config.json',
+      LOG_LEVEL: 'info',
+      NODE_OPTIONS: '--enable-source-maps',
+      ...(name === 'metadata' ? {} : { DYNAMODB_TABLE: { Ref: logicalId(stack.sessions.table) } }),
+    });
+  });
+
+  it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle with the SDK inside, its source map and the validated configuration', (name) => {
+    const fn = template.toJSON()['Resources'][fnId(name)];
+    const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
+    const assetDir = path.join(Stage.of(stack)!.outdir, `asset.${hash}`);
+    expect(readdirSync(assetDir).sort()).toEqual([BUNDLED_CONFIG_FILE, 'index.mjs', 'index.mjs.map']);
+    const code = readFileSync(path.join(assetDir, 'index.mjs'), 'utf8');
+    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+    expect(code).toMatch(/export\s*\{[^}]*as handler\s*\}|export\s*\{\s*handler\s*\}/);
+    expect(code).not.toMatch(/from\s*["']@aws-sdk\//); // bundled, not left to the runtime's copy
+    expect(code.length / code.split('\n').length).toBeGreaterThan(1000); // minified: long lines
+    const config = JSON.parse(readFileSync(path.join(assetDir, BUNDLED_CONFIG_FILE), 'utf8')) as Record<string, unknown>;
+    expect(config).toEqual(stack.brokerConfig.document);
+    expect(config['tokenEncryptionKeys']).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
+  });
+
+  it('are created after the key ring holds keys', () => {
+    const generated = logicalId(stack.keyRing!.generated as never);
+    for (const name of FUNCTION_NAMES) {
+      expect(template.toJSON()['Resources'][fnId(name)].DependsOn).toContain(generated);
+    }
+  });
+});
+
+describe('IAM: each function gets exactly what its routes use', () => {
+  const logs = (name: FunctionName): PolicyStatement => ({
+    Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logicalId(stack.functions[name].logGroup), 'Arn'] },
+  });
+  const xray: PolicyStatement = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
+  const items = (...actions: string[]): PolicyStatement => ({ Effect: 'Allow', Action: actions, Resource: tableArn() });
+  const secrets = (): PolicyStatement => ({
+    Effect: 'Allow',
+    Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+    Resource: [
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:oauth-broker/okta-??????']] },
+      { Ref: logicalId(stack.keyRing!.secret) },
+    ],
+  });
+  const expected = (): Record<FunctionName, PolicyStatement[]> => ({
+    'start-login': [items('dynamodb:PutItem'), logs('start-login'), xray],
+    callback: [items('dynamodb:DeleteItem', 'dynamodb:PutItem'), logs('callback'), secrets(), xray],
+    refresh: [items('dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(), xray],
+    logout: [items('dynamodb:DeleteItem'), logs('logout'), secrets(), xray],
+    metadata: [logs('metadata'), xray],
+  });
+
+  it.each(FUNCTION_NAMES)('%s: role policy statements, exact', (name) => {
+    expect(roleStatements(template, roleId(name))).toEqual(expected()[name].map(normalize));
+  });
+
+  it.each(FUNCTION_NAMES)('%s: no AWS managed policy, and only X-Ray has a wildcard resource', (name) => {
+    const role = template.toJSON()['Resources'][roleId(name)];
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    const wildcards = roleStatements(template, roleId(name)).filter((s) => JSON.stringify(s.Resource).includes('*') && !JSON.stringify(s.Resource).includes('-??????'));
+    expect(wildcards).toEqual([xray]);
+  });
+
+  describe('the customer-managed key', () => {
+    const keyStatements = () => {
+      const key = template.toJSON()['Resources'][logicalId(stack.sessions.encryptionKey as never)];
+      return key.Properties.KeyPolicy.Statement as (PolicyStatement & { Principal: { AWS: unknown } })[];
+    };
+    const principals = (s: { Principal: { AWS: unknown } }) => ([] as unknown[]).concat(s.Principal.AWS);
+    const viaService = (service: string) => ({
+      StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', [`${service}.`, { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+    });
+    const roleArn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+    it('lets the table users decrypt through DynamoDB only: Decrypt and DescribeKey', () => {
+      const statement = keyStatements().find((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('dynamodb')))!;
+      expect(normalize(statement).Action).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+      expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName)))));
+      expect(principals(statement)).toHaveLength(4);
+    });
+
+    it('lets the secret readers decrypt the key ring through Secrets Manager only', () => {
+      const statement = keyStatements().find((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('secretsmanager'))
+        && JSON.stringify(s.Action) === '"kms:Decrypt"')!;
+      const generatorRole = logicalId(stack.keyRing!.node.findChild('GeneratorRole'));
+      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole)]));
+      expect(principals(statement)).toHaveLength(4);
+    });
+
+    it('never names the metadata function, which touches neither table nor secret', () => {
+      expect(JSON.stringify(keyStatements())).not.toContain(roleId('metadata'));
+    });
+
+    it('rotates yearly and is retained with the table', () => {
+      template.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    });
+  });
+});
+
+describe('table', () => {
+  it('is the one table: pk, on-demand, TTL expiresAt, PITR, deletion protection, KMS CMK, retained', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: {
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack.sessions.encryptionKey as never), 'Arn'] } },
+      },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+});
+
+describe('key ring', () => {
+  it('is a retained secret, named for the stack, encrypted with the CMK, with a placeholder and no key in the template', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      Properties: {
+        Name: 'OAuthBroker/token-keys',
+        KmsKeyId: { 'Fn::GetAtt': [logicalId(stack.sessions.encryptionKey as never), 'Arn'] },
+        GenerateSecretString: { GenerateStringKey: 'placeholder', SecretStringTemplate: Match.stringLikeRegexp('uninitialized') },
+        SecretString: Match.absent(),
+      },
+      DeletionPolicy: 'Retain',
+    });
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/"keys"|"current"/);
+  });
+
+  it('is generated at deploy by the custom resource, which may read and write that secret only', () => {
+    template.hasResourceProperties('Custom::BrokerKeyRing', { SecretId: { Ref: logicalId(stack.keyRing!.secret) } });
+    const generatorRole = logicalId(stack.keyRing!.node.findChild('GeneratorRole'));
+    const generatorLogs = logicalId(stack.keyRing!.node.findChild('GeneratorLogs'));
+    expect(roleStatements(template, generatorRole)).toEqual([
+      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [generatorLogs, 'Arn'] } },
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecret', 'secretsmanager:UpdateSecretVersionStage'],
+        Resource: { Ref: logicalId(stack.keyRing!.secret) },
+      },
+    ]);
+    const generator = template.toJSON()['Resources'][logicalId(stack.keyRing!.node.findChild('Generator'))];
+    expect(generator.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' });
+  });
+});
+
+describe('alarms', () => {
+  const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a['Properties'] as Record<string, unknown>);
+
+  it('are 13: errors and throttles per function, API 5xx, table throttles, upstream failure rate', () => {
+    expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 3);
+    expect([...stack.alarms.alarms.keys()].sort()).toEqual([
+      ...FUNCTION_NAMES.flatMap((n) => [`${n}-errors`, `${n}-throttles`]), 'api-5xx', 'table-throttles', 'upstream-failure-rate',
+    ].sort());
+  });
+
+  it.each(FUNCTION_NAMES)('%s: Errors and Throttles of that function', (name) => {
+    for (const metricName of ['Errors', 'Throttles']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId(name) } }],
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+  });
+
+  it('API 5xx on the API', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: { Ref: logicalId(stack.api.httpApi) } }], Threshold: 5,
+    });
+  });
+
+  it('DynamoDB throttles over the four item operations', () => {
+    const alarm = alarms().find((a) => JSON.stringify(a['Metrics'] ?? '').includes('ThrottledRequests'))!;
+    const metrics = alarm['Metrics'] as { MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } } }[];
+    const operations = metrics.flatMap((m) => m.MetricStat?.Metric.Dimensions.filter((d) => d.Name === 'Operation').map((d) => d.Value) ?? []);
+    expect(operations.sort()).toEqual(['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem']);
+    expect(metrics.filter((m) => m.MetricStat).every((m) => m.MetricStat!.Metric.MetricName === 'ThrottledRequests')).toBe(true);
+  });
+
+  it('upstream failure rate from the broker\'s EMF metrics (OAuthBroker, Service=broker)', () => {
+    const alarm = alarms().find((a) => JSON.stringify(a['Metrics'] ?? '').includes('UpstreamFailures'))!;
+    expect(alarm).toMatchObject({ Threshold: 10, EvaluationPeriods: 3, DatapointsToAlarm: 2, TreatMissingData: 'notBreaching' });
+    const metrics = alarm['Metrics'] as { Id: string; Expression?: string; MetricStat?: { Metric: Record<string, unknown>; Stat: string } }[];
+    expect(metrics.find((m) => m.Expression)!.Expression).toBe('IF(FILL(requests, 0) >= 10, 100 * FILL(failures, 0) / FILL(requests, 0), 0)');
+    for (const [id, metricName] of [['failures', 'UpstreamFailures'], ['requests', 'UpstreamRequests']] as const) {
+      expect(metrics.find((m) => m.Id === id)!.MetricStat).toEqual({
+        Metric: { Namespace: 'OAuthBroker', MetricName: metricName, Dimensions: [{ Name: 'Service', Value: 'broker' }] },
+        Period: 300,
+        Stat: 'Sum',
+      });
+    }
+  });
+
+  it('have no actions without a topic', () => {
+    for (const a of alarms()) expect(a['AlarmActions']).toBeUndefined();
+  });
+});
+
+describe('outputs', () => {
+  it('name the URL, the table and the key ring', () => {
+    const outputs = template.toJSON()['Outputs'] as Record<string, { Value: unknown }>;
+    expect(Object.values(outputs).map((o) => o.Value)).toEqual(expect.arrayContaining([
+      { Ref: logicalId(stack.sessions.table) },
+      'OAuthBroker/token-keys',
+    ]));
+    expect(Object.keys(outputs).some((k) => k.startsWith('HttpUrl'))).toBe(true);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('finds nothing unacknowledged', () => {
+    expect(nagViolations(app)).toEqual([]);
+  });
+
+  it('leaves no error or warning annotation (AwsSolutions or the CDK\'s own)', () => {
+    expect(Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+    expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('acknowledges only these findings, each with its reason, on the construct that causes it', () => {
+    const acks = acknowledgements(app);
+    for (const a of acks) expect(a.reason.length).toBeGreaterThan(60);
+    const summary = [...new Set(acks.map((a) => `${a.path.replace(/\/Route [A-Z]+ .*$/, '/Route *')} ${a.id.replace(/<[A-Za-z0-9]+\.Arn>/, '<generator>')}`))].sort();
+    expect(summary).toEqual([
+      'OAuthBroker/Fn-callback/Role Annotation::AwsSolutions-IAM5[Resource::*]',
+      'OAuthBroker/Fn-logout/Role Annotation::AwsSolutions-IAM5[Resource::*]',
+      'OAuthBroker/Fn-metadata/Role Annotation::AwsSolutions-IAM5[Resource::*]',
+      'OAuthBroker/Fn-refresh/Role Annotation::AwsSolutions-IAM5[Resource::*]',
+      'OAuthBroker/Fn-start-login/Role Annotation::AwsSolutions-IAM5[Resource::*]',
+      'OAuthBroker/Http/Route * Annotation::AwsSolutions-APIG4',
+      'OAuthBroker/KeyRing/ProviderRole Annotation::AwsSolutions-IAM5[Resource::<generator>:*]',
+      'OAuthBroker/KeyRing/Secret Annotation::AwsSolutions-SMG4',
+    ]);
+    expect(acks.filter((a) => a.id.endsWith('APIG4'))).toHaveLength(Object.values(FUNCTION_ROUTES).flat().length);
+  });
+});

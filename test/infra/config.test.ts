@@ -1,0 +1,235 @@
+/**
+ * The configuration at synth time, the context, the function access table and the secret imports:
+ * everything that needs no bundling.
+ */
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { describe, expect, it } from 'vitest';
+import { FUNCTION_NAMES } from '../../functions/routes.js';
+import { createBrokerApp, stackPropsFromContext } from '../../infra/broker-app.js';
+import { FUNCTION_ACCESS, importSecret } from '../../infra/broker-stack.js';
+import { clientSecretReferences, EXAMPLE_CONFIG_PATH, loadBrokerConfig, resolveConfigPath } from '../../infra/config.js';
+import { ESM_REQUIRE_BANNER, FUNCTION_TIMEOUT, PROJECT_ROOT } from '../../infra/constructs/broker-function.js';
+import { LEASE_SECONDS } from '../../lib/broker/refresh.js';
+import { ConfigError } from '../../lib/config/parse.js';
+import { cdkJsonContext, NO_BUNDLING } from './support.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'broker-infra-config-'));
+const example = JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as Record<string, unknown>;
+
+function writeConfig(name: string, document: unknown): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, typeof document === 'string' ? document : JSON.stringify(document));
+  return file;
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config path', () => {
+  it('takes the context first, then BROKER_CONFIG, then the committed example', () => {
+    expect(resolveConfigPath('/etc/broker.json', { BROKER_CONFIG: '/env.json' })).toBe('/etc/broker.json');
+    expect(resolveConfigPath(undefined, { BROKER_CONFIG: '/env.json' })).toBe('/env.json');
+    expect(resolveConfigPath(undefined, {})).toBe(EXAMPLE_CONFIG_PATH);
+    expect(resolveConfigPath('', {})).toBe(EXAMPLE_CONFIG_PATH);
+  });
+
+  it('resolves a relative path against the working directory', () => {
+    expect(resolveConfigPath('configs/prod.json', {})).toBe(path.resolve('configs/prod.json'));
+  });
+});
+
+describe('loadBrokerConfig: the runtime validator, in Lambda mode', () => {
+  it('rejects a document that is not JSON, with the validator\'s own issue', () => {
+    const file = writeConfig('not-json.json', '{"publicUrl": ');
+    const err = configError(() => loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' }));
+    expect(err.issues).toEqual([{ path: '', message: expect.stringMatching(/^is not valid JSON/) }]);
+    expect(err.message.startsWith(`${file}: invalid broker configuration`)).toBe(true);
+  });
+
+  it('names every bad field by its path, and the file', () => {
+    const file = writeConfig('bad.json', {
+      ...example,
+      publicUrl: 'http://auth.example.com/path',
+      providers: { okta: { issuer: 'http://idp.example.com', clientId: 'x', clientSecret: { env: 'OKTA_SECRET' } } },
+      clients: { web: { type: 'web', redirectUris: ['http://app.example.com/'], providers: ['nope'] } },
+    });
+    const err = configError(() => loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' }));
+    expect(err.issues.map((i) => i.path).sort()).toEqual([
+      'clients.web.providers.0',
+      'clients.web.redirectUris.0',
+      'providers.okta.clientSecret',
+      'providers.okta.issuer',
+      'publicUrl',
+      'publicUrl',
+    ]);
+    expect(err.message).toContain(file);
+    for (const issue of err.issues) expect(err.message).toContain(`- ${issue.path}: ${issue.message}`);
+    expect(err.issues.find((i) => i.path === 'providers.okta.clientSecret')?.message).toMatch(/Secrets Manager/);
+  });
+
+  it('reports unknown fields (shape errors) with their paths too', () => {
+    const file = writeConfig('unknown-field.json', { ...example, tokenEncryptionKey: { secretsManager: 'typo' } });
+    const err = configError(() => loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' }));
+    expect(err.issues.map((i) => i.path)).toEqual(['tokenEncryptionKey']);
+  });
+
+  it('requires a key ring in Lambda when the stack does not create one', () => {
+    const err = configError(() => loadBrokerConfig(EXAMPLE_CONFIG_PATH));
+    expect(err.issues).toEqual([{ path: 'tokenEncryptionKeys', message: 'is required in AWS Lambda' }]);
+  });
+
+  it('fails on a file that does not exist, naming it', () => {
+    const missing = path.join(dir, 'missing.json');
+    expect(() => loadBrokerConfig(missing)).toThrow(`cannot read the broker configuration ${missing}`);
+  });
+
+  it('injects the created key ring when the document leaves tokenEncryptionKeys out', () => {
+    const loaded = loadBrokerConfig(EXAMPLE_CONFIG_PATH, { createdKeyRingSecretName: 'OAuthBroker/token-keys' });
+    expect(loaded.usesCreatedKeyRing).toBe(true);
+    expect(loaded.document['tokenEncryptionKeys']).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
+    expect(loaded.config.tokenEncryptionKeys).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
+    expect(loaded.config.publicUrl).toBe('https://auth.example.com');
+  });
+
+  it('keeps a key ring the document names', () => {
+    const file = writeConfig('own-ring.json', { ...example, tokenEncryptionKeys: { secretsManager: 'team/broker-keys' } });
+    const loaded = loadBrokerConfig(file, { createdKeyRingSecretName: 'OAuthBroker/token-keys' });
+    expect(loaded.usesCreatedKeyRing).toBe(false);
+    expect(loaded.config.tokenEncryptionKeys).toEqual({ secretsManager: 'team/broker-keys' });
+  });
+
+  it('lists each client secret once, however many providers share it', () => {
+    const provider = (example['providers'] as Record<string, Record<string, unknown>>)['okta']!;
+    const file = writeConfig('shared-secret.json', {
+      ...example,
+      providers: {
+        okta: provider,
+        okta2: { ...provider, clientSecret: { secretsManager: 'oauth-broker/okta', jsonKey: 'other' } },
+        pub: { ...provider, clientAuth: 'none', clientSecret: undefined },
+      },
+    });
+    const { config } = loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' });
+    expect(clientSecretReferences(config)).toEqual([
+      { secretId: 'oauth-broker/okta', usedBy: ['providers.okta.clientSecret', 'providers.okta2.clientSecret'] },
+    ]);
+  });
+});
+
+describe('a bad document fails the synth', () => {
+  it('throws the ConfigError with the field paths before anything is bundled', () => {
+    const file = writeConfig('bad-synth.json', { ...example, publicUrl: 'ftp://auth.example.com' });
+    const err = configError(() => createBrokerApp({ context: { ...cdkJsonContext(), ...NO_BUNDLING, brokerConfig: file } }, {}));
+    expect(err.issues.map((i) => i.path)).toEqual(['publicUrl']);
+  });
+
+  it('refuses a custom domain that is not the publicUrl host', () => {
+    expect(() => createBrokerApp({
+      context: { ...cdkJsonContext(), ...NO_BUNDLING, domainName: 'login.example.org', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' },
+    }, {})).toThrow('publicUrl (https://auth.example.com) must be https://login.example.org');
+  });
+});
+
+describe('context', () => {
+  const app = (context: Record<string, unknown>) => new App({ context });
+
+  it('reads numbers, the domain pair and the topic', () => {
+    const props = stackPropsFromContext(app({
+      brokerConfig: '/x/config.json', domainName: 'auth.example.com', certificateArn: 'arn:cert', alarmTopicArn: 'arn:topic',
+      throttlingRateLimit: '10', throttlingBurstLimit: 20, memorySize: '1024', logRetentionDays: '90',
+    }), {});
+    expect(props).toMatchObject({
+      configPath: '/x/config.json', customDomain: { domainName: 'auth.example.com', certificateArn: 'arn:cert' }, alarmTopicArn: 'arn:topic',
+      throttlingRateLimit: 10, throttlingBurstLimit: 20, memorySize: 1024, logRetention: 90,
+    });
+  });
+
+  it('rejects half a custom domain, bad numbers and retention periods CloudWatch does not offer', () => {
+    expect(() => stackPropsFromContext(app({ domainName: 'auth.example.com' }), {})).toThrow('domainName and certificateArn go together');
+    expect(() => stackPropsFromContext(app({ throttlingRateLimit: 'fast' }), {})).toThrow('throttlingRateLimit must be a positive number');
+    expect(() => stackPropsFromContext(app({ logRetentionDays: '42' }), {})).toThrow('logRetentionDays');
+  });
+});
+
+describe('cdk.json', () => {
+  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as Record<string, unknown> & { context: Record<string, unknown> };
+
+  it('runs infra/app.ts with tsx and never reaches out (no notices, no telemetry)', () => {
+    expect(cdkJson['app']).toBe('npx tsx infra/app.ts');
+    expect(cdkJson['notices']).toBe(false);
+    expect(cdkJson.context['cli-telemetry']).toBe(false);
+  });
+});
+
+describe('function access mirrors each entry point', () => {
+  it.each(FUNCTION_NAMES)('%s: a table if it wires tableFromEnv, secrets if it wires secretsManagerFetcher', (name) => {
+    const source = readFileSync(path.join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8');
+    expect(FUNCTION_ACCESS[name].items.length > 0).toBe(source.includes('tableFromEnv'));
+    expect(FUNCTION_ACCESS[name].secrets).toBe(source.includes('secretsManagerFetcher'));
+  });
+
+  it('covers exactly the folders of functions/', () => {
+    const folders = readdirSync(path.join(PROJECT_ROOT, 'functions'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    expect(Object.keys(FUNCTION_ACCESS).sort()).toEqual(folders.sort());
+  });
+});
+
+describe('esbuild options', () => {
+  it('mirror scripts/build.mjs (the bundles the benchmarks measure): banner, target, main fields', () => {
+    const build = readFileSync(path.join(PROJECT_ROOT, 'scripts', 'build.mjs'), 'utf8');
+    expect(build).toContain(JSON.stringify(ESM_REQUIRE_BANNER));
+    expect(build).toContain("target: 'node22'");
+    expect(build).toContain("mainFields: ['module', 'main']");
+    expect(build).toContain("format: 'esm'");
+    expect(build).toContain('minify: true');
+    expect(build).toContain('sourcemap: true');
+  });
+});
+
+describe('function timeout', () => {
+  it('is shorter than the refresh lease, and longer than the 15 s wait for a concurrent refresh', () => {
+    expect(FUNCTION_TIMEOUT.toSeconds()).toBeLessThan(LEASE_SECONDS);
+    expect(FUNCTION_TIMEOUT.toSeconds()).toBeGreaterThan(15);
+    expect(FUNCTION_TIMEOUT.toSeconds()).toBeLessThanOrEqual(Duration.seconds(29).toSeconds());
+  });
+});
+
+describe('importSecret: the grant covers exactly the referenced secret', () => {
+  const resources = (secretId: string) => {
+    const stack = new Stack(new App({ context: cdkJsonContext() }), 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const role = new iam.Role(stack, 'R', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    importSecret(stack, 'Secret', secretId).grantRead(role);
+    const [policy] = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'));
+    const [statement] = policy!['Properties'].PolicyDocument.Statement as { Action: string[]; Resource: unknown }[];
+    return statement!;
+  };
+
+  it('by name: name-?????? (Secrets Manager appends six characters)', () => {
+    expect(resources('oauth-broker/okta')).toEqual({
+      Effect: 'Allow',
+      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+      Resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oauth-broker/okta-??????',
+    });
+  });
+
+  it('by complete ARN: that ARN', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oauth-broker/okta-AbC123';
+    expect(resources(arn).Resource).toBe(arn);
+  });
+
+  it('by partial ARN: ARN-??????', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oauth-broker/okta';
+    expect(resources(arn).Resource).toBe(`${arn}-??????`);
+  });
+});
