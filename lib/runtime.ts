@@ -25,9 +25,16 @@ export interface Runtime {
   readonly http: HttpOptions;
   /** Seconds since the epoch. */
   now(): number;
-  /** The token cipher, from the key ring (read once, on first use). */
+  /**
+   * The token cipher, from the key ring: read on first use, again after `KEY_RING_MAX_AGE_MS`,
+   * and again (at most every 30 s) when a ciphertext names a key this container does not know,
+   * so a rotation never ends sessions in containers that still hold the old ring.
+   */
   cipher(): Promise<TokenCipher>;
 }
+
+/** Containers re-read the key ring at least this often, as they do other secrets. */
+export const KEY_RING_MAX_AGE_MS = 15 * 60_000;
 
 export interface RuntimeOptions {
   readonly config: Config;
@@ -43,17 +50,50 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const log = options.log ?? createLogger();
   const secrets = createSecretResolver({ fetchSecret: options.fetchSecret, env: options.env });
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
-  let cipher: Promise<TokenCipher> | undefined;
+  let ring: { at: number; cipher: Promise<TokenCipher> } | undefined;
+  let lastReload = 0;
   const loadCipher = async (): Promise<TokenCipher> => {
     const ref = options.config.tokenEncryptionKeys;
     let text: string;
     if (ref) {
+      secrets.invalidate(ref);
       text = await secrets.resolve(ref);
     } else {
       text = generateKeyRingText();
       log.warn('keys.generated', { message: 'no tokenEncryptionKeys configured: generated a key ring for this process; sessions do not survive a restart' });
     }
     return createTokenCipher(parseKeyRing(text));
+  };
+  const current = (): Promise<TokenCipher> => {
+    const generated = !options.config.tokenEncryptionKeys;
+    if (!ring || (!generated && Date.now() - ring.at > KEY_RING_MAX_AGE_MS)) {
+      const entry = { at: Date.now(), cipher: loadCipher() };
+      ring = entry;
+      entry.cipher.catch(() => ring === entry && (ring = undefined));
+    }
+    return ring.cipher;
+  };
+  /** Decrypts; on a key id this ring lacks, reads the ring again once (rotation in progress). */
+  const reloading: TokenCipher = {
+    encrypt: async (plaintext, context) => (await current()).encrypt(plaintext, context),
+    async decrypt(jwe, context) {
+      const cipher = await current();
+      try {
+        return await cipher.decrypt(jwe, context);
+      } catch (err) {
+        if (!options.config.tokenEncryptionKeys || !cipher.unknownKey(jwe)) throw err;
+        if (Date.now() - lastReload >= 30_000) {
+          lastReload = Date.now();
+          ring = undefined;
+          log.info('keys.reloaded', { reason: 'a ciphertext names a key this container does not know' });
+        }
+        // Concurrent decrypts share one reload: each retries once with the ring read since.
+        const next = await current();
+        if (next === cipher) throw err;
+        return next.decrypt(jwe, context);
+      }
+    },
+    unknownKey: () => false,
   };
   const http: HttpOptions = {
     ...options.http,
@@ -68,12 +108,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     log,
     http,
     now,
-    cipher() {
-      cipher ??= loadCipher();
-      cipher.catch(() => {
-        cipher = undefined;
-      });
-      return cipher;
+    async cipher() {
+      await current();
+      return reloading;
     },
   };
 }

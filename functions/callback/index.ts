@@ -7,4 +7,6 @@ import { routes } from './routes.js';
 
 // At module scope: a bad configuration fails the cold start, naming every bad field.
 const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
+// The key ring too, during init: a missing or malformed ring fails the start, not a request.
+await runtime.cipher();
 export const handler = lambdaHandler(() => runtime, routes);

@@ -17,6 +17,8 @@ export interface TokenCipher {
   encrypt(plaintext: string, context: string): Promise<string>;
   /** Throws `DecryptionError`, the same for every cause. */
   decrypt(jwe: string, context: string): Promise<string>;
+  /** Does the ciphertext name a key id this ring does not hold? (Its header is not secret.) */
+  unknownKey(jwe: string): boolean;
 }
 
 export function createTokenCipher(ring: KeyRing): TokenCipher {
@@ -29,6 +31,14 @@ export function createTokenCipher(ring: KeyRing): TokenCipher {
         .setAdditionalAuthenticatedData(encoder.encode(context))
         .encrypt(currentKey);
       return `${jwe.protected}..${jwe.iv}.${jwe.ciphertext}.${jwe.tag}`;
+    },
+    unknownKey(value) {
+      try {
+        const header = JSON.parse(Buffer.from(value.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown };
+        return typeof header.kid === 'string' && !ring.keys.has(header.kid);
+      } catch {
+        return false;
+      }
     },
     async decrypt(value, context) {
       const parts = value.split('.');

@@ -51,3 +51,31 @@ describe('token-encryption key rotation', () => {
     expect(h.logs.some((l) => JSON.parse(l).event === 'session.unreadable')).toBe(true);
   });
 });
+
+describe('key rotation across containers', () => {
+  it('an old container meeting a ciphertext of a key it does not know reads the ring again, and ends nothing', async () => {
+    process.env['TEST_KEY_RING_2'] = JSON.stringify({ current: 'k1', keys: { k1 } });
+    const old = await startHarness({ configure: (doc) => (doc.tokenEncryptionKeys = { env: 'TEST_KEY_RING_2' }) });
+    try {
+      const tokens = await (await redeem(old, await nativeLogin(old))).json();
+      // A container deployed after the rotation seals with k2; its refresh goes upstream, so the
+      // stored access token and handle are k2 ciphertexts.
+      const newRing = { current: 'k2', keys: { k1, k2 } };
+      process.env['TEST_KEY_RING_2'] = JSON.stringify(newRing);
+      const runtime = createRuntime({ config: old.config, table: old.runtime.table, log: createLogger({ sink: () => {} }), now: () => Math.floor(Date.now() / 1000) + 290 });
+      const cipher = createTokenCipher(parseKeyRing(JSON.stringify(newRing)));
+      const newer = await startBrokerServer({ ...runtime, cipher: async () => cipher }, { port: 0 });
+      const res1 = await fetch(`${newer.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'app' }) });
+      expect(res1.headers.get('x-broker-token-source')).toBe('upstream');
+      const sealed = await res1.json();
+      await newer.close();
+      // Back on the old container, which still holds {current: k1}: it reads the ring again.
+      const res2 = await refreshNative(old, sealed.refresh_token);
+      expect(res2.status).toBe(200);
+      expect((await res2.json()).access_token).toBe(sealed.access_token);
+      expect(old.logs.some((l) => JSON.parse(l).event === 'keys.reloaded')).toBe(true);
+    } finally {
+      await old.close();
+    }
+  });
+});
