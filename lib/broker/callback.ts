@@ -96,8 +96,9 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   try {
     return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared);
   } catch (err) {
-    if (!(err instanceof BrokerError)) throw err;
     log.metric('login.failed', { LoginsFailed: 1 }, errorFields(err));
+    // The app's redirect URI is known: every failure goes back to it, never to a broker error page.
+    if (!(err instanceof BrokerError)) return toApp('server_error', 'the login could not be completed');
     const code = err instanceof TokenValidationError || err instanceof UpstreamOAuthError ? 'access_denied' : err.code;
     return toApp(code, err instanceof UpstreamOAuthError ? 'the identity provider refused the login' : err.description);
   }
@@ -111,22 +112,26 @@ async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string
     redirectUri: `${rt.config.publicUrl}/callback`,
     codeVerifier: login.codeVerifier,
   });
+  // From here on a failure stores nothing, so the refresh token just obtained is revoked.
   try {
-    if (provider.openid) {
-      if (!tokens.idToken) throw new TokenValidationError('the token response has no ID token');
-      await validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!);
-    }
+    return await createLoginSession(rt, cb, tokens, cookies);
   } catch (err) {
     await revokeQuietly(rt, upstream, tokens);
     throw err;
   }
-  let downstream;
-  try {
-    downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, undefined);
-  } catch (err) {
-    await revokeQuietly(rt, upstream, tokens);
-    throw err;
+}
+
+async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: TokenSet, cookies: string[]): Promise<CallbackResult> {
+  const { login, client, provider } = cb;
+  let tokens = obtained;
+  if (provider.openid) {
+    if (!tokens.idToken) throw new TokenValidationError('the token response has no ID token');
+    await validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!);
+  } else {
+    // Without openid nothing checks an ID token, so none is kept or shown.
+    tokens = { ...tokens, idToken: undefined };
   }
+  const downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, undefined);
 
   const now = rt.now();
   const ttl = rt.config.ttl;

@@ -15,7 +15,7 @@ import type { Provider } from '../config/parse.js';
 import { randomToken } from '../crypto/random.js';
 import { BrokerError, DecryptionError, ForbiddenError, InvalidGrantError, SessionEndedError, TokenValidationError, UpstreamOAuthError, UpstreamUnavailableError } from '../errors.js';
 import { errorFields } from '../log.js';
-import { identityOf, validateRefreshIdToken } from '../oauth/id-token.js';
+import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { Runtime } from '../runtime.js';
 import { deleteSession, getSession, hasActiveLease, isAlive, REFRESH_MAY_PROCEED, updateSession, type SessionRecord } from '../store/sessions.js';
@@ -191,15 +191,25 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
   }
   log.info('refresh.upstream', { ms: Date.now() - started });
 
-  if (tokens.idToken && provider.openid) {
+  if (!provider.openid) {
+    // No ID token is checked for such a provider, so none is kept or handed out.
+    tokens = { ...tokens, idToken: undefined };
+  } else if (tokens.idToken) {
     try {
       const identity = s.idToken ? identityOf(await cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken'))) : undefined;
       if (!identity) throw new TokenValidationError('the session has no ID token to compare with');
       await validateRefreshIdToken({ provider, metadata: upstream.metadata, jwks: rt.jwks.get(provider, upstream.metadata) }, tokens.idToken, identity);
     } catch (err) {
-      log.warn('refresh.id_token_rejected', errorFields(err));
-      await revokeSession(rt, s, 'id_token', tokens.refreshToken ?? refreshToken);
-      throw new SessionEndedError('the refreshed ID token does not match the session');
+      if (err instanceof UpstreamUnavailableError || isUnknownSigningKey(err)) {
+        // The keys could not be fetched, or not yet the new one: keep the session and its checked ID token; the new
+        // refresh and access tokens came straight from the token endpoint and are stored.
+        log.warn('refresh.id_token_unchecked', errorFields(err));
+        tokens = { ...tokens, idToken: undefined };
+      } else {
+        log.warn('refresh.id_token_rejected', errorFields(err));
+        await revokeSession(rt, s, 'id_token', tokens.refreshToken ?? refreshToken);
+        throw new SessionEndedError('the refreshed ID token does not match the session');
+      }
     }
   }
 

@@ -8,7 +8,7 @@
  */
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import type { Provider } from '../config/parse.js';
-import { TokenValidationError } from '../errors.js';
+import { TokenValidationError, UpstreamUnavailableError } from '../errors.js';
 import type { ProviderMetadata } from './metadata.js';
 
 export type JwksResolver = ReturnType<typeof createRemoteJWKSet>;
@@ -72,6 +72,9 @@ async function verifyCommon(ctx: IdTokenContext, idToken: string): Promise<JWTPa
       ...(ctx.now !== undefined ? { currentDate: new Date(ctx.now * 1000) } : {}),
     }));
   } catch (cause) {
+    // Not getting the keys is the provider being unavailable, not the token being wrong: the
+    // caller must not end a session over a JWKS timeout or a key rollover inside the cooldown.
+    if (isKeyFetchFailure(cause)) throw new UpstreamUnavailableError('the identity provider\'s signing keys could not be fetched', { cause });
     const code = (cause as { code?: string }).code ?? 'ERR_JWT_INVALID';
     throw new TokenValidationError(`the ID token failed validation (${code})`, { cause });
   }
@@ -88,6 +91,15 @@ async function verifyCommon(ctx: IdTokenContext, idToken: string): Promise<JWTPa
     throw new TokenValidationError('the ID token "auth_time" is not a number');
   }
   return payload;
+}
+
+/** A JWKS that could not be fetched or read. (A `kid` it lacks is a validation failure.) */
+function isKeyFetchFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') return true;
+  if (code === 'ERR_JWKS_NO_MATCHING_KEY') return false;
+  // A failed fetch (network) or a non-200 JWKS answer: not a JOSE verdict on the token.
+  return typeof code !== 'string' || (code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(String((err as Error).message)));
 }
 
 /** Validates the ID token of a login; `expectedNonce` is the one sent on the authorization request. */
@@ -110,6 +122,14 @@ export async function validateRefreshIdToken(ctx: IdTokenContext, idToken: strin
     }
   }
   return payload;
+}
+
+/**
+ * A refreshed ID token signed with a key the JWKS does not list yet: within jose's refetch
+ * cooldown this is what a provider's key rollover looks like.
+ */
+export function isUnknownSigningKey(err: unknown): boolean {
+  return err instanceof TokenValidationError && (err.cause as { code?: unknown } | undefined)?.code === 'ERR_JWKS_NO_MATCHING_KEY';
 }
 
 /** Identity claims of an ID token the broker validated and stored earlier. */
