@@ -54,13 +54,16 @@ export interface RefreshOutcome {
 
 export async function refreshSession(rt: Runtime, presented: Presented): Promise<RefreshOutcome> {
   const sid = presented.credential.sid;
-  const now = rt.now();
   const ttl = rt.config.ttl;
-  const fresh = now + ttl.minAccessTokenSeconds;
   const owner = randomToken(12);
   const cipher = await rt.cipher();
+  const rotated = presented.kind === 'handle' ? newCredential(sid) : undefined;
+  const rotatedEnc = rotated ? await cipher.encrypt(rotated.value, fieldContext(sid, 'handle')) : undefined;
+  // The clock is read after every await, so the write's view of "fresh" is as current as can be.
+  const now = rt.now();
+  const fresh = now + ttl.minAccessTokenSeconds;
 
-  const values: Record<string, AttributeValue> = { ':now': N(now), ':fresh': N(fresh), ':h': S(presented.credential.hash) };
+  const values: Record<string, AttributeValue> = { ':now': N(now), ':h': S(presented.credential.hash) };
   let credential: string;
   if (presented.kind === 'handle') {
     values[':c'] = S(presented.clientId);
@@ -80,11 +83,9 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
     leaseFreshBound: fresh,
   };
   const copy: Record<string, string> = { leaseAtExp: 'atExpiresAt' };
-  let rotated: Credential | undefined;
-  if (presented.kind === 'handle') {
-    rotated = newCredential(sid);
+  if (rotated && rotatedEnc) {
     set['handleHash'] = rotated.hash;
-    set['handleEnc'] = await cipher.encrypt(rotated.value, fieldContext(sid, 'handle'));
+    set['handleEnc'] = rotatedEnc;
     set['rotatedAt'] = now;
     copy['prevHandleHash'] = 'handleHash';
   }
@@ -134,7 +135,7 @@ async function diagnose(rt: Runtime, presented: Presented, owner: string): Promi
   // The request that rotated the handle did not finish its refresh: take it over, without rotating.
   const taken = await updateSession(rt.table, sid, {
     expression: `prevHandleHash = :h AND clientId = :c AND ${REFRESH_MAY_PROCEED}`,
-    values: { ':h': S(presented.credential.hash), ':c': S(presented.clientId), ':now': N(now), ':fresh': N(fresh) },
+    values: { ':h': S(presented.credential.hash), ':c': S(presented.clientId), ':now': N(now) },
   }, { set: { leaseUntil: now + LEASE_SECONDS, leaseOwner: owner, leaseFreshBound: fresh }, copy: { leaseAtExp: 'atExpiresAt' } });
   if (!taken) return waitForRefresh(rt, s, handle);
   if (taken.atExpiresAt > fresh) return serve(rt, taken, 'grace', handle);
@@ -231,18 +232,34 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
     },
     remove: ['leaseUntil', 'leaseOwner', 'leaseAtExp', 'leaseFreshBound'],
   });
-  if (!written) log.warn('refresh.lease_lost');
-  // The OAuth session is stored either way; a failed downstream login is the caller's 502, and
-  // the app keeps the handle it has.
+  if (!written) return leaseLost(rt, s, tokens.refreshToken, handle);
+  // The OAuth session is stored; a failed downstream login is the caller's 502, and the app
+  // keeps the handle it has.
   if (downstreamError) {
     // While the old downstream token lives it is still handed out, as when renewing it early.
-    if (s.extrasExpiresAt !== undefined && s.extrasExpiresAt > now) {
-      return serve(rt, written ?? { ...s, ...stored }, 'upstream', handle, undefined, false);
-    }
+    if (s.extrasExpiresAt !== undefined && s.extrasExpiresAt > now) return serve(rt, written, 'upstream', handle, undefined, false);
     if (rotation) await restoreHandle(rt, s.sid, rotation);
     throw downstreamError;
   }
-  return serve(rt, written ?? { ...s, ...stored }, 'upstream', handle);
+  return serve(rt, written, 'upstream', handle);
+}
+
+/**
+ * The write after an upstream refresh found the lease gone: the session was ended meanwhile
+ * (logout, reuse revocation), or the lease expired and another request took it over. Tokens that
+ * were not stored are never handed out: an ended session gets the new refresh token revoked, a
+ * live one is served from what it stores.
+ */
+async function leaseLost(rt: Runtime, original: SessionRecord, newRefreshToken: string | undefined, handle: string | undefined): Promise<RefreshOutcome> {
+  const s = await getSession(rt.table, original.sid);
+  const now = rt.now();
+  if (!s || !isAlive(s, now)) {
+    rt.log.warn('refresh.lease_lost', { outcome: 'session_ended', client_id: original.clientId, provider: original.provider });
+    if (newRefreshToken) await revokeUpstream(rt, original, newRefreshToken);
+    throw new SessionEndedError('the session ended during the refresh');
+  }
+  rt.log.warn('refresh.lease_lost', { outcome: 'taken_over', client_id: s.clientId, provider: s.provider });
+  return waitForRefresh(rt, { ...s, atExpiresAt: -1 }, handle);
 }
 
 /** Rotates a handle back after the request that rotated it failed, so the app's handle stays valid. */

@@ -168,10 +168,11 @@ export async function updateSession(table: Table, sid: string, condition: Condit
 }
 
 /**
- * The condition under which a refresh request may proceed without waiting: the session is alive,
- * and either its access token is fresh or no real lease is held on it.
- * Placeholders: `:now`, `:fresh` (now + minAccessTokenSeconds).
+ * The condition under which a refresh request may proceed without waiting: the session is alive
+ * and no real lease is held on it. Even a request that finds the token fresh waits for a real
+ * lease: its clock may lag the lease holder's, and its write would void the lease.
+ * Placeholder: `:now`.
  */
 export const REFRESH_MAY_PROCEED =
-  'hardExpiresAt > :now AND idleExpiresAt > :now AND (atExpiresAt > :fresh OR attribute_not_exists(leaseUntil) ' +
+  'hardExpiresAt > :now AND idleExpiresAt > :now AND (attribute_not_exists(leaseUntil) ' +
   'OR leaseUntil <= :now OR leaseAtExp <> atExpiresAt OR leaseAtExp > leaseFreshBound)';

@@ -1,0 +1,85 @@
+/**
+ * Regressions from review: interleavings of a slow upstream refresh with other requests.
+ * A second broker instance (another container) sees every provider answer 400 ms late.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/log.js';
+import { createRuntime } from '../../lib/runtime.js';
+import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
+import { browserHeaders, countGrants, form, go, nativeLogin, redeem, startHarness, webLogin, type Harness } from '../support/harness.js';
+
+let h: Harness;
+let slow: BrokerServer;
+let grants: Record<string, number>;
+let skew = 0;
+let revocationRequests = 0;
+beforeAll(async () => {
+  h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
+  grants = countGrants(h);
+  h.op.server.prependListener('request', (req) => {
+    if (req.method === 'POST' && req.url?.startsWith('/token/revocation')) revocationRequests++;
+  });
+  // The provider has done its work (a rotated refresh token exists) before the broker hears of it.
+  const slowFetch: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    await new Promise((r) => setTimeout(r, 400));
+    return res;
+  };
+  const runtime = createRuntime({
+    config: h.config, table: h.runtime.table, http: { fetch: slowFetch },
+    log: createLogger({ sink: (l) => h.logs.push(l) }),
+    now: () => Math.floor(Date.now() / 1000) + h.clockOffset + skew,
+  });
+  slow = await startBrokerServer({ ...runtime, cipher: h.runtime.cipher }, { port: 0 });
+  // Warm the slow container's discovery cache, so its next provider call is the token call.
+  await fetch(`${slow.url}/login?client_id=web`, { redirect: 'manual' });
+});
+afterAll(async () => {
+  await slow.close();
+  await h.close();
+});
+
+const refreshes = () => grants['refresh_token'] ?? 0;
+
+describe('refresh races (regressions)', () => {
+  it('a logout during an upstream refresh wins: the refresh hands out nothing and its new refresh token is revoked', async () => {
+    const tokens = await (await redeem(h, await nativeLogin(h))).json();
+    h.clockOffset = 290;
+    const inFlight = fetch(`${slow.url}/token`, form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'app' }));
+    await new Promise((r) => setTimeout(r, 150));
+    const before = revocationRequests;
+    const out = await fetch(`${h.url}/logout`, form({ refresh_token: tokens.refresh_token, client_id: 'app' }));
+    expect(out.status).toBe(200);
+    const res = await inFlight;
+    h.clockOffset = 0;
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toBe('invalid_grant');
+    // The logout revoked the old refresh token; the refresh that lost its session revoked the
+    // one it had just obtained (oidc-provider may already have dropped the grant: still sent).
+    expect(revocationRequests - before).toBe(2);
+    expect(h.logs.some((l) => /"event":"refresh.lease_lost".*"outcome":"session_ended"/.test(l))).toBe(true);
+  });
+
+  it('a racer whose clock lags cannot void the lease: one upstream call, every tab served', async () => {
+    const { jar } = await webLogin(h);
+    h.clockOffset = 290;
+    const before = refreshes();
+    // Tab A takes the lease on the slow container; tab B's container clock is 100 s behind, so
+    // it believes the stored token is still fresh; tab C comes after with a right clock.
+    const a = go(jar, `${slow.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    await new Promise((r) => setTimeout(r, 100));
+    h.clockOffset = 190;
+    const b = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    h.clockOffset = 290;
+    const c = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
+    const results = [await a, b, c];
+    h.clockOffset = 0;
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(refreshes() - before).toBe(1);
+    expect(results.map((r) => r.headers.get('x-broker-token-source'))).toEqual(['upstream', 'deduplicated', 'deduplicated']);
+    const bodies = await Promise.all(results.map((r) => r.json()));
+    // B, by its own clock, may be served the old token, which it sees as still fresh; C waits
+    // for A's write and gets A's token.
+    expect(bodies[2].access_token).toBe(bodies[0].access_token);
+  });
+});
