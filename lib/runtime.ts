@@ -94,6 +94,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
     },
     unknownKey: () => false,
+    // Handles are made under the current key; checking an old one uses the ring as it is.
+    mac: () => {
+      throw new TypeError('use the cipher returned by cipher() for macs');
+    },
+    verifyMac: () => false,
   };
   const http: HttpOptions = {
     ...options.http,
@@ -109,8 +114,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     http,
     now,
     async cipher() {
-      await current();
-      return reloading;
+      const cipher = await current();
+      return { ...reloading, mac: (data: string) => cipher.mac(data), verifyMac: (kid: string, data: string, mac: string) => cipher.verifyMac(kid, data, mac) };
     },
   };
 }

@@ -23,6 +23,37 @@ export function newCredential(sid: string): Credential {
   return { sid, value, hash: sha256(value) };
 }
 
+/**
+ * A native app's refresh handle: `<sid>.<generation>.<mac>.<kid>`, the mac an HMAC of
+ * `<sid>.<generation>` under a key of the key ring. Each rotation is the next generation. A
+ * handle with a valid mac and an older generation is an old handle of this session, never a
+ * forgery, which is what lets any reuse, not only of the previous handle, revoke the session.
+ */
+export interface Handle extends Credential {
+  readonly generation: number;
+  readonly kid: string;
+  readonly mac: string;
+}
+
+const HANDLE = /^([A-Za-z0-9_-]{22})\.([1-9]\d{0,8})\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9._-]{1,64})$/;
+
+export function newHandle(sid: string, generation: number, cipher: { mac(data: string): { kid: string; mac: string } }): Handle {
+  const { kid, mac } = cipher.mac(`${sid}.${generation}`);
+  const value = `${sid}.${generation}.${mac}.${kid}`;
+  return { sid, generation, kid, mac, value, hash: sha256(value) };
+}
+
+export function readHandle(value: string | undefined): Handle | undefined {
+  const m = value === undefined ? null : HANDLE.exec(value);
+  if (!m || value === undefined) return undefined;
+  return { sid: m[1]!, generation: Number(m[2]), mac: m[3]!, kid: m[4]!, value, hash: sha256(value) };
+}
+
+/** Is this handle one the broker made (its mac checks out)? */
+export function isGenuine(handle: Handle, cipher: { verifyMac(kid: string, data: string, mac: string): boolean }): boolean {
+  return cipher.verifyMac(handle.kid, `${handle.sid}.${handle.generation}`, handle.mac);
+}
+
 /** Reads a presented credential; undefined when it is not of the broker's form. */
 export function readCredential(value: string | undefined): Credential | undefined {
   if (value === undefined) return undefined;

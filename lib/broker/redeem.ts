@@ -9,7 +9,7 @@ import { InvalidGrantError, SessionEndedError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { getSession, updateSession } from '../store/sessions.js';
 import { N, S } from '../store/table.js';
-import { newCredential, readCredential } from './credentials.js';
+import { newHandle, readCredential } from './credentials.js';
 import { PKCE_VALUE } from './params.js';
 import { refreshSession, revokeSession, type RefreshOutcome } from './refresh.js';
 import { fieldContext, grantOf } from './session-tokens.js';
@@ -27,8 +27,8 @@ export async function redeemCode(rt: Runtime, input: RedeemInput): Promise<Refre
   if (!PKCE_VALUE.test(input.codeVerifier)) throw new InvalidGrantError('"code_verifier" is malformed (RFC 7636 §4.1)');
   const now = rt.now();
   const ttl = rt.config.ttl;
-  const handle = newCredential(code.sid);
   const cipher = await rt.cipher();
+  const handle = newHandle(code.sid, 1, cipher);
   const s = await updateSession(rt.table, code.sid, {
     expression: 'codeHash = :h AND attribute_not_exists(codeUsedAt) AND codeExpiresAt > :now AND clientId = :c AND codeRedirectUri = :r AND codeChallenge = :ch',
     values: { ':h': S(code.hash), ':now': N(now), ':c': S(input.clientId), ':r': S(input.redirectUri), ':ch': S(s256(input.codeVerifier)) },
@@ -36,6 +36,7 @@ export async function redeemCode(rt: Runtime, input: RedeemInput): Promise<Refre
     set: {
       codeUsedAt: now,
       handleHash: handle.hash,
+      handleGen: handle.generation,
       handleEnc: await cipher.encrypt(handle.value, fieldContext(code.sid, 'handle')),
       idleExpiresAt: now + ttl.sessionIdleSeconds,
       expiresAt: now + ttl.sessionIdleSeconds,

@@ -21,7 +21,7 @@ import type { Runtime } from '../runtime.js';
 import { deleteSession, getSession, hasActiveLease, isAlive, REFRESH_MAY_PROCEED, updateSession, type SessionRecord } from '../store/sessions.js';
 import { N, S } from '../store/table.js';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { newCredential, type Credential } from './credentials.js';
+import { isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
 import { renewalDue, runDownstreamLogin, sealDownstream } from './downstream.js';
 import { fieldContext, grantOf, storedTokens, type TokenGrant } from './session-tokens.js';
 
@@ -32,7 +32,7 @@ const WAIT_MS = 15_000;
 const POLL_MS = 150;
 
 export type Presented =
-  | { readonly kind: 'handle'; readonly credential: Credential; readonly clientId: string }
+  | { readonly kind: 'handle'; readonly credential: Handle; readonly clientId: string }
   /** `clientIds`: when the browser sent an Origin, the clients that allow it. */
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
@@ -40,8 +40,8 @@ export type RefreshSource = 'stored' | 'upstream' | 'grace' | 'deduplicated';
 
 /** A native handle rotated by this request: rolled back if the request then fails. */
 interface Rotation {
-  readonly from: Credential;
-  readonly to: Credential;
+  readonly from: Handle;
+  readonly to: Handle;
 }
 
 export interface RefreshOutcome {
@@ -57,7 +57,7 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
   const ttl = rt.config.ttl;
   const owner = randomToken(12);
   const cipher = await rt.cipher();
-  const rotated = presented.kind === 'handle' ? newCredential(sid) : undefined;
+  const rotated = presented.kind === 'handle' ? newHandle(sid, presented.credential.generation + 1, cipher) : undefined;
   const rotatedEnc = rotated ? await cipher.encrypt(rotated.value, fieldContext(sid, 'handle')) : undefined;
   // The clock is read after every await, so the write's view of "fresh" is as current as can be.
   const now = rt.now();
@@ -85,6 +85,7 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
   const copy: Record<string, string> = { leaseAtExp: 'atExpiresAt' };
   if (rotated && rotatedEnc) {
     set['handleHash'] = rotated.hash;
+    set['handleGen'] = rotated.generation;
     set['handleEnc'] = rotatedEnc;
     set['rotatedAt'] = now;
     copy['prevHandleHash'] = 'handleHash';
@@ -116,17 +117,19 @@ async function diagnose(rt: Runtime, presented: Presented, owner: string): Promi
   // RFC 6749 §6: a refresh token is bound to the client it was issued to.
   if (s.clientId !== presented.clientId) throw new InvalidGrantError('the refresh token was issued to another client');
   if (s.handleHash === presented.credential.hash) return waitForRefresh(rt, s, presented.credential.value);
-  if (s.prevHandleHash !== presented.credential.hash) {
-    // Not a handle of this session that the broker can recognise (a forged one, or the one-time
-    // code): refused, and the session is left alone, so knowing a session id is not enough to end it.
-    throw new InvalidGrantError('unknown refresh token');
-  }
-  if (s.rotatedAt === undefined || now - s.rotatedAt > rt.config.ttl.reuseGraceSeconds) {
+  const cipher = await rt.cipher();
+  const inGrace = s.prevHandleHash === presented.credential.hash && s.rotatedAt !== undefined && now - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds;
+  if (!inGrace) {
+    const old = s.handleGen !== undefined && presented.credential.generation < s.handleGen && isGenuine(presented.credential, cipher);
+    if (!old) {
+      // Not a handle this session issued (a forgery): refused, and the session is left alone,
+      // so knowing a session id is not enough to end it.
+      throw new InvalidGrantError('unknown refresh token');
+    }
     // RFC 9700 §4.14.2: a rotated-out refresh token presented again means one of its holders is a thief.
     await revokeSession(rt, s, 'reuse');
     throw new SessionEndedError('the refresh token was already used; the session is revoked');
   }
-  const cipher = await rt.cipher();
   const handle = await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(sid, 'handle')));
   rt.log.info('refresh.grace_hit', { client_id: s.clientId, provider: s.provider });
   const fresh = now + rt.config.ttl.minAccessTokenSeconds;
@@ -266,17 +269,18 @@ async function leaseLost(rt: Runtime, original: SessionRecord, newRefreshToken: 
 async function restoreHandle(rt: Runtime, sid: string, rotation: Rotation): Promise<void> {
   const cipher = await rt.cipher();
   await updateSession(rt.table, sid, { expression: 'handleHash = :new', values: { ':new': S(rotation.to.hash) } }, {
-    set: { handleHash: rotation.from.hash, handleEnc: await cipher.encrypt(rotation.from.value, fieldContext(sid, 'handle')) },
+    set: { handleHash: rotation.from.hash, handleGen: rotation.from.generation, handleEnc: await cipher.encrypt(rotation.from.value, fieldContext(sid, 'handle')) },
     remove: ['prevHandleHash', 'rotatedAt'],
   });
 }
 
 /** Gives the lease back after a failed upstream call; a rotated handle is rotated back. */
-async function releaseLease(rt: Runtime, sid: string, owner: string, rotatedFrom: Credential | undefined): Promise<void> {
-  const set: Record<string, string> = {};
+async function releaseLease(rt: Runtime, sid: string, owner: string, rotatedFrom: Handle | undefined): Promise<void> {
+  const set: Record<string, string | number> = {};
   if (rotatedFrom) {
     const cipher = await rt.cipher();
     set['handleHash'] = rotatedFrom.hash;
+    set['handleGen'] = rotatedFrom.generation;
     set['handleEnc'] = await cipher.encrypt(rotatedFrom.value, fieldContext(sid, 'handle'));
   }
   await updateSession(rt.table, sid, { expression: 'leaseOwner = :o', values: { ':o': S(owner) } }, {

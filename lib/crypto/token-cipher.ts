@@ -6,6 +6,7 @@
  * Stored form: the JWE Compact Serialization (protected..iv.ciphertext.tag); the AAD is not
  * stored but recomputed from where the value is read.
  */
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { flattenedDecrypt, FlattenedEncrypt } from 'jose';
 import { DecryptionError } from '../errors.js';
 import type { KeyRing } from './key-ring.js';
@@ -19,12 +20,39 @@ export interface TokenCipher {
   decrypt(jwe: string, context: string): Promise<string>;
   /** Does the ciphertext name a key id this ring does not hold? (Its header is not secret.) */
   unknownKey(jwe: string): boolean;
+  /** HMAC-SHA-256 of `data` under a key derived (HKDF) from the current ring key, base64url. */
+  mac(data: string): { kid: string; mac: string };
+  /** Checks a `mac` made under key `kid`; false for a key the ring no longer holds. */
+  verifyMac(kid: string, data: string, mac: string): boolean;
 }
 
 export function createTokenCipher(ring: KeyRing): TokenCipher {
   const currentKey = ring.keys.get(ring.current);
   if (!currentKey) throw new TypeError('key ring has no current key');
+  const macKeys = new Map<string, Buffer>();
+  const macKey = (kid: string): Buffer | undefined => {
+    const key = ring.keys.get(kid);
+    if (!key) return undefined;
+    let derived = macKeys.get(kid);
+    if (!derived) {
+      // A separate key per purpose: the encryption key itself never signs anything.
+      derived = Buffer.from(hkdfSync('sha256', key, new Uint8Array(0), 'broker handle mac v1', 32));
+      macKeys.set(kid, derived);
+    }
+    return derived;
+  };
+  const hmac = (key: Buffer, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
   return {
+    mac(data) {
+      return { kid: ring.current, mac: hmac(macKey(ring.current)!, data).toString('base64url') };
+    },
+    verifyMac(kid, data, mac) {
+      const key = macKey(kid);
+      if (!key) return false;
+      const given = Buffer.from(mac, 'base64url');
+      const expected = hmac(key, data);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    },
     async encrypt(plaintext, context) {
       const jwe = await new FlattenedEncrypt(encoder.encode(plaintext))
         .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: ring.current })

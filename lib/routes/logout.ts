@@ -1,5 +1,5 @@
 /** `POST /logout`: web (cookie) and native (handle; also the RFC 7009 revocation endpoint). */
-import { readCredential } from '../broker/credentials.js';
+import { readHandle } from '../broker/credentials.js';
 import { logout, type LogoutResult } from '../broker/logout.js';
 import { required, single } from '../broker/params.js';
 import { InvalidClientError } from '../errors.js';
@@ -23,7 +23,7 @@ export const logoutRoute: Route = async (rt, req) => {
       const token = refreshToken ?? single(form, 'token');
       single(form, 'token_type_hint');
       // RFC 7009 §2.2: an invalid token is not an error; it is answered like an ended session.
-      return json(200, body(await logout(rt, { kind: 'handle', credential: readCredential(token), client })), cors);
+      return json(200, body(await logout(rt, { kind: 'handle', credential: readHandle(token), client })), cors);
     } catch (err) {
       logFailure(rt, err);
       return errorResponse(err, cors);

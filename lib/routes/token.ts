@@ -1,5 +1,5 @@
 /** `POST /token`: the native apps' token endpoint (RFC 6749 §3.2, OAuth 2.1 semantics). */
-import { readCredential } from '../broker/credentials.js';
+import { readHandle } from '../broker/credentials.js';
 import { required } from '../broker/params.js';
 import { redeemCode } from '../broker/redeem.js';
 import { refreshSession, type RefreshOutcome } from '../broker/refresh.js';
@@ -26,7 +26,7 @@ export const tokenRoute: Route = async (rt, req) => {
         redirectUri: required(form, 'redirect_uri'),
       });
     } else if (grantType === 'refresh_token') {
-      const credential = readCredential(required(form, 'refresh_token'));
+      const credential = readHandle(required(form, 'refresh_token'));
       if (!credential) throw new InvalidGrantError('unknown refresh token');
       outcome = await refreshSession(rt, { kind: 'handle', credential, clientId });
     } else {

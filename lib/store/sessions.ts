@@ -46,6 +46,8 @@ export interface SessionRecord {
   readonly codeUsedAt?: number;
   // native: rotating handle
   readonly handleHash?: string;
+  /** The generation of the current handle: 1 at redemption, one more at each rotation. */
+  readonly handleGen?: number;
   /** The current handle, encrypted, so a retry within the grace window gets the same answer. */
   readonly handleEnc?: string;
   readonly prevHandleHash?: string;

@@ -23,11 +23,11 @@ afterAll(async () => {
 
 describe('storage outage', () => {
   it('answers 503 temporarily_unavailable, never a bare 500, on every endpoint that needs storage', async () => {
-    const handle = `${'A'.repeat(22)}.${'B'.repeat(43)}`;
+    const handle = `${'A'.repeat(22)}.7.${'B'.repeat(43)}.k1`;
     const token = await fetch(`${broken.url}/token`, form({ grant_type: 'refresh_token', refresh_token: handle, client_id: 'app' }));
     expect(token.status).toBe(503);
     expect((await token.json()).error).toBe('temporarily_unavailable');
-    const refresh = await fetch(`${broken.url}/refresh`, { method: 'POST', headers: { ...browserHeaders, cookie: `broker-session=${handle}` } });
+    const refresh = await fetch(`${broken.url}/refresh`, { method: 'POST', headers: { ...browserHeaders, cookie: `broker-session=${'A'.repeat(22)}.${'B'.repeat(43)}` } });
     expect(refresh.status).toBe(503);
     // /login has a trusted redirect URI by then: the browser goes back to the app with the error.
     const login = await fetch(`${broken.url}/login?client_id=web&state=s1`, { redirect: 'manual' });

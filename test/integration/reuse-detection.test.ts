@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeLogin, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.close());
+
+const refresh = async (handle: string) => {
+  const res = await refreshNative(h, handle);
+  return { status: res.status, body: await res.json() };
+};
+
+describe('refresh handle reuse detection (RFC 9700 §4.14.2)', () => {
+  it('regression: a thief who rotates twice is still caught when the app presents its old handle', async () => {
+    const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    expect(h1.split('.')).toHaveLength(4);
+    // The thief, holding a copy of h1, refreshes twice: h1 -> h2 -> h3.
+    const h2 = (await refresh(h1)).body.refresh_token;
+    const h3 = (await refresh(h2)).body.refresh_token;
+    expect(h3).not.toBe(h2);
+    // Past the grace window the victim presents h1: an old handle of this session, so theft.
+    h.clockOffset = 31;
+    const victim = await refresh(h1);
+    h.clockOffset = 0;
+    expect(victim.status).toBe(400);
+    expect(victim.body.error).toBe('invalid_grant');
+    // The whole session is revoked: the thief's h3 is dead too.
+    expect((await refresh(h3)).status).toBe(400);
+    expect(h.logs.some((l) => JSON.parse(l).event === 'session.revoked_reuse')).toBe(true);
+  });
+
+  it('a forged handle (a live session id, any generation, a made-up mac) is refused without ending the session', async () => {
+    const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    const [sid, , , kid] = h1.split('.');
+    for (const gen of [1, 2, 99]) {
+      const forged = `${sid}.${gen}.${'x'.repeat(43)}.${kid}`;
+      const res = await refresh(forged);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_grant');
+    }
+    // The real handle still works.
+    expect((await refresh(h1)).status).toBe(200);
+  });
+
+  it('a handle of another generation cannot be made from a real one: the mac covers the generation', async () => {
+    const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    const [sid, , mac, kid] = h1.split('.');
+    const res = await refresh(`${sid}.2.${mac}.${kid}`);
+    expect(res.status).toBe(400);
+    expect((await refresh(h1)).status).toBe(200);
+  });
+});
