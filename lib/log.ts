@@ -68,7 +68,8 @@ export function errorFields(err: unknown): LogFields {
     return { error: err.name, code: err.code, upstream_error: err.upstreamCode, upstream_status: err.upstreamStatus };
   }
   if (err instanceof BrokerError) {
-    const cause = err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message}` : undefined;
+    // A SyntaxError's message quotes the text it could not parse (a token, a config): name only.
+    const cause = err.cause instanceof SyntaxError ? err.cause.name : err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message}` : undefined;
     return { error: err.name, code: err.code, message: err.description, cause };
   }
   if (err instanceof Error) return { error: err.name, message: err.message };

@@ -56,6 +56,10 @@ export const RESERVED_AUTHORIZATION_PARAMS = new Set([
   'response_type', 'client_id', 'redirect_uri', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'scope',
 ]);
 
+/** Parameters an app may not pass through /login: they would steer checks the broker does not make. */
+const UNFORWARDABLE_PARAMS = new Set(['provider', 'response_mode', 'request', 'request_uri', 'max_age', 'client_assertion', 'client_secret']);
+const CLIENT_CREDENTIAL_PARAMS = new Set(['client_secret', 'client_assertion', 'client_assertion_type']);
+
 export function parseConfig(input: unknown, options: ParseOptions): Config {
   const result = v.safeParse(ConfigSchema, input);
   if (!result.success) {
@@ -110,8 +114,13 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     if (responseMode !== 'query' && responseMode !== 'form_post') {
       bad(`${at}.authorizationParams.response_mode`, 'must be "query" or "form_post": a code in a URL fragment never reaches a server');
     }
+    for (const field of ['tokenParams', 'refreshParams'] as const) {
+      for (const key of Object.keys(p[field])) {
+        if (CLIENT_CREDENTIAL_PARAMS.has(key)) bad(`${at}.${field}.${key}`, 'client credentials come from clientSecret (Secrets Manager in AWS), never from here');
+      }
+    }
     p.forwardParams.forEach((key, i) => {
-      if (RESERVED_AUTHORIZATION_PARAMS.has(key) || key === 'provider' || key === 'response_mode') {
+      if (RESERVED_AUTHORIZATION_PARAMS.has(key) || UNFORWARDABLE_PARAMS.has(key)) {
         bad(`${at}.forwardParams.${i}`, `"${key}" cannot be forwarded from apps`);
       }
     });
@@ -154,6 +163,9 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
   const ttl = raw.ttl;
   if (ttl.sessionIdleSeconds > ttl.sessionMaxSeconds) bad('ttl.sessionIdleSeconds', 'must not exceed ttl.sessionMaxSeconds');
   if (ttl.codeSeconds > 600) bad('ttl.codeSeconds', 'must be at most 600 (RFC 6749 §4.1.2 recommends 10 minutes at most)');
+  if (ttl.loginSeconds > 3600) bad('ttl.loginSeconds', 'must be at most 3600');
+  if (ttl.reuseGraceSeconds > 300) bad('ttl.reuseGraceSeconds', 'must be at most 300: a longer grace window hides refresh token theft');
+  if (ttl.minAccessTokenSeconds > 3600) bad('ttl.minAccessTokenSeconds', 'must be at most 3600');
 
   if (Object.keys(raw.providers).length === 0) bad('providers', 'must configure at least one provider');
   if (Object.keys(raw.clients).length === 0) bad('clients', 'must configure at least one client');
@@ -206,7 +218,9 @@ export function parseConfigText(text: string, options: ParseOptions): Config {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError([{ path: '', message: `is not valid JSON (${(err as Error).message})` }]);
+    // Only the position: the parser's message quotes the text, which may hold a secret value.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new ConfigError([{ path: '', message: `is not valid JSON${at ? ` (at character ${at})` : ''}` }]);
   }
   return parseConfig(json, options);
 }

@@ -35,7 +35,7 @@ export async function upstreamRequest(url: string, init: RequestInit, options: H
     res = await (options.fetch ?? fetch)(url, { ...init, signal, redirect: 'manual' });
   } catch (cause) {
     done(false);
-    throw new UpstreamUnavailableError(`the provider at ${host} could not be reached`, { cause });
+    throw new UpstreamUnavailableError('the identity provider could not be reached', { cause });
   }
   let text: string;
   try {
@@ -43,7 +43,7 @@ export async function upstreamRequest(url: string, init: RequestInit, options: H
   } catch (cause) {
     done(false, res.status);
     if (cause instanceof UpstreamMalformedError) throw cause;
-    throw new UpstreamUnavailableError(`the provider at ${host} did not finish its answer`, { cause });
+    throw new UpstreamUnavailableError('the identity provider did not finish its answer', { cause });
   }
   done(res.status < 500, res.status);
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', text };
@@ -75,7 +75,7 @@ async function readCapped(res: Response, maxBytes: number): Promise<string> {
 /** Parses a JSON object body; anything else is a malformed answer. */
 export function parseJsonObject(res: UpstreamResponse, what: string): Record<string, unknown> {
   if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(res.contentType.trim())) {
-    throw new UpstreamMalformedError(`the ${what} is not JSON (content type "${res.contentType.slice(0, 60)}")`);
+    throw new UpstreamMalformedError(`the ${what} is not JSON`);
   }
   let json: unknown;
   try {
@@ -94,7 +94,8 @@ export function parseJsonObject(res: UpstreamResponse, what: string): Record<str
  * error body (RFC 6749 §5.2) is that error; any other non-200 is malformed.
  */
 export function checkOAuthStatus(res: UpstreamResponse, what: string): void {
-  if (res.status >= 500) throw new UpstreamUnavailableError(`the ${what} answered ${res.status}`);
+  // 5xx, and 429 (too many requests): the provider is unavailable for now (RFC 6585 §4).
+  if (res.status >= 500 || res.status === 429) throw new UpstreamUnavailableError(`the ${what} answered ${res.status}`);
   if (res.status === 200) return;
   if (res.status >= 400 && res.status < 500) {
     let code: unknown;

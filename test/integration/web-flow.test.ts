@@ -135,4 +135,14 @@ describe('web app: cookie session, /refresh, /session, /logout', () => {
     expect(own.status).toBe(200);
     expect(own.headers.get('access-control-expose-headers')).toMatch(/x-broker-token-source/);
   });
+
+  it('keeps the number of pending-login cookies bounded: abandoned ones are cleared', async () => {
+    const stale = Array.from({ length: 8 }, (_, i) => `broker-txn-stale${String(i).padStart(11, '0')}=v${i}`).join('; ');
+    const res = await fetch(`${h.url}/login?client_id=web`, { redirect: 'manual', headers: { cookie: stale } });
+    expect(res.status).toBe(302);
+    const set = res.headers.getSetCookie();
+    expect(set.filter((c) => /^broker-txn-stale\d+=;/.test(c) && /Max-Age=0/.test(c))).toHaveLength(8);
+    expect(set.filter((c) => /^broker-txn-/.test(c) && !/Max-Age=0/.test(c))).toHaveLength(1);
+  });
 });
+

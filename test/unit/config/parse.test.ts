@@ -450,3 +450,44 @@ describe('parseConfig: a valid minimal document', () => {
     expect(config.providers['p']!.clientId).toBe('broker');
   });
 });
+
+describe('parseConfig: limits from review', () => {
+  const doc = () => ({
+    publicUrl: 'https://auth.example.com',
+    providers: { p: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { value: 's' } } },
+    clients: { app: { type: 'native', redirectUris: ['com.example.app:/cb'], providers: ['p'] } },
+  });
+  const paths = (d: unknown) => {
+    try {
+      parseConfig(d, { runtime: 'local' });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).issues.map((i) => i.path);
+    }
+  };
+  it('refuses client credentials in tokenParams or refreshParams', () => {
+    const d: any = doc();
+    d.providers.p.tokenParams = { client_secret: 'inline' };
+    d.providers.p.refreshParams = { client_assertion: 'x' };
+    expect(paths(d)).toEqual(['providers.p.tokenParams.client_secret', 'providers.p.refreshParams.client_assertion']);
+  });
+  it('refuses forwarding request, request_uri and max_age', () => {
+    const d: any = doc();
+    d.providers.p.forwardParams = ['login_hint', 'request', 'request_uri', 'max_age'];
+    expect(paths(d)).toEqual(['providers.p.forwardParams.1', 'providers.p.forwardParams.2', 'providers.p.forwardParams.3']);
+  });
+  it('bounds the grace window, the login lifetime and the minimum token lifetime', () => {
+    const d: any = doc();
+    d.ttl = { reuseGraceSeconds: 301, loginSeconds: 3601, minAccessTokenSeconds: 3601 };
+    expect(paths(d).sort()).toEqual(['ttl.loginSeconds', 'ttl.minAccessTokenSeconds', 'ttl.reuseGraceSeconds']);
+  });
+  it('does not quote the text of a document that is not JSON', () => {
+    try {
+      parseConfigText('{"clientSecret": {"value": "hunter2"', { runtime: 'local' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2');
+      return;
+    }
+    throw new Error('expected a ConfigError');
+  });
+});
