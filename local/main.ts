@@ -103,9 +103,9 @@ async function main(): Promise<void> {
   await runtime.cipher();
   const server = await startBrokerServer(runtime, { host, port, ...(demo ? { extra: demoPage(config) } : {}) });
   closers.push(server.close);
-  // One line on stdout, the contract's readiness signal.
-  process.stdout.write(`broker listening on ${server.url}\n`);
   if (demo) process.stdout.write(`demo: open ${server.url}/ and log in as "alice" (any password)\n`);
+  // The contract's readiness signal, printed last: everything is up when it appears.
+  process.stdout.write(`broker listening on ${server.url}\n`);
 
   const stop = () => {
     Promise.allSettled(closers.reverse().map((c) => c())).finally(() => process.exit(0));
