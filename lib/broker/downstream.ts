@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Provider } from '../config/parse.js';
 import { UpstreamMalformedError } from '../errors.js';
 import type { TokenCipher } from '../crypto/token-cipher.js';
-import { upstreamRequest } from '../oauth/http.js';
+import { upstreamRequest, type HttpOptions } from '../oauth/http.js';
 import type { Runtime } from '../runtime.js';
 import { fieldContext } from './session-tokens.js';
 
@@ -31,7 +31,7 @@ export function renewalDue(grantExpiresAt: number | undefined, lifetime: number 
 }
 
 /** Runs the provider's downstream login, if it has one. */
-export async function runDownstreamLogin(rt: Runtime, provider: Provider, accessToken: string, instanceId: string | undefined): Promise<DownstreamGrant | undefined> {
+export async function runDownstreamLogin(rt: Runtime, provider: Provider, accessToken: string, instanceId: string | undefined, http: HttpOptions = rt.http): Promise<DownstreamGrant | undefined> {
   const downstream = provider.downstreamLogin;
   if (!downstream) return undefined;
   const id = instanceId ?? randomUUID();
@@ -44,7 +44,7 @@ export async function runDownstreamLogin(rt: Runtime, provider: Provider, access
     method: 'POST',
     headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: SOAP_ACTION, authorization: `bearer ${accessToken}` },
     body,
-  }, rt.http);
+  }, http);
   const { token, microSeconds } = parseLoginResult(res.status, res.text);
   const now = rt.now();
   return { values: { vms_token: token }, expiresAt: now + Math.floor(microSeconds / 1_000_000), instanceId: id };

@@ -16,6 +16,7 @@ import { randomToken } from '../crypto/random.js';
 import { BrokerError, DecryptionError, ForbiddenError, InvalidGrantError, SessionEndedError, TokenValidationError, UpstreamOAuthError, UpstreamUnavailableError } from '../errors.js';
 import { errorFields } from '../log.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
+import { withDeadline } from '../oauth/http.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { Runtime } from '../runtime.js';
 import { deleteSession, getSession, hasActiveLease, isAlive, REFRESH_MAY_PROCEED, updateSession, type SessionRecord } from '../store/sessions.js';
@@ -27,6 +28,12 @@ import { fieldContext, grantOf, storedTokens, type TokenGrant } from './session-
 
 /** Longer than any request's work (upstream calls time out at 8 s) and than the function timeout. */
 export const LEASE_SECONDS = 30;
+/**
+ * All provider calls of one upstream refresh (token, a retry after invalid_client, the downstream
+ * login) share this budget, so with the JWKS fetch and the writes they end well inside the
+ * function timeout: a function killed mid-refresh could lose a refresh token just rotated.
+ */
+export const UPSTREAM_BUDGET_MS = 15_000;
 /** How long a request waits for a concurrent refresh of the same session. */
 const WAIT_MS = 15_000;
 const POLL_MS = 150;
@@ -181,8 +188,9 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
   let upstream: UpstreamContext;
   let tokens;
   const started = Date.now();
+  const http = withDeadline(rt.http, started + UPSTREAM_BUDGET_MS);
   try {
-    upstream = { provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: rt.http };
+    upstream = { provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http };
     tokens = await refreshGrant(upstream, refreshToken);
   } catch (err) {
     log.warn('upstream.error', { step: 'refresh', ms: Date.now() - started, ...errorFields(err) });
@@ -222,7 +230,7 @@ async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, han
   let downstreamError: unknown;
   let downstream;
   try {
-    downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, s.instanceId);
+    downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, s.instanceId, http);
   } catch (err) {
     log.warn('upstream.error', { step: 'downstream_login', ...errorFields(err) });
     downstreamError = err;

@@ -22,6 +22,20 @@ export interface UpstreamResponse {
   readonly text: string;
 }
 
+/**
+ * The same options, with every request's timeout cut to what is left until `deadline` (epoch ms):
+ * several calls made for one request then fit its time budget together.
+ */
+export function withDeadline(options: HttpOptions, deadline: number): HttpOptions {
+  const per = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return {
+    ...options,
+    get timeoutMs() {
+      return Math.max(1, Math.min(per, deadline - Date.now()));
+    },
+  };
+}
+
 /** Sends a request and reads at most `maxBytes` of the answer, within `timeoutMs` in all. */
 export async function upstreamRequest(url: string, init: RequestInit, options: HttpOptions = {}): Promise<UpstreamResponse> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

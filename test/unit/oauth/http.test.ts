@@ -169,3 +169,32 @@ describe('upstreamRequest: observe', () => {
     expect(seen.map((s) => [s.ok, s.status])).toEqual([[true, 200], [false, 503], [false, undefined]]);
   });
 });
+
+describe('withDeadline', () => {
+  it('cuts each request to the time left, never below 1 ms, never above the per-request timeout', async () => {
+    const { withDeadline } = await import('../../../lib/oauth/http.js');
+    const now = Date.now();
+    expect(withDeadline({ timeoutMs: 8000 }, now + 60_000).timeoutMs).toBe(8000);
+    const near = withDeadline({ timeoutMs: 8000 }, now + 2000).timeoutMs!;
+    expect(near).toBeGreaterThan(1000);
+    expect(near).toBeLessThanOrEqual(2000);
+    expect(withDeadline({}, now - 10).timeoutMs).toBe(1);
+  });
+
+  it('leaves a second call of a spent budget no time', async () => {
+    const { withDeadline } = await import('../../../lib/oauth/http.js');
+    const server = (await import('node:http')).createServer(() => {}); // never answers
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as { port: number };
+    try {
+      const budget = withDeadline({ timeoutMs: 5000 }, Date.now() + 300);
+      await expect(upstreamRequest(`http://127.0.0.1:${port}/`, {}, budget)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+      // The first call spent the budget: the next one gets the 1 ms floor, not another 5 s.
+      expect(budget.timeoutMs).toBe(1);
+      await expect(upstreamRequest(`http://127.0.0.1:${port}/`, {}, budget)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
