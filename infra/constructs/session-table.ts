@@ -47,14 +47,16 @@ export class SessionTable extends Construct {
 
   /**
    * Grants exactly `actions` on the table, and the key use DynamoDB makes on the caller's behalf
-   * to serve them (`kms:Decrypt` of the table key, `kms:DescribeKey`), only through DynamoDB.
-   * `Table.grant` alone gives no key use (only the purpose-built `grantReadData` & co. do, and
-   * those grant far more than the broker uses).
+   * to serve them, only through DynamoDB: reads need `kms:Decrypt` and `kms:DescribeKey`; writes
+   * also `kms:Encrypt`, `kms:ReEncrypt*` and `kms:GenerateDataKey*` (the set CDK's own
+   * `grantWriteData` and DynamoDB's managed key policy give). `Table.grant` alone gives no key
+   * use, and `grantReadWriteData` grants far more table actions than the broker uses.
    */
   grantItems(grantee: iam.IGrantable, ...actions: ItemAction[]): void {
     if (actions.length === 0) return;
     this.table.grant(grantee, ...actions);
     const dynamodbService = new kms.ViaServicePrincipal(`dynamodb.${Stack.of(this).region}.amazonaws.com`, grantee.grantPrincipal);
-    this.encryptionKey.grant(dynamodbService, 'kms:Decrypt', 'kms:DescribeKey');
+    const writes = actions.some((a) => a !== 'dynamodb:GetItem');
+    this.encryptionKey.grant(dynamodbService, 'kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : []));
   }
 }

@@ -196,9 +196,9 @@ describe('IAM: each function gets exactly what its routes use', () => {
     });
     const roleArn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
-    it('lets the table users decrypt through DynamoDB only: Decrypt and DescribeKey', () => {
+    it('lets the table users (all of them write) use the key through DynamoDB only', () => {
       const statement = keyStatements().find((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('dynamodb')))!;
-      expect(normalize(statement).Action).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
+      expect(normalize(statement).Action).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
       expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName)))));
       expect(principals(statement)).toHaveLength(4);
     });
