@@ -92,19 +92,24 @@ export interface BrokerServer {
   close(): Promise<void>;
 }
 
+/** Reads a request body of at most `max` bytes; `done` gets undefined for a larger one. */
+export function readBody(req: http.IncomingMessage, max: number, done: (body: Buffer | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size <= max) chunks.push(c);
+  });
+  req.on('end', () => done(size <= max ? Buffer.concat(chunks) : undefined));
+}
+
 /** Starts the broker on `host:port` (0 for any free port). `extra` serves non-API pages (the demo). */
 export async function startBrokerServer(runtime: Runtime, options: { host?: string; port?: number; extra?: ExtraRoute } = {}): Promise<BrokerServer> {
   const dispatch = createDispatcher(runtime);
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (body) => {
       const url = new URL(req.url ?? '/', 'http://local');
-      if (size > MAX_BODY) {
+      if (!body) {
         res.writeHead(413, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"body too large"}');
         return;
       }
@@ -115,7 +120,7 @@ export async function startBrokerServer(runtime: Runtime, options: { host?: stri
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"no such endpoint"}');
         return;
       }
-      handler(toEvent(req, Buffer.concat(chunks)), { awsRequestId: randomUUID() })
+      handler(toEvent(req, body), { awsRequestId: randomUUID() })
         .then((result) => writeResult(res, result))
         .catch(() => {
           res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"server_error","error_description":"internal error"}');

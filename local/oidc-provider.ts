@@ -37,6 +37,21 @@ export interface RunningProvider {
 export const DEMO_USER = 'alice';
 const DEMO_API = 'urn:broker:demo-api';
 
+/** The account of any login name (oidc-provider's dev interactions); "alice" is the demo user. */
+export async function demoAccount(_ctx: unknown, id: string) {
+  return {
+    accountId: id,
+    claims: async () => ({
+      sub: id,
+      name: id === DEMO_USER ? 'Alice Example' : id,
+      given_name: id === DEMO_USER ? 'Alice' : id,
+      family_name: 'Example',
+      email: `${id}@example.com`,
+      email_verified: true,
+    }),
+  };
+}
+
 export async function startOidcProvider(options: OidcProviderOptions): Promise<RunningProvider> {
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -63,17 +78,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
     rotateRefreshToken: options.rotateRefreshToken ?? true,
     claims: { openid: ['sub'], profile: ['name', 'given_name', 'family_name'], email: ['email', 'email_verified'] },
     conformIdTokenClaims: false,
-    findAccount: async (_ctx: unknown, id: string) => ({
-      accountId: id,
-      claims: async () => ({
-        sub: id,
-        name: id === DEMO_USER ? 'Alice Example' : id,
-        given_name: id === DEMO_USER ? 'Alice' : id,
-        family_name: 'Example',
-        email: `${id}@example.com`,
-        email_verified: true,
-      }),
-    }),
+    findAccount: demoAccount,
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },

@@ -28,6 +28,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { readBody } from '../../../local/http-adapter.js';
 
 export interface MovingimagePeerOptions {
   /** The realm name in the issuer path (movingimage's is `platform`). */
@@ -367,20 +368,14 @@ export async function startMovingimagePeer(options: MovingimagePeerOptions): Pro
   });
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (received) => {
       const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
-      const raw = Buffer.concat(chunks).toString('utf8');
+      const raw = received?.toString('utf8') ?? '';
       const body = new URLSearchParams(isForm(req.headers) ? raw : '');
       const route = `${req.method} ${url.pathname}`;
       const base = new URL(issuer).pathname;
       const run = async () => {
-        if (size > MAX_BODY) return sendJson(res, 413, { error: 'invalid_request', error_description: 'Request too large' });
+        if (!received) return sendJson(res, 413, { error: 'invalid_request', error_description: 'Request too large' });
         switch (route) {
           case `GET ${base}/.well-known/openid-configuration`:
             return sendJson(res, 200, discovery());

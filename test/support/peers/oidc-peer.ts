@@ -17,8 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
 import { WEB_ORIGIN } from '../harness.js';
+import { demoAccount } from '../../../local/oidc-provider.js';
 
-export const DEMO_USER = 'alice';
+export { DEMO_USER } from '../../../local/oidc-provider.js';
 
 /** A request the peer received, as it arrived (the body before oidc-provider parsed it). */
 export interface RecordedRequest {
@@ -147,20 +148,6 @@ function interceptJson(res: ServerResponse, edit: (status: number, body: Record<
   };
 }
 
-/** The account every peer knows: any login name signs in (oidc-provider's dev interactions). */
-function findAccount(_ctx: unknown, id: string) {
-  return {
-    accountId: id,
-    claims: async () => ({
-      sub: id,
-      name: id === DEMO_USER ? 'Alice Example' : id,
-      given_name: id === DEMO_USER ? 'Alice' : id,
-      family_name: 'Example',
-      email: `${id}@example.com`,
-      email_verified: true,
-    }),
-  };
-}
 
 export async function startPeer(options: PeerOptions): Promise<Peer> {
   const server = http.createServer();
@@ -215,7 +202,7 @@ export async function startPeer(options: PeerOptions): Promise<Peer> {
         routes,
         claims: { openid: ['sub'], profile: ['name', 'given_name', 'family_name'], email: ['email', 'email_verified'] },
         conformIdTokenClaims: false,
-        findAccount,
+        findAccount: demoAccount,
         features: {
           devInteractions: { enabled: true },
           revocation: { enabled: routes.revocation !== undefined },

@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../../../local/http-adapter.js';
 
 export interface ProtoPeerOptions {
   readonly clientId: string;
@@ -220,16 +221,10 @@ export async function startProtoPeer(options: ProtoPeerOptions): Promise<ProtoPe
   };
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => {
+    readBody(req, MAX_BODY, (received) => {
       const url = new URL(req.url ?? '/', baseUrl);
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (size > MAX_BODY) return sendJson(res, 413, { error: 'invalid_request', error_description: 'request too large' });
+      const text = received?.toString('utf8') ?? '';
+      if (!received) return sendJson(res, 413, { error: 'invalid_request', error_description: 'request too large' });
       switch (`${req.method} ${url.pathname}`) {
         case 'GET /oauth/authorize':
           return authorize(res, url.searchParams);
