@@ -101,6 +101,20 @@ export class UpstreamMalformedError extends BrokerError {
 }
 
 /**
+ * The provider refused a request with a 4xx that is not an OAuth error (no JSON `error`, e.g.
+ * Glewlwyd's bare 400 for a revoked refresh token): `502 server_error`, and on refresh it counts
+ * towards ending the session (docs/design.md, "A provider that answers garbage").
+ */
+export class UpstreamRejectedError extends UpstreamMalformedError {
+  override readonly name: string = 'UpstreamRejectedError';
+  readonly upstreamStatus: number;
+  constructor(description: string, upstreamStatus: number) {
+    super(description);
+    this.upstreamStatus = upstreamStatus;
+  }
+}
+
+/**
  * The provider answered with an OAuth error body (RFC 6749 §5.2). `upstreamCode` is the
  * provider's `error`, kept for the log; what the app sees depends on the operation.
  */

@@ -13,7 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
 import type { FunctionName } from '../../functions/routes.js';
-import { LEASE_SECONDS } from '../../lib/broker/refresh.js';
+import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 
 /** The repository root: where `package-lock.json`, `functions/` and `lib/` are. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -22,10 +22,10 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BROKER_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 /**
- * 25 s: shorter than the refresh lease (`LEASE_SECONDS`, 30 s), so a lease never expires while its
- * holder still runs and two refreshes of one session can never both reach the provider; longer
- * than the 15 s a request waits for a concurrent refresh plus the DynamoDB calls around it; and
- * under API Gateway's 30 s integration limit.
+ * 25 s: under API Gateway's 30 s integration limit, and long enough for the worst request, one that
+ * waits out a concurrent refresh's whole lease (`WAIT_MS`) and then refreshes itself (the provider
+ * budget and the final write). The lease's safety does not rest on this timeout: a lease holder
+ * stops working `UPSTREAM_BUDGET_MS + FINAL_WRITE_MS` after taking it, before `LEASE_SECONDS`.
  */
 export const FUNCTION_TIMEOUT = Duration.seconds(25);
 
@@ -41,8 +41,11 @@ export const BUNDLED_CONFIG_FILE = 'broker.config.json';
 /** The banner of `scripts/build.mjs`: some dependencies still call `require()`; give the ESM bundle one. */
 export const ESM_REQUIRE_BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
-if (FUNCTION_TIMEOUT.toSeconds() >= LEASE_SECONDS) {
-  throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must be shorter than the refresh lease (${LEASE_SECONDS} s)`);
+if (FUNCTION_TIMEOUT.toMilliseconds() <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
+  throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must leave room to wait out a lease and then refresh`);
+}
+if (LEASE_SECONDS * 1000 <= UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
+  throw new TypeError(`the refresh lease (${LEASE_SECONDS} s) must outlast its holder's work`);
 }
 
 export interface BrokerFunctionProps {

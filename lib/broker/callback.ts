@@ -7,7 +7,7 @@
  * the code exchange and the ID token (OIDC Core §3.1.3.7). A session is stored only after all.
  */
 import type { Client, Provider } from '../config/parse.js';
-import { sha256 } from '../crypto/random.js';
+import { randomToken, sha256 } from '../crypto/random.js';
 import { BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError } from '../errors.js';
 import { clearCookie, serializeCookie, sessionCookieName, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
@@ -22,7 +22,7 @@ import { newCredential, newSessionId } from './credentials.js';
 import { single, withParams } from './params.js';
 import { storedTokens } from './session-tokens.js';
 import { appErrorLocation } from './start-login.js';
-import { runDownstreamLogin, sealDownstream } from './downstream.js';
+import { downstreamFor, sealDownstream } from './downstream.js';
 
 export interface CallbackResult {
   /** Where to send the browser: always the app's registered redirect URI. */
@@ -53,7 +53,7 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   const txnName = txnCookieName(secure, stateHash);
   const txn = cookies.get(txnName);
   if (!txn) throw new InvalidRequestError('this login was not started in this browser, or it has expired');
-  const login = await takeLogin(rt.table, stateHash, sha256(txn), rt.now());
+  const login = await takeLogin(rt.table, stateHash, sha256(txn), rt.now(), randomToken(16));
   if (!login) throw new InvalidRequestError('unknown, expired or already used "state", or a login started in another browser');
 
   const client = rt.config.clients[login.clientId];
@@ -131,7 +131,7 @@ async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: 
     // Without openid nothing checks an ID token, so none is kept or shown.
     tokens = { ...tokens, idToken: undefined };
   }
-  const downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, undefined);
+  const downstream = await downstreamFor(provider)?.login(rt, tokens.accessToken, undefined, rt.http);
 
   const now = rt.now();
   const ttl = rt.config.ttl;

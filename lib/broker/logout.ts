@@ -6,8 +6,7 @@
 import type { Client } from '../config/parse.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
-import { deleteSession, type SessionRecord } from '../store/sessions.js';
-import { S } from '../store/table.js';
+import { endSessionWith, type SessionRecord } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
 import { withParams } from './params.js';
 import { revokeUpstream } from './refresh.js';
@@ -27,19 +26,9 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   if (!input.credential) {
     return { ended: false, endSessionUrl: input.kind === 'handle' ? await endSessionUrl(rt, input.client, input.client.providers[0]!, undefined) : undefined };
   }
-  const values = { ':h': S(input.credential.hash) };
-  let expression: string;
-  if (input.kind === 'handle') {
-    Object.assign(values, { ':c': S(input.client.id) });
-    expression = 'clientId = :c AND (handleHash = :h OR prevHandleHash = :h)';
-  } else {
-    expression = 'cookieHash = :h';
-    if (input.clientIds) {
-      input.clientIds.forEach((id, i) => Object.assign(values, { [`:c${i}`]: S(id) }));
-      expression += input.clientIds.length ? ` AND clientId IN (${input.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
-    }
-  }
-  const s = await deleteSession(rt.table, input.credential.sid, { expression, values });
+  const s = await endSessionWith(rt.table, input.credential.sid, input.kind === 'handle'
+    ? { kind: 'handle', hash: input.credential.hash, clientId: input.client.id }
+    : { kind: 'cookie', hash: input.credential.hash, ...(input.clientIds ? { clientIds: input.clientIds } : {}) });
   if (!s) {
     const client = input.kind === 'handle' ? input.client : undefined;
     return { ended: false, endSessionUrl: client ? await endSessionUrl(rt, client, client.providers[0]!, undefined) : undefined };

@@ -1,18 +1,27 @@
 /**
  * Redeeming a one-time broker code at `/token` (RFC 6749 §4.1.3, RFC 7636 §4.6). One conditional
  * UpdateItem checks code, expiry, client, redirect URI and PKCE together and issues the first
- * handle. A wrong `code_verifier` leaves the code usable (a thief's guess cannot lock the app
- * out); a second use of a used code revokes the session it created (RFC 6749 §4.1.2).
+ * handle. A wrong `code_verifier` leaves the code usable (a thief's guess cannot lock the app out).
+ *
+ * A used code presented again is judged by the same checks a redemption makes (client, redirect
+ * URI, PKCE): one that fails them has not used the code and ends nothing. One that passes them is
+ * a second use, denied with the session revoked (RFC 6749 §4.1.2), unless the first redemption
+ * never produced an answer (its follow-up refresh failed or died): then it is the app's retry and
+ * is carried on. The SDK's retry of an applied redemption write is recognised in the store. Reuse
+ * stops being tracked `CODE_REUSE_TRACKED_SECONDS` after the code's expiry.
  */
 import { s256 } from '../crypto/random.js';
 import { InvalidGrantError, SessionEndedError } from '../errors.js';
+import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
-import { getSession, updateSession } from '../store/sessions.js';
-import { N, S } from '../store/table.js';
-import { newHandle, readCredential } from './credentials.js';
+import { isAlive, redeemCode as redeemStored, rotationPending, unredeemCode, type SessionRecord } from '../store/sessions.js';
+import { newHandle, readCredential, type Credential, type Handle } from './credentials.js';
 import { PKCE_VALUE } from './params.js';
 import { refreshSession, revokeSession, type RefreshOutcome } from './refresh.js';
 import { fieldContext, grantOf } from './session-tokens.js';
+
+/** After a code's expiry, a replay is refused like any unknown code, and ends nothing. */
+export const CODE_REUSE_TRACKED_SECONDS = 60;
 
 export interface RedeemInput {
   readonly code: string;
@@ -21,43 +30,68 @@ export interface RedeemInput {
   readonly redirectUri: string;
 }
 
+const REFUSED = 'unknown, expired or already used code, or a wrong client, redirect_uri or code_verifier';
+
 export async function redeemCode(rt: Runtime, input: RedeemInput): Promise<RefreshOutcome> {
   const code = readCredential(input.code);
   if (!code) throw new InvalidGrantError('unknown or expired code');
   if (!PKCE_VALUE.test(input.codeVerifier)) throw new InvalidGrantError('"code_verifier" is malformed (RFC 7636 §4.1)');
   const now = rt.now();
-  const ttl = rt.config.ttl;
   const cipher = await rt.cipher();
   const handle = newHandle(code.sid, 1, cipher);
-  const s = await updateSession(rt.table, code.sid, {
-    expression: 'codeHash = :h AND attribute_not_exists(codeUsedAt) AND codeExpiresAt > :now AND clientId = :c AND codeRedirectUri = :r AND codeChallenge = :ch',
-    values: { ':h': S(code.hash), ':now': N(now), ':c': S(input.clientId), ':r': S(input.redirectUri), ':ch': S(s256(input.codeVerifier)) },
-  }, {
-    set: {
-      codeUsedAt: now,
-      handleHash: handle.hash,
-      handleGen: handle.generation,
-      handleEnc: await cipher.encrypt(handle.value, fieldContext(code.sid, 'handle')),
-      idleExpiresAt: now + ttl.sessionIdleSeconds,
-      expiresAt: now + ttl.sessionIdleSeconds,
-    },
+  const result = await redeemStored(rt.table, code.sid, {
+    codeHash: code.hash,
+    clientId: input.clientId,
+    redirectUri: input.redirectUri,
+    challenge: s256(input.codeVerifier),
+    now,
+    idleUntil: now + rt.config.ttl.sessionIdleSeconds,
+    handle: { hash: handle.hash, generation: 1, enc: await cipher.encrypt(handle.value, fieldContext(code.sid, 'handle')) },
   });
-  if (!s) {
-    const existing = await getSession(rt.table, code.sid);
-    if (existing && existing.codeHash === code.hash && existing.codeUsedAt !== undefined) {
-      await revokeSession(rt, existing, 'code_reuse');
-      throw new InvalidGrantError('the code was already used; the session it created is revoked');
+  if (!result.ok) return replayed(rt, input, code, handle, result.current);
+  rt.log.info('token.issued', { client_id: result.session.clientId, provider: result.session.provider });
+  return answer(rt, result.session, handle, input.clientId);
+}
+
+/** The first answer: the stored token, or, when it is already due, a refresh with the new handle. */
+async function answer(rt: Runtime, s: SessionRecord, credential: Handle, clientId: string): Promise<RefreshOutcome> {
+  const now = rt.now();
+  // A refresh with the first handle may be pending already (the request that redeemed died in it).
+  if (rotationPending(s, now) || (s.atExpiresAt <= now + rt.config.ttl.minAccessTokenSeconds && s.refreshToken)) {
+    try {
+      return await refreshSession(rt, { kind: 'handle', credential, clientId });
+    } catch (err) {
+      // A failed follow-up refresh does not spend the code: the app's retry redeems it again.
+      if (!(err instanceof SessionEndedError) && s.codeExpiresAt !== undefined) {
+        await unredeemCode(rt.table, s.sid, credential.hash, s.codeExpiresAt).catch((e: unknown) => rt.log.warn('token.unredeem_failed', errorFields(e)));
+      }
+      throw err;
     }
-    throw new InvalidGrantError('unknown, expired or already used code, or a wrong client, redirect_uri or code_verifier');
-  }
-  rt.log.info('token.issued', { client_id: s.clientId, provider: s.provider });
-  // The code is spent; a stale stored token is refreshed at once, like any later refresh.
-  if (s.atExpiresAt <= now + ttl.minAccessTokenSeconds && s.refreshToken) {
-    return refreshSession(rt, { kind: 'handle', credential: handle, clientId: input.clientId });
   }
   try {
-    return { grant: await grantOf(rt, s), session: s, handle: handle.value, source: 'stored' };
+    return { grant: await grantOf(rt, s), session: s, handle: credential.value, source: 'stored' };
   } catch (err) {
     throw new SessionEndedError('the session can no longer be read', { cause: err });
   }
+}
+
+async function replayed(rt: Runtime, input: RedeemInput, code: Credential, first: Handle, s: SessionRecord | undefined): Promise<RefreshOutcome> {
+  const now = rt.now();
+  if (!s || s.codeHash !== code.hash || s.codeUsedAt === undefined) throw new InvalidGrantError(REFUSED);
+  // The same checks a redemption makes: whoever fails them has not used the code.
+  if (s.clientId !== input.clientId || s.codeRedirectUri !== input.redirectUri || s.codeChallenge !== s256(input.codeVerifier)) throw new InvalidGrantError(REFUSED);
+  if (s.codeExpiresAt === undefined || now > s.codeExpiresAt + CODE_REUSE_TRACKED_SECONDS) throw new InvalidGrantError(REFUSED);
+  // RFC 6749 §4.1.2: a code used more than once is denied. But a redemption that never produced
+  // an answer has not used it: its stored token was due, and the refresh that had to follow
+  // failed or died before handing out a handle. The first handle is a function of the session and
+  // the key (credentials.ts), so the retry knows it: still current, or where a pending rotation began.
+  const dueAtRedemption = s.refreshToken !== undefined && s.atExpiresAt <= s.codeUsedAt + rt.config.ttl.minAccessTokenSeconds;
+  const unanswered = (rotationPending(s, now) && s.prevHandleHash === first.hash)
+    || (dueAtRedemption && s.handleHash === first.hash && s.prevHandleHash === undefined);
+  if (unanswered && isAlive(s, now)) {
+    rt.log.info('token.redeem_retried', { client_id: s.clientId, provider: s.provider });
+    return answer(rt, s, first, input.clientId);
+  }
+  await revokeSession(rt, s, 'code_reuse');
+  throw new InvalidGrantError('the code was already used; the session it created is revoked');
 }

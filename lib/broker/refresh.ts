@@ -1,42 +1,67 @@
 /**
  * Refreshing a session, for native apps (`/token`, rotating handle) and web apps (`/refresh`,
- * session cookie). The common case is one DynamoDB call: an UpdateItem that checks the
- * credential and the session's life, extends its idle time, rotates a native handle, and either
- * finds the stored access token fresh (served as is) or, when it is stale, claims the refresh
- * lease in the same write. The lease holder makes the one upstream call and writes the result
- * (a second call). Everyone else who races it waits for that write and is served from it.
+ * session cookie), as a state machine of the session item (docs/design.md, "Refreshing: a state
+ * machine of the session item").
  *
- * When the first write's condition fails, one read tells why: an ended session, another
- * client's handle, a previous handle within the grace window (served the same answer), a
- * previous handle after it (reuse: the session is revoked, RFC 9700 §4.14.2), or a lease held
- * by a concurrent refresh.
+ * The common case is one DynamoDB call: `claimRefresh` checks the credential and the session's
+ * life, extends its idle time, rotates a native handle and either finds the stored access token
+ * fresh (served as is: the rotation is handed out) or, when it is stale, takes the refresh lease
+ * in the same write (the rotation stays pending). The lease holder makes the one upstream call and
+ * writes once more (`completeRefresh`), which hands out the pending rotation. Everyone else who
+ * races it reads the item and waits for that write.
+ *
+ * Crash safety: a rotation is handed out only by the write that ends the request's storage work,
+ * so a request that dies or fails earlier leaves the presented handle valid. Every failure after
+ * the lease is taken releases it and rolls the rotation back in one place (`holdLease`'s
+ * `finally`); a request that dies instead leaves an abandoned lease that the next request with
+ * the same handle takes over as soon as it runs out (`LEASE_SECONDS`, longer than any holder can
+ * still be working). A previous handle counts as stolen only once its successor was handed out
+ * and the grace window has passed.
  */
 import type { Provider } from '../config/parse.js';
 import { randomToken } from '../crypto/random.js';
-import { BrokerError, DecryptionError, ForbiddenError, InvalidGrantError, SessionEndedError, TokenValidationError, UpstreamOAuthError, UpstreamUnavailableError } from '../errors.js';
-import { errorFields } from '../log.js';
-import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
+import type { TokenCipher } from '../crypto/token-cipher.js';
+import {
+  BrokerError, BrokerUnavailableError, DecryptionError, ForbiddenError, InvalidGrantError, SessionEndedError, TokenValidationError,
+  UpstreamOAuthError, UpstreamRejectedError, UpstreamUnavailableError,
+} from '../errors.js';
+import { errorFields, type Logger } from '../log.js';
 import { withDeadline } from '../oauth/http.js';
+import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
+import type { TokenSet } from '../oauth/token-response.js';
 import type { Runtime } from '../runtime.js';
-import { deleteSession, getSession, hasActiveLease, isAlive, REFRESH_MAY_PROCEED, updateSession, type SessionRecord } from '../store/sessions.js';
-import { N, S } from '../store/table.js';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  claimFromPrevious, claimRefresh, completeRefresh, endSession, getSession, isAlive, leaseState, releaseLease, rollBackRotation,
+  rotationPending, storeDownstream, type LeaseTerms, type RefreshCredential, type SessionRecord, type StoredHandle,
+} from '../store/sessions.js';
 import { isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
-import { renewalDue, runDownstreamLogin, sealDownstream } from './downstream.js';
+import { downstreamFor, renewalDue, sealDownstream, type DownstreamGrant } from './downstream.js';
 import { fieldContext, grantOf, storedTokens, type TokenGrant } from './session-tokens.js';
 
-/** Longer than any request's work (upstream calls time out at 8 s) and than the function timeout. */
-export const LEASE_SECONDS = 30;
 /**
- * All provider calls of one upstream refresh (token, a retry after invalid_client, the downstream
- * login) share this budget, so with the JWKS fetch and the writes they end well inside the
- * function timeout: a function killed mid-refresh could lose a refresh token just rotated.
+ * How long a lease protects its holder. A holder stops calling providers after
+ * `UPSTREAM_BUDGET_MS` and stops trying its final write `FINAL_WRITE_MS` later, so when the lease
+ * runs out its holder has died or is done: taking it over then can never make a second provider
+ * call with the same refresh token while the first is in flight. Shorter than the function
+ * timeout, so a request that waited out a lease still has time to refresh itself.
  */
-export const UPSTREAM_BUDGET_MS = 15_000;
-/** How long a request waits for a concurrent refresh of the same session. */
-const WAIT_MS = 15_000;
+export const LEASE_SECONDS = 12;
+/** All provider calls of one upstream refresh (token, a retry after invalid_client, the downstream login) share this budget. */
+export const UPSTREAM_BUDGET_MS = 8_000;
+/** After the provider answered, the final write is retried (storage trouble) for this long. */
+export const FINAL_WRITE_MS = 2_000;
+/** How long a request waits for a concurrent refresh of the same session, at most: one lease, and a little. */
+export const WAIT_MS = (LEASE_SECONDS + 1) * 1000;
 const POLL_MS = 150;
+/**
+ * A provider that answers a refresh with a 4xx that is not an OAuth error (no JSON `error`) at
+ * least `REJECTIONS_TO_END` times over at least `REJECTION_WINDOW_SECONDS` has ended the session
+ * in all but words (Glewlwyd answers a revoked refresh token so): the session ends. One glitch, or
+ * a burst within minutes, does not.
+ */
+export const REJECTIONS_TO_END = 3;
+export const REJECTION_WINDOW_SECONDS = 600;
 
 export type Presented =
   | { readonly kind: 'handle'; readonly credential: Handle; readonly clientId: string }
@@ -44,12 +69,6 @@ export type Presented =
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
 export type RefreshSource = 'stored' | 'upstream' | 'grace' | 'deduplicated';
-
-/** A native handle rotated by this request: rolled back if the request then fails. */
-interface Rotation {
-  readonly from: Handle;
-  readonly to: Handle;
-}
 
 export interface RefreshOutcome {
   readonly grant: TokenGrant;
@@ -59,114 +78,126 @@ export interface RefreshOutcome {
   readonly source: RefreshSource;
 }
 
-export async function refreshSession(rt: Runtime, presented: Presented): Promise<RefreshOutcome> {
-  const sid = presented.credential.sid;
-  const ttl = rt.config.ttl;
-  const owner = randomToken(12);
-  const cipher = await rt.cipher();
-  const rotated = presented.kind === 'handle' ? newHandle(sid, presented.credential.generation + 1, cipher) : undefined;
-  const rotatedEnc = rotated ? await cipher.encrypt(rotated.value, fieldContext(sid, 'handle')) : undefined;
-  // The clock is read after every await, so the write's view of "fresh" is as current as can be.
-  const now = rt.now();
-  const fresh = now + ttl.minAccessTokenSeconds;
+/** What to do next, decided from the item as read. */
+type Step =
+  | { readonly kind: 'claim' }
+  | { readonly kind: 'wait' }
+  | { readonly kind: 'serve'; readonly session: SessionRecord; readonly handle: string | undefined }
+  /** Presented the previous handle: take the lease over (`abandonedBy`) or take a new one without rotating. */
+  | { readonly kind: 'claim-previous'; readonly session: SessionRecord; readonly abandonedBy: string | undefined };
 
-  const values: Record<string, AttributeValue> = { ':now': N(now), ':h': S(presented.credential.hash) };
-  let credential: string;
-  if (presented.kind === 'handle') {
-    values[':c'] = S(presented.clientId);
-    credential = 'handleHash = :h AND clientId = :c';
-  } else {
-    credential = 'cookieHash = :h';
-    if (presented.clientIds) {
-      presented.clientIds.forEach((id, i) => (values[`:c${i}`] = S(id)));
-      credential += presented.clientIds.length ? ` AND clientId IN (${presented.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
-    }
-  }
-  const set: Record<string, string | number> = {
-    idleExpiresAt: now + ttl.sessionIdleSeconds,
-    expiresAt: now + ttl.sessionIdleSeconds,
-    leaseUntil: now + LEASE_SECONDS,
-    leaseOwner: owner,
-    leaseFreshBound: fresh,
-  };
-  const copy: Record<string, string> = { leaseAtExp: 'atExpiresAt' };
-  if (rotated && rotatedEnc) {
-    set['handleHash'] = rotated.hash;
-    set['handleGen'] = rotated.generation;
-    set['handleEnc'] = rotatedEnc;
-    set['rotatedAt'] = now;
-    copy['prevHandleHash'] = 'handleHash';
-  }
-
-  const s = await updateSession(rt.table, sid, { expression: `${credential} AND ${REFRESH_MAY_PROCEED}`, values }, { set, copy });
-  if (s) {
-    const rotation = rotated && presented.kind === 'handle' ? { from: presented.credential, to: rotated } : undefined;
-    if (s.atExpiresAt > fresh) return serve(rt, s, 'stored', rotated?.value, rotation);
-    // The token is stale and the condition held, so no one else holds a real lease: this one is ours.
-    return refreshUpstream(rt, s, owner, rotated?.value, rotation);
-  }
-  return diagnose(rt, presented, owner);
+/** A lease this request holds, and what to hand out and restore. */
+interface Held {
+  readonly session: SessionRecord;
+  readonly owner: string;
+  /** Native: the handle the answer carries. */
+  readonly handle: string | undefined;
+  /** Native, when the handle's rotation is pending: the presented handle, restored if the request fails. */
+  readonly restore: StoredHandle | undefined;
 }
 
-async function diagnose(rt: Runtime, presented: Presented, owner: string): Promise<RefreshOutcome> {
+export async function refreshSession(rt: Runtime, presented: Presented): Promise<RefreshOutcome> {
   const sid = presented.credential.sid;
-  const s = await getSession(rt.table, sid);
+  const owner = randomToken(12);
+  const cipher = await rt.cipher();
+  const credential: RefreshCredential = presented.kind === 'handle'
+    ? { kind: 'handle', hash: presented.credential.hash, clientId: presented.clientId }
+    : { kind: 'cookie', hash: presented.credential.hash, ...(presented.clientIds ? { clientIds: presented.clientIds } : {}) };
+  const deadline = Date.now() + WAIT_MS;
+  let waited = false;
+  let claims = 0;
+  let step: Step = { kind: 'claim' };
+  for (;;) {
+    if (step.kind === 'claim') {
+      // A claim refused although the item looked claimable: someone wrote in between. Never spin.
+      if (++claims > 5) step = { kind: 'wait' };
+    }
+    if (step.kind === 'claim') {
+      const rotated = presented.kind === 'handle' ? newHandle(sid, presented.credential.generation + 1, cipher) : undefined;
+      const rotation = rotated ? { hash: rotated.hash, generation: rotated.generation, enc: await cipher.encrypt(rotated.value, fieldContext(sid, 'handle')) } : undefined;
+      const lease = leaseTerms(rt, owner);
+      const result = await claimRefresh(rt.table, sid, credential, lease, lease.now + rt.config.ttl.sessionIdleSeconds, rotation);
+      if (result.ok) {
+        const s = result.session;
+        if (leaseState(s, rt.now()) === 'none' || s.leaseOwner !== owner) return serve(rt, s, 'stored', rotated?.value, rotated && presented.kind === 'handle' ? presented.credential : undefined);
+        const restore = presented.kind === 'handle' ? await storedHandle(cipher, presented.credential) : undefined;
+        return holdLease(rt, { session: s, owner, handle: rotated?.value, restore });
+      }
+      step = await decide(rt, presented, result.current, cipher, waited);
+    } else if (step.kind === 'claim-previous') {
+      const held = await claimPrevious(rt, presented as Extract<Presented, { kind: 'handle' }>, step, owner, cipher);
+      if (held) return holdLease(rt, held);
+      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited);
+    } else if (step.kind === 'serve') {
+      return serve(rt, step.session, waited ? 'deduplicated' : 'grace', step.handle);
+    } else {
+      if (Date.now() >= deadline) throw new UpstreamUnavailableError('a concurrent refresh of this session did not complete; try again');
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      waited = true;
+      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited);
+    }
+  }
+}
+
+function leaseTerms(rt: Runtime, owner: string): LeaseTerms {
+  // The clock is read after every await, so the write's view of "fresh" is as current as can be.
+  const now = rt.now();
+  return { now, fresh: now + rt.config.ttl.minAccessTokenSeconds, until: now + LEASE_SECONDS, owner };
+}
+
+async function storedHandle(cipher: TokenCipher, handle: Handle): Promise<StoredHandle> {
+  return { hash: handle.hash, generation: handle.generation, enc: await cipher.encrypt(handle.value, fieldContext(handle.sid, 'handle')) };
+}
+
+/** Reads the item's state against what was presented: the transitions of docs/design.md. */
+async function decide(rt: Runtime, presented: Presented, s: SessionRecord | undefined, cipher: TokenCipher, waited: boolean): Promise<Step> {
   const now = rt.now();
   if (!s || !isAlive(s, now)) {
-    if (s) await deleteSession(rt.table, sid);
+    if (s) await endSession(rt.table, s.sid);
     throw new SessionEndedError();
   }
+  const lease = leaseState(s, now);
+  const fresh = s.atExpiresAt > now + rt.config.ttl.minAccessTokenSeconds;
   if (presented.kind === 'cookie') {
     if (s.cookieHash !== presented.credential.hash) throw new SessionEndedError();
     if (presented.clientIds && !presented.clientIds.includes(s.clientId)) throw new ForbiddenError('this origin may not use this session');
-    return waitForRefresh(rt, s, undefined);
+    if (lease === 'active') return { kind: 'wait' };
+    return waited && fresh ? { kind: 'serve', session: s, handle: undefined } : { kind: 'claim' };
   }
   // RFC 6749 §6: a refresh token is bound to the client it was issued to.
   if (s.clientId !== presented.clientId) throw new InvalidGrantError('the refresh token was issued to another client');
-  if (s.handleHash === presented.credential.hash) return waitForRefresh(rt, s, presented.credential.value);
-  const cipher = await rt.cipher();
-  const inGrace = s.prevHandleHash === presented.credential.hash && s.rotatedAt !== undefined && now - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds;
-  if (!inGrace) {
-    const old = s.handleGen !== undefined && presented.credential.generation < s.handleGen && isGenuine(presented.credential, cipher);
-    if (!old) {
-      // Not a handle this session issued (a forgery): refused, and the session is left alone,
-      // so knowing a session id is not enough to end it.
-      throw new InvalidGrantError('unknown refresh token');
+  const hash = presented.credential.hash;
+  if (s.handleHash === hash) return lease === 'active' ? { kind: 'wait' } : { kind: 'claim' };
+  if (s.prevHandleHash === hash) {
+    if (rotationPending(s, now)) {
+      // The successor was never handed out: the presented handle is still the valid one.
+      return lease === 'active' ? { kind: 'wait' } : { kind: 'claim-previous', session: s, abandonedBy: s.leaseOwner };
     }
-    // RFC 9700 §4.14.2: a rotated-out refresh token presented again means one of its holders is a thief.
-    await revokeSession(rt, s, 'reuse');
-    throw new SessionEndedError('the refresh token was already used; the session is revoked');
+    if (s.rotatedAt !== undefined && now - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds) {
+      if (lease === 'active') return { kind: 'wait' };
+      if (fresh) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
+      return { kind: 'claim-previous', session: s, abandonedBy: undefined };
+    }
   }
-  const handle = await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(sid, 'handle')));
-  rt.log.info('refresh.grace_hit', { client_id: s.clientId, provider: s.provider });
-  const fresh = now + rt.config.ttl.minAccessTokenSeconds;
-  if (s.atExpiresAt > fresh) return serve(rt, s, 'grace', handle);
-  if (hasActiveLease(s, now)) return waitForRefresh(rt, s, handle);
-  // The request that rotated the handle did not finish its refresh: take it over, without rotating.
-  const taken = await updateSession(rt.table, sid, {
-    expression: `prevHandleHash = :h AND clientId = :c AND ${REFRESH_MAY_PROCEED}`,
-    values: { ':h': S(presented.credential.hash), ':c': S(presented.clientId), ':now': N(now) },
-  }, { set: { leaseUntil: now + LEASE_SECONDS, leaseOwner: owner, leaseFreshBound: fresh }, copy: { leaseAtExp: 'atExpiresAt' } });
-  if (!taken) return waitForRefresh(rt, s, handle);
-  if (taken.atExpiresAt > fresh) return serve(rt, taken, 'grace', handle);
-  return refreshUpstream(rt, taken, owner, handle, undefined);
+  const old = s.handleGen !== undefined && presented.credential.generation < s.handleGen && isGenuine(presented.credential, cipher);
+  // Not a handle this session issued (a forgery): refused, and the session is left alone, so
+  // knowing a session id is not enough to end it.
+  if (!old) throw new InvalidGrantError('unknown refresh token');
+  // RFC 9700 §4.14.2: a handle whose successor was handed out, presented again after the grace
+  // window, means one of its holders is a thief.
+  await revokeSession(rt, s, 'reuse');
+  throw new SessionEndedError('the refresh token was already used; the session is revoked');
 }
 
-/** Waits for the lease holder's write, then serves what it stored. */
-async function waitForRefresh(rt: Runtime, seen: SessionRecord, handle: string | undefined): Promise<RefreshOutcome> {
-  const deadline = Date.now() + WAIT_MS;
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    const s = await getSession(rt.table, seen.sid);
-    const now = rt.now();
-    if (!s || !isAlive(s, now)) throw new SessionEndedError();
-    if (s.atExpiresAt !== seen.atExpiresAt || s.atExpiresAt > now + rt.config.ttl.minAccessTokenSeconds) {
-      rt.log.metric('refresh.deduplicated', { RefreshesDeduplicated: 1 }, { client_id: s.clientId, provider: s.provider });
-      return serve(rt, s, 'deduplicated', handle);
-    }
-    if (!hasActiveLease(s, now)) break;
-  }
-  throw new UpstreamUnavailableError('a concurrent refresh of this session did not complete; try again');
+/** Takes the lease for a request presenting the previous handle; undefined when someone else got there first. */
+async function claimPrevious(rt: Runtime, presented: Extract<Presented, { kind: 'handle' }>, step: Extract<Step, { kind: 'claim-previous' }>, owner: string, cipher: TokenCipher): Promise<Held | undefined> {
+  const result = await claimFromPrevious(rt.table, step.session.sid, presented.credential.hash, presented.clientId, leaseTerms(rt, owner), step.abandonedBy);
+  if (!result.ok) return undefined;
+  const s = result.session;
+  if (step.abandonedBy !== undefined) rt.log.warn('refresh.lease_taken_over', { client_id: s.clientId, provider: s.provider });
+  const handle = await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle')));
+  // A pending rotation is still the presented handle's to roll back; a handed-out one is not.
+  return { session: s, owner, handle, restore: step.abandonedBy !== undefined ? await storedHandle(cipher, presented.credential) : undefined };
 }
 
 function providerOf(rt: Runtime, s: SessionRecord): Provider {
@@ -175,140 +206,169 @@ function providerOf(rt: Runtime, s: SessionRecord): Provider {
   return provider;
 }
 
-/** The lease holder's work: one refresh grant at the provider, then one write. */
-async function refreshUpstream(rt: Runtime, s: SessionRecord, owner: string, handle: string | undefined, rotation: Rotation | undefined): Promise<RefreshOutcome> {
+/**
+ * The lease holder's work, with the one exit path: whatever fails before the final write
+ * releases the lease and rolls a pending rotation back, so the app's handle stays valid and the
+ * next request need not wait for the lease to run out.
+ */
+async function holdLease(rt: Runtime, held: Held): Promise<RefreshOutcome> {
+  const log = rt.log.child({ client_id: held.session.clientId, provider: held.session.provider });
+  const state: LeaseExit = { settled: false, rejected: false };
+  try {
+    return await refreshUpstream(rt, held, log, state);
+  } finally {
+    if (!state.settled) {
+      try {
+        const left = await releaseLease(rt.table, held.session.sid, held.owner, held.restore, state.rejected ? rt.now() : undefined);
+        if (left && state.rejected) await endIfRejectedTooLong(rt, left, log);
+      } catch (err) {
+        // The lease then runs out by itself and the next request takes it over.
+        log.warn('refresh.release_failed', errorFields(err));
+      }
+    }
+  }
+}
+
+interface LeaseExit {
+  /** The lease ended by a write of this request (stored, or the session deleted). */
+  settled: boolean;
+  /** The provider's answer was a 4xx that is not an OAuth error. */
+  rejected: boolean;
+}
+
+async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: LeaseExit): Promise<RefreshOutcome> {
+  const s = held.session;
   const provider = providerOf(rt, s);
-  const log = rt.log.child({ client_id: s.clientId, provider: provider.name });
   const cipher = await rt.cipher();
   if (!s.refreshToken) {
-    await deleteSession(rt.table, s.sid);
+    await endSession(rt.table, s.sid);
+    exit.settled = true;
     throw new SessionEndedError('the session has no refresh token and its access token has expired');
   }
-  const refreshToken = await readOrEnd(rt, s, () => cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')));
-  let upstream: UpstreamContext;
-  let tokens;
+  const refreshToken = await readOrEnd(rt, s, () => cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')), exit);
   const started = Date.now();
   const http = withDeadline(rt.http, started + UPSTREAM_BUDGET_MS);
+  let upstream: UpstreamContext;
+  let tokens: TokenSet;
   try {
     upstream = { provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http };
     tokens = await refreshGrant(upstream, refreshToken);
   } catch (err) {
     log.warn('upstream.error', { step: 'refresh', ms: Date.now() - started, ...errorFields(err) });
     if (err instanceof UpstreamOAuthError && err.upstreamCode === 'invalid_grant') {
-      await deleteSession(rt.table, s.sid);
+      await endSession(rt.table, s.sid);
+      exit.settled = true;
       throw new SessionEndedError('the provider ended the session');
     }
-    await releaseLease(rt, s.sid, owner, rotation?.from);
+    if (err instanceof UpstreamRejectedError) exit.rejected = true;
     throw err instanceof UpstreamOAuthError ? new BrokerError('server_error', 502, 'the identity provider refused the refresh') : err;
   }
   log.info('refresh.upstream', { ms: Date.now() - started });
+  // The provider may have rotated its refresh token: from here on, storing the answer comes first.
+  tokens = await checkRefreshIdToken(rt, provider, upstream.metadata, s, tokens, refreshToken, log, exit);
 
-  if (!provider.openid) {
-    // No ID token is checked for such a provider, so none is kept or handed out.
-    tokens = { ...tokens, idToken: undefined };
-  } else if (tokens.idToken) {
-    try {
-      const identity = s.idToken ? identityOf(await cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken'))) : undefined;
-      if (!identity) throw new TokenValidationError('the session has no ID token to compare with');
-      await validateRefreshIdToken({ provider, metadata: upstream.metadata, jwks: rt.jwks.get(provider, upstream.metadata) }, tokens.idToken, identity);
-    } catch (err) {
-      if (err instanceof UpstreamUnavailableError || isUnknownSigningKey(err)) {
-        // The keys could not be fetched, or not yet the new one: keep the session and its checked ID token; the new
-        // refresh and access tokens came straight from the token endpoint and are stored.
-        log.warn('refresh.id_token_unchecked', errorFields(err));
-        tokens = { ...tokens, idToken: undefined };
-      } else {
-        log.warn('refresh.id_token_rejected', errorFields(err));
-        await revokeSession(rt, s, 'id_token', tokens.refreshToken ?? refreshToken);
-        throw new SessionEndedError('the refreshed ID token does not match the session');
-      }
-    }
-  }
-
-  const now = rt.now();
-  const stored = await storedTokens(cipher, s.sid, tokens, now, s.maxExpiresAt, true);
+  let downstream: DownstreamGrant | undefined;
   let downstreamError: unknown;
-  let downstream;
   try {
-    downstream = await runDownstreamLogin(rt, provider, tokens.accessToken, s.instanceId, http);
+    downstream = await downstreamFor(provider)?.login(rt, tokens.accessToken, s.instanceId, http);
   } catch (err) {
     log.warn('upstream.error', { step: 'downstream_login', ...errorFields(err) });
     downstreamError = err;
   }
-  const written = await updateSession(rt.table, s.sid, { expression: 'leaseOwner = :o', values: { ':o': S(owner) } }, {
-    set: {
-      ...stored,
-      expiresAt: Math.min(s.idleExpiresAt, stored.hardExpiresAt),
-      ...(downstream ? await sealDownstream(cipher, s.sid, downstream, now) : {}),
-    },
-    remove: ['leaseUntil', 'leaseOwner', 'leaseAtExp', 'leaseFreshBound'],
-  });
-  if (!written) return leaseLost(rt, s, tokens.refreshToken, handle);
-  // The OAuth session is stored; a failed downstream login is the caller's 502, and the app
-  // keeps the handle it has.
-  if (downstreamError) {
-    // While the old downstream token lives it is still handed out, as when renewing it early.
-    if (s.extrasExpiresAt !== undefined && s.extrasExpiresAt > now) return serve(rt, written, 'upstream', handle, undefined, false);
-    if (rotation) await restoreHandle(rt, s.sid, rotation);
-    throw downstreamError;
-  }
-  return serve(rt, written, 'upstream', handle);
+  const now = rt.now();
+  // A failed downstream login with no valid old downstream token fails the request: the new
+  // tokens are stored, but the rotation is not handed out (the app keeps the handle it has).
+  const failing = downstreamError !== undefined && !(s.extrasExpiresAt !== undefined && s.extrasExpiresAt > now);
+  const stored = await storedTokens(cipher, s.sid, tokens, now, s.maxExpiresAt, true);
+  const fields = {
+    ...stored,
+    expiresAt: Math.min(s.idleExpiresAt, stored.hardExpiresAt),
+    ...(downstream ? await sealDownstream(cipher, s.sid, downstream, now) : {}),
+  };
+  // A handle taken over within the grace window was handed out already: its rotatedAt stays.
+  const handOut = held.restore === undefined ? undefined : failing ? held.restore : now;
+  const written = await finalWrite(rt, s.sid, held.owner, fields, handOut, started, log);
+  exit.settled = true;
+  if (!written.ok) return leaseLost(rt, s, written.current, tokens.refreshToken, log);
+  if (failing) throw downstreamError;
+  // While the old downstream token lives it is still handed out, as when renewing it early.
+  return serve(rt, written.session, 'upstream', held.handle, undefined, downstreamError === undefined);
 }
 
 /**
- * The write after an upstream refresh found the lease gone: the session was ended meanwhile
- * (logout, reuse revocation), or the lease expired and another request took it over. Tokens that
- * were not stored are never handed out: an ended session gets the new refresh token revoked, a
- * live one is served from what it stores.
+ * The final write, retried on storage trouble until its time is up: the provider has already
+ * answered (and may have rotated its refresh token), so giving up early would lose it.
+ * `handOut`: native only; the time the rotation is handed out, or the handle to restore instead.
  */
-async function leaseLost(rt: Runtime, original: SessionRecord, newRefreshToken: string | undefined, handle: string | undefined): Promise<RefreshOutcome> {
-  const s = await getSession(rt.table, original.sid);
-  const now = rt.now();
-  if (!s || !isAlive(s, now)) {
-    rt.log.warn('refresh.lease_lost', { outcome: 'session_ended', client_id: original.clientId, provider: original.provider });
+async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger) {
+  const until = started + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await completeRefresh(rt.table, sid, owner, fields, handOut);
+    } catch (err) {
+      if (!(err instanceof BrokerUnavailableError) || Date.now() + 100 * attempt > until) {
+        log.error('refresh.store_failed', { attempts: attempt, ...errorFields(err) });
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
+    }
+  }
+}
+
+/** A refreshed ID token must keep the session's identity (OIDC Core §12.2); else the session ends. */
+async function checkRefreshIdToken(rt: Runtime, provider: Provider, metadata: UpstreamContext['metadata'], s: SessionRecord, tokens: TokenSet, refreshToken: string, log: Logger, exit: LeaseExit): Promise<TokenSet> {
+  // No ID token is checked for a provider without openid, so none is kept or handed out.
+  if (!provider.openid) return { ...tokens, idToken: undefined };
+  if (!tokens.idToken) return tokens;
+  const cipher = await rt.cipher();
+  try {
+    const identity = s.idToken ? identityOf(await cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken'))) : undefined;
+    if (!identity) throw new TokenValidationError('the session has no ID token to compare with');
+    await validateRefreshIdToken({ provider, metadata, jwks: rt.jwks.get(provider, metadata) }, tokens.idToken, identity);
+    return tokens;
+  } catch (err) {
+    if (err instanceof UpstreamUnavailableError || isUnknownSigningKey(err)) {
+      // The keys could not be fetched, or not yet the new one: keep the session and its checked ID
+      // token; the new refresh and access tokens came straight from the token endpoint and are stored.
+      log.warn('refresh.id_token_unchecked', errorFields(err));
+      return { ...tokens, idToken: undefined };
+    }
+    log.warn('refresh.id_token_rejected', errorFields(err));
+    await revokeSession(rt, s, 'id_token', tokens.refreshToken ?? refreshToken);
+    exit.settled = true;
+    throw new SessionEndedError('the refreshed ID token does not match the session');
+  }
+}
+
+/**
+ * The final write found the lease gone: the session was ended meanwhile (logout, reuse
+ * revocation), or the lease ran out and another request took it over. Tokens that were not stored
+ * are never handed out: an ended session gets the new refresh token revoked; a live one is
+ * served once the request that took over has stored its answer.
+ */
+async function leaseLost(rt: Runtime, original: SessionRecord, current: SessionRecord | undefined, newRefreshToken: string | undefined, log: Logger): Promise<RefreshOutcome> {
+  if (!current || !isAlive(current, rt.now())) {
+    log.warn('refresh.lease_lost', { outcome: 'session_ended' });
     if (newRefreshToken) await revokeUpstream(rt, original, newRefreshToken);
     throw new SessionEndedError('the session ended during the refresh');
   }
-  rt.log.warn('refresh.lease_lost', { outcome: 'taken_over', client_id: s.clientId, provider: s.provider });
-  return waitForRefresh(rt, { ...s, atExpiresAt: -1 }, handle);
+  log.warn('refresh.lease_lost', { outcome: 'taken_over' });
+  throw new UpstreamUnavailableError('the refresh took too long; try again');
 }
 
-/** Rotates a handle back after the request that rotated it failed, so the app's handle stays valid. */
-async function restoreHandle(rt: Runtime, sid: string, rotation: Rotation): Promise<void> {
-  const cipher = await rt.cipher();
-  await updateSession(rt.table, sid, { expression: 'handleHash = :new', values: { ':new': S(rotation.to.hash) } }, {
-    set: { handleHash: rotation.from.hash, handleGen: rotation.from.generation, handleEnc: await cipher.encrypt(rotation.from.value, fieldContext(sid, 'handle')) },
-    remove: ['prevHandleHash', 'rotatedAt'],
-  });
-}
-
-/** Gives the lease back after a failed upstream call; a rotated handle is rotated back. */
-async function releaseLease(rt: Runtime, sid: string, owner: string, rotatedFrom: Handle | undefined): Promise<void> {
-  const set: Record<string, string | number> = {};
-  if (rotatedFrom) {
-    const cipher = await rt.cipher();
-    set['handleHash'] = rotatedFrom.hash;
-    set['handleGen'] = rotatedFrom.generation;
-    set['handleEnc'] = await cipher.encrypt(rotatedFrom.value, fieldContext(sid, 'handle'));
-  }
-  await updateSession(rt.table, sid, { expression: 'leaseOwner = :o', values: { ':o': S(owner) } }, {
-    set,
-    remove: ['leaseUntil', 'leaseOwner', 'leaseAtExp', 'leaseFreshBound', ...(rotatedFrom ? ['prevHandleHash', 'rotatedAt'] : [])],
-  });
-}
-
-async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotation?: Rotation, renew = true): Promise<RefreshOutcome> {
+async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotatedFrom?: Handle, renew = true): Promise<RefreshOutcome> {
   let current = s;
   const provider = providerOf(rt, s);
+  const downstream = downstreamFor(provider);
   const now = rt.now();
-  if (renew && provider.downstreamLogin && renewalDue(s.extrasExpiresAt, s.extrasLifetime, now)) {
+  if (renew && downstream && renewalDue(s.extrasExpiresAt, s.extrasLifetime, now)) {
     try {
       current = await renewDownstream(rt, provider, s);
     } catch (err) {
       rt.log.warn('upstream.error', { provider: provider.name, step: 'downstream_login', ...errorFields(err) });
       // Renewal is early: while the old downstream token lives, hand it out; else fail, handle intact.
       if (s.extrasExpiresAt === undefined || s.extrasExpiresAt <= now) {
-        if (rotation) await restoreHandle(rt, s.sid, rotation);
+        if (rotatedFrom && s.handleHash) await rollBackRotation(rt.table, s.sid, s.handleHash, await storedHandle(await rt.cipher(), rotatedFrom));
         throw err;
       }
     }
@@ -322,32 +382,40 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
 async function renewDownstream(rt: Runtime, provider: Provider, s: SessionRecord): Promise<SessionRecord> {
   const cipher = await rt.cipher();
   const accessToken = await readOrEnd(rt, s, () => cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')));
-  const grant = await runDownstreamLogin(rt, provider, accessToken, s.instanceId);
-  if (!grant) return s;
+  const grant = await downstreamFor(provider)!.login(rt, accessToken, s.instanceId, rt.http);
   const sealed = await sealDownstream(cipher, s.sid, grant, rt.now());
-  const written = await updateSession(rt.table, s.sid, { expression: 'atExpiresAt = :a', values: { ':a': N(s.atExpiresAt) } }, { set: sealed });
+  const written = await storeDownstream(rt.table, s.sid, s.atExpiresAt, sealed);
   rt.log.info('downstream.renewed', { client_id: s.clientId, provider: s.provider });
   return written ?? { ...s, ...sealed };
 }
 
+/** After a provider answer that was neither tokens nor an OAuth error: ends the session once such answers have gone on long enough. */
+async function endIfRejectedTooLong(rt: Runtime, s: SessionRecord, log: Logger): Promise<void> {
+  if (s.rejectedSince === undefined || (s.rejectedCount ?? 0) < REJECTIONS_TO_END || rt.now() - s.rejectedSince < REJECTION_WINDOW_SECONDS) return;
+  log.warn('session.ended_by_rejections', { rejections: s.rejectedCount, seconds: rt.now() - s.rejectedSince });
+  await endSession(rt.table, s.sid);
+  throw new SessionEndedError('the provider keeps refusing to refresh this session');
+}
+
 /** Runs a read of stored ciphertext; an unreadable session (e.g. its key was retired) is ended. */
-async function readOrEnd<T>(rt: Runtime, s: SessionRecord, read: () => Promise<T>): Promise<T> {
+async function readOrEnd<T>(rt: Runtime, s: SessionRecord, read: () => Promise<T>, exit?: LeaseExit): Promise<T> {
   try {
     return await read();
   } catch (err) {
     if (!(err instanceof DecryptionError)) throw err;
     rt.log.warn('session.unreadable', { client_id: s.clientId, provider: s.provider });
-    await deleteSession(rt.table, s.sid);
+    await endSession(rt.table, s.sid);
+    if (exit) exit.settled = true;
     throw new SessionEndedError('the session can no longer be read', { cause: err });
   }
 }
 
 /**
- * Ends a session for cause (refresh token reuse, a bad refreshed ID token): deletes it and
- * revokes the upstream refresh token where the provider can.
+ * Ends a session for cause (refresh token reuse, a bad refreshed ID token, a reused code): deletes
+ * it and revokes the upstream refresh token where the provider can.
  */
 export async function revokeSession(rt: Runtime, s: SessionRecord, reason: 'reuse' | 'id_token' | 'code_reuse', refreshToken?: string): Promise<void> {
-  const deleted = await deleteSession(rt.table, s.sid);
+  const deleted = await endSession(rt.table, s.sid);
   if (reason === 'id_token') rt.log.warn('session.revoked', { client_id: s.clientId, provider: s.provider, reason });
   else rt.log.metric('session.revoked_reuse', { ReuseRevocations: 1 }, { client_id: s.clientId, provider: s.provider, reason });
   await revokeUpstream(rt, deleted ?? s, refreshToken);

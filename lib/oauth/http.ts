@@ -3,7 +3,7 @@
  * failures: unreachable, timed out or 5xx is `UpstreamUnavailableError` (503); a malformed or
  * oversized answer is `UpstreamMalformedError` (502); an OAuth error body is `UpstreamOAuthError`.
  */
-import { UpstreamMalformedError, UpstreamOAuthError, UpstreamUnavailableError } from '../errors.js';
+import { UpstreamMalformedError, UpstreamOAuthError, UpstreamRejectedError, UpstreamUnavailableError } from '../errors.js';
 
 export interface HttpOptions {
   readonly timeoutMs?: number;
@@ -121,6 +121,7 @@ export function checkOAuthStatus(res: UpstreamResponse, what: string): void {
     if (typeof code === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/.test(code)) {
       throw new UpstreamOAuthError(code, res.status);
     }
+    throw new UpstreamRejectedError(`the ${what} answered ${res.status} without an OAuth error`, res.status);
   }
   throw new UpstreamMalformedError(`the ${what} answered ${res.status}`);
 }

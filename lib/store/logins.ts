@@ -1,8 +1,10 @@
 /**
  * Login records: one per started login, keyed by the hash of the broker's `state`, bound to the
- * browser by the hash of its transaction cookie, single use by a conditional delete.
+ * browser by the hash of its transaction cookie, single use by a conditional update that marks it
+ * used by one callback request (TTL removes it later). Both writes are idempotent under the SDK's
+ * retries: a retried put finds its own transaction hash, a retried take finds its own `usedBy`.
  */
-import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { isConditionFailure, N, num, S, str, toItem, type Table } from './table.js';
 
 export interface LoginRecord {
@@ -43,23 +45,29 @@ export async function putLogin(table: Table, login: LoginRecord): Promise<void> 
         expiresAt: login.expiresAt,
       }),
     },
-    ConditionExpression: 'attribute_not_exists(pk)',
+    // The state is 256 random bits: an item with this key and this browser's transaction hash
+    // can only be this request's own first attempt, applied before its answer was lost.
+    ConditionExpression: 'attribute_not_exists(pk) OR txnHash = :txn',
+    ExpressionAttributeValues: { ':txn': S(login.txnHash) },
   }));
 }
 
 /**
- * Takes the login record for a callback: deletes it only if it exists, is unexpired and belongs
- * to this browser's transaction cookie. Resolves undefined otherwise, leaving it in place (so a
- * callback replayed in another browser does not burn the real user's login).
+ * Takes the login record for a callback: marks it used by this request (`taker`, random per
+ * request) only if it exists, is unexpired, is unused and belongs to this browser's transaction
+ * cookie. Resolves undefined otherwise, leaving it in place (so a callback replayed in another
+ * browser does not burn the real user's login). The SDK's retry of an applied take passes the
+ * condition again (`usedBy = taker`) and gets the same record.
  */
-export async function takeLogin(table: Table, stateHash: string, txnHash: string, now: number): Promise<LoginRecord | undefined> {
+export async function takeLogin(table: Table, stateHash: string, txnHash: string, now: number, taker: string): Promise<LoginRecord | undefined> {
   try {
-    const out = await table.send(new DeleteItemCommand({
+    const out = await table.send(new UpdateItemCommand({
       TableName: table.name,
       Key: key(stateHash),
-      ConditionExpression: 'attribute_exists(pk) AND txnHash = :txn AND expiresAt > :now',
-      ExpressionAttributeValues: { ':txn': S(txnHash), ':now': N(now) },
-      ReturnValues: 'ALL_OLD',
+      ConditionExpression: 'attribute_exists(pk) AND txnHash = :txn AND expiresAt > :now AND (attribute_not_exists(usedBy) OR usedBy = :me)',
+      UpdateExpression: 'SET usedBy = :me',
+      ExpressionAttributeValues: { ':txn': S(txnHash), ':now': N(now), ':me': S(taker) },
+      ReturnValues: 'ALL_NEW',
     }));
     const item = out.Attributes;
     if (!item) return undefined;

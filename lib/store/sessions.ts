@@ -4,74 +4,100 @@
  * the web session cookie (as a hash), and the refresh lease that makes concurrent refreshes of
  * one session, on any number of containers, call the provider once.
  *
- * A lease is *real* only when it was taken while the access token was stale
- * (`leaseAtExp <= leaseFreshBound`) and that token is still the stored one
- * (`leaseAtExp = atExpiresAt`). A request that finds the token fresh takes no real lease, so it
- * never blocks anyone: that is what lets one UpdateItem both serve a fresh token and, when the
- * token is stale, claim the right to refresh it.
+ * Every write is one conditional single-item operation named for what it means (`claimRefresh`,
+ * `completeRefresh`, `releaseLease`, `redeemCode`, ...). Each is idempotent under the SDK's
+ * retries: when a retried write finds its own first attempt applied (its condition now fails),
+ * the operation recognises the item as its own (by the owner token or the hash it wrote) and
+ * reports success. Items are parsed into typed records; nothing outside this module sees an
+ * expression string or an attribute value. The state machine these operations implement is in
+ * docs/design.md, "Refreshing: a state machine of the session item".
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import * as v from 'valibot';
+import { BrokerUnavailableError } from '../errors.js';
 import { isConditionFailure, N, S, toItem, type Item, type Table } from './table.js';
 
-export interface SessionRecord {
-  readonly sid: string;
-  readonly provider: string;
-  readonly clientId: string;
-  readonly clientType: 'web' | 'native';
-  readonly createdAt: number;
+const int = v.pipe(v.number(), v.integer());
+const str = v.string();
+
+const SessionSchema = v.object({
+  sid: str,
+  provider: str,
+  clientId: str,
+  clientType: v.picklist(['web', 'native']),
+  createdAt: int,
   /** createdAt + sessionMaxSeconds; rotation never moves it. */
-  readonly maxExpiresAt: number;
+  maxExpiresAt: int,
   /** min(maxExpiresAt, the provider's refresh token expiry). */
-  readonly hardExpiresAt: number;
-  readonly idleExpiresAt: number;
-  readonly expiresAt: number;
+  hardExpiresAt: int,
+  idleExpiresAt: int,
+  /** The TTL attribute: min(idleExpiresAt, hardExpiresAt). */
+  expiresAt: int,
   /** Encrypted (JWE) upstream tokens. */
-  readonly refreshToken?: string;
-  readonly accessToken: string;
-  readonly atExpiresAt: number;
-  readonly idToken?: string;
-  readonly scope?: string;
+  refreshToken: v.optional(str),
+  accessToken: str,
+  atExpiresAt: int,
+  idToken: v.optional(str),
+  scope: v.optional(str),
   /** Encrypted JSON of provider extras (e.g. XProtect's vms_token) and when they must be renewed. */
-  readonly extras?: string;
-  readonly extrasExpiresAt?: number;
+  extras: v.optional(str),
+  extrasExpiresAt: v.optional(int),
   /** Seconds the downstream token lived when obtained, to renew it before it expires. */
-  readonly extrasLifetime?: number;
+  extrasLifetime: v.optional(int),
   /** A stable id of this session at the downstream service (XProtect instanceId). */
-  readonly instanceId?: string;
+  instanceId: v.optional(str),
   // native: one-time code
-  readonly codeHash?: string;
-  readonly codeChallenge?: string;
-  readonly codeRedirectUri?: string;
-  readonly codeExpiresAt?: number;
-  readonly codeUsedAt?: number;
+  codeHash: v.optional(str),
+  codeChallenge: v.optional(str),
+  codeRedirectUri: v.optional(str),
+  codeExpiresAt: v.optional(int),
+  codeUsedAt: v.optional(int),
   // native: rotating handle
-  readonly handleHash?: string;
+  handleHash: v.optional(str),
   /** The generation of the current handle: 1 at redemption, one more at each rotation. */
-  readonly handleGen?: number;
-  /** The current handle, encrypted, so a retry within the grace window gets the same answer. */
-  readonly handleEnc?: string;
-  readonly prevHandleHash?: string;
-  readonly rotatedAt?: number;
+  handleGen: v.optional(int),
+  /** The current handle, encrypted, so a retry gets the same answer. */
+  handleEnc: v.optional(str),
+  prevHandleHash: v.optional(str),
+  /** When the current handle was handed out (the rotation committed). */
+  rotatedAt: v.optional(int),
   // web
-  readonly cookieHash?: string;
+  cookieHash: v.optional(str),
   // refresh lease
-  readonly leaseUntil?: number;
-  readonly leaseOwner?: string;
-  readonly leaseAtExp?: number;
-  readonly leaseFreshBound?: number;
-}
+  /** The owner token of the last request that wrote the lease; kept after the lease ends, so a retried write knows its own. */
+  leaseOwner: v.optional(str),
+  leaseUntil: v.optional(int),
+  leaseAtExp: v.optional(int),
+  leaseFreshBound: v.optional(int),
+  /** 1 when the lease's request rotated the handle: the rotation is pending until it completes. */
+  leaseRotates: v.optional(int),
+  // provider answers that are neither tokens nor an OAuth error (see `recordRejection`)
+  rejectedSince: v.optional(int),
+  rejectedCount: v.optional(int),
+});
+
+declare const parsed: unique symbol;
+/** A stored session, as only `parseSession` makes it (never a cast). */
+export type SessionRecord = Readonly<v.InferOutput<typeof SessionSchema>> & { readonly [parsed]: true };
 
 export const sessionKey = (sid: string) => `session#${sid}`;
 const key = (sid: string) => ({ pk: S(sessionKey(sid)) });
 
-function fromItem(item: Item): SessionRecord {
-  const out: Record<string, string | number> = {};
-  for (const [k, v] of Object.entries(item)) {
-    if (v.S !== undefined) out[k] = v.S;
-    else if (v.N !== undefined) out[k] = Number(v.N);
+/** Parses a stored item; an item that does not parse is a corrupt record, answered as storage trouble. */
+export function parseSession(item: Item): SessionRecord {
+  const flat: Record<string, string | number> = {};
+  for (const [k, val] of Object.entries(item)) {
+    if (val.S !== undefined) flat[k] = val.S;
+    else if (val.N !== undefined) flat[k] = Number(val.N);
   }
-  out['sid'] = String(out['pk']).slice('session#'.length);
-  return out as unknown as SessionRecord;
+  const pk = flat['pk'];
+  if (typeof pk === 'string' && pk.startsWith('session#')) flat['sid'] = pk.slice('session#'.length);
+  const out = v.safeParse(SessionSchema, flat);
+  if (!out.success) {
+    const fields = out.issues.map((i) => v.getDotPath(i) ?? '?').join(', ');
+    throw new BrokerUnavailableError('a stored session could not be read', { cause: new TypeError(`session item fails its schema at ${fields}`) });
+  }
+  return out.output as SessionRecord;
 }
 
 /** Is the session still alive at `now` (TTL deletion lags, so this is checked on every read)? */
@@ -79,102 +105,349 @@ export function isAlive(s: SessionRecord, now: number): boolean {
   return s.hardExpiresAt > now && s.idleExpiresAt > now;
 }
 
-/** Is a real refresh lease held on this session at `now`? */
-export function hasActiveLease(s: SessionRecord, now: number): boolean {
-  return s.leaseUntil !== undefined && s.leaseUntil > now && s.leaseAtExp === s.atExpiresAt
-    && s.leaseAtExp !== undefined && s.leaseFreshBound !== undefined && s.leaseAtExp <= s.leaseFreshBound;
+/**
+ * The lease on a session at `now`. A lease is *real* only when it was taken while the access
+ * token was stale (`leaseAtExp <= leaseFreshBound`) and that token is still the stored one
+ * (`leaseAtExp = atExpiresAt`): a request that found the token fresh writes lease fields that
+ * block no one. A real lease is `active` until `leaseUntil`, then `abandoned` (its holder died).
+ */
+export function leaseState(s: SessionRecord, now: number): 'none' | 'active' | 'abandoned' {
+  if (s.leaseUntil === undefined || s.leaseAtExp === undefined || s.leaseFreshBound === undefined) return 'none';
+  if (s.leaseAtExp !== s.atExpiresAt || s.leaseAtExp > s.leaseFreshBound) return 'none';
+  return s.leaseUntil > now ? 'active' : 'abandoned';
 }
 
-export async function createSession(table: Table, s: Omit<SessionRecord, 'sid'> & { sid: string }): Promise<void> {
-  const { sid, ...rest } = s;
-  await table.send(new PutItemCommand({
-    TableName: table.name,
-    Item: { ...key(sid), kind: S('session'), ...toItem(rest as Record<string, string | number | undefined>) },
-    ConditionExpression: 'attribute_not_exists(pk)',
-  }));
+/** Does a real lease (active or abandoned) hold a native rotation that has not been handed out? */
+export function rotationPending(s: SessionRecord, now: number): boolean {
+  return s.leaseRotates === 1 && leaseState(s, now) !== 'none';
 }
+
+/**
+ * The condition under which a refresh may take the lease: the session is alive and no real lease
+ * is active. Even a request that finds the token fresh waits for an active lease: its clock may
+ * lag the holder's, and its write would void the lease. Placeholder: `:now`.
+ */
+const MAY_TAKE_LEASE =
+  'hardExpiresAt > :now AND idleExpiresAt > :now AND (attribute_not_exists(leaseUntil) ' +
+  'OR leaseUntil <= :now OR leaseAtExp <> atExpiresAt OR leaseAtExp > leaseFreshBound)';
+
+const LEASE_FIELDS = ['leaseUntil', 'leaseAtExp', 'leaseFreshBound', 'leaseRotates'] as const;
+
+/** The result of a conditional write: the record as written, or the record as found (undefined: no item). */
+export type WriteResult =
+  | { readonly ok: true; readonly session: SessionRecord }
+  | { readonly ok: false; readonly current: SessionRecord | undefined };
 
 export async function getSession(table: Table, sid: string): Promise<SessionRecord | undefined> {
   const out = await table.send(new GetItemCommand({ TableName: table.name, Key: key(sid), ConsistentRead: true }));
-  return out.Item ? fromItem(out.Item) : undefined;
+  return out.Item ? parseSession(out.Item) : undefined;
 }
 
-/** Deletes a session, optionally only under a condition; resolves the deleted record. */
-export async function deleteSession(table: Table, sid: string, condition?: Condition): Promise<SessionRecord | undefined> {
+export type NewSession = Omit<v.InferInput<typeof SessionSchema>, 'sid'> & { readonly sid: string };
+
+/**
+ * Creates a session. The condition lets the SDK's retry of an applied put succeed: the item
+ * then holds this request's code or cookie hash, 256 bits no one else has.
+ */
+export async function createSession(table: Table, s: NewSession): Promise<void> {
+  const { sid, ...rest } = s;
+  const own = s.codeHash !== undefined ? { expression: 'codeHash = :own', value: s.codeHash } : { expression: 'cookieHash = :own', value: s.cookieHash ?? '' };
+  await table.send(new PutItemCommand({
+    TableName: table.name,
+    Item: { ...key(sid), kind: S('session'), ...toItem(rest as Record<string, string | number | undefined>) },
+    ConditionExpression: `attribute_not_exists(pk) OR ${own.expression}`,
+    ExpressionAttributeValues: { ':own': S(own.value) },
+  }));
+}
+
+/** How a refresh request proves it may use the session. */
+export type RefreshCredential =
+  | { readonly kind: 'handle'; readonly hash: string; readonly clientId: string }
+  /** `clientIds`: when the browser sent an Origin, the clients that allow it. */
+  | { readonly kind: 'cookie'; readonly hash: string; readonly clientIds?: readonly string[] };
+
+export interface LeaseTerms {
+  readonly now: number;
+  /** now + minAccessTokenSeconds: a token expiring by then is stale. */
+  readonly fresh: number;
+  readonly until: number;
+  readonly owner: string;
+}
+
+/** A native handle as written: its hash, generation and encrypted value. */
+export interface StoredHandle {
+  readonly hash: string;
+  readonly generation: number;
+  readonly enc: string;
+}
+
+/**
+ * The first write of every refresh: checks the credential and the session's life, extends the
+ * idle time, writes lease fields (real only if the token is stale, see `leaseState`) and, for a
+ * handle, rotates it. If the lease turns out real, the rotation stays pending until
+ * `completeRefresh`; if not, this write is the whole refresh and the new handle is handed out.
+ */
+export async function claimRefresh(table: Table, sid: string, credential: RefreshCredential, lease: LeaseTerms, idleUntil: number, rotation?: StoredHandle): Promise<WriteResult> {
+  const values: Record<string, AttributeValue> = { ':h': S(credential.hash) };
+  let condition: string;
+  if (credential.kind === 'handle') {
+    values[':c'] = S(credential.clientId);
+    condition = 'handleHash = :h AND clientId = :c';
+  } else {
+    condition = 'cookieHash = :h';
+    if (credential.clientIds) {
+      credential.clientIds.forEach((id, i) => (values[`:c${i}`] = S(id)));
+      condition += credential.clientIds.length ? ` AND clientId IN (${credential.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
+    }
+  }
+  const set: Record<string, string | number> = {
+    idleExpiresAt: idleUntil,
+    expiresAt: idleUntil,
+    leaseUntil: lease.until,
+    leaseOwner: lease.owner,
+    leaseFreshBound: lease.fresh,
+  };
+  const copy: Record<string, string> = { leaseAtExp: 'atExpiresAt' };
+  const remove: string[] = [];
+  if (rotation) {
+    Object.assign(set, { handleHash: rotation.hash, handleGen: rotation.generation, handleEnc: rotation.enc, rotatedAt: lease.now, leaseRotates: 1 });
+    copy['prevHandleHash'] = 'handleHash';
+  } else {
+    remove.push('leaseRotates');
+  }
+  // The idle time moves, but never past the session's hard end (expiresAt is the TTL).
+  const result = await update(table, sid, `${condition} AND ${MAY_TAKE_LEASE}`, { ...values, ':now': N(lease.now) }, { set, copy, remove });
+  if (result.ok || !result.current) return result;
+  // The SDK's retry of this very write, applied the first time, fails its own condition.
+  const own = result.current.leaseOwner === lease.owner && (!rotation || result.current.handleHash === rotation.hash);
+  return own ? { ok: true, session: result.current } : result;
+}
+
+/**
+ * Takes the lease for a request that presents the previous handle: either the rotation is pending
+ * and its lease was abandoned (`abandonedBy`: that lease's owner; the pending rotation is kept and
+ * will be handed out), or the rotation was handed out within the grace window and the token has
+ * gone stale since (no rotation: the current handle is handed out again).
+ */
+export async function claimFromPrevious(table: Table, sid: string, prevHash: string, clientId: string, lease: LeaseTerms, abandonedBy?: string): Promise<WriteResult> {
+  const values: Record<string, AttributeValue> = { ':p': S(prevHash), ':c': S(clientId), ':now': N(lease.now) };
+  let condition = `prevHandleHash = :p AND clientId = :c AND ${MAY_TAKE_LEASE}`;
+  const set: Record<string, string | number> = { leaseUntil: lease.until, leaseOwner: lease.owner };
+  const copy: Record<string, string> = {};
+  const remove: string[] = [];
+  if (abandonedBy !== undefined) {
+    values[':old'] = S(abandonedBy);
+    condition += ' AND leaseOwner = :old AND leaseRotates = :one';
+    values[':one'] = N(1);
+  } else {
+    set['leaseFreshBound'] = lease.fresh;
+    copy['leaseAtExp'] = 'atExpiresAt';
+    remove.push('leaseRotates');
+  }
+  const result = await update(table, sid, condition, values, { set, copy, remove });
+  if (result.ok || !result.current) return result;
+  return result.current.leaseOwner === lease.owner && result.current.leaseUntil !== undefined ? { ok: true, session: result.current } : result;
+}
+
+/** What the lease holder stores after an upstream refresh. */
+export interface RefreshedFields {
+  readonly accessToken: string;
+  readonly atExpiresAt: number;
+  readonly hardExpiresAt: number;
+  readonly expiresAt: number;
+  readonly refreshToken?: string | undefined;
+  readonly idToken?: string | undefined;
+  readonly scope?: string | undefined;
+  readonly extras?: string | undefined;
+  readonly extrasExpiresAt?: number | undefined;
+  readonly extrasLifetime?: number | undefined;
+  readonly instanceId?: string | undefined;
+}
+
+/**
+ * The lease holder's final write: stores the new tokens and ends the lease. For a native session
+ * whose rotation is pending, `handOut` either hands it out (a time: the new `rotatedAt`, from which
+ * the grace window runs) or rolls it back (the presented handle, current again). Conditioned on
+ * the owner token; a retry of an applied write finds the owner with no lease and reports success.
+ */
+export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined): Promise<WriteResult> {
+  const set: Record<string, string | number | undefined> = { ...fields };
+  const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount'];
+  if (typeof handOut === 'number') set['rotatedAt'] = handOut;
+  else if (handOut) {
+    Object.assign(set, { handleHash: handOut.hash, handleGen: handOut.generation, handleEnc: handOut.enc });
+    remove.push('prevHandleHash', 'rotatedAt');
+  }
+  const result = await update(table, sid, 'leaseOwner = :o AND attribute_exists(leaseUntil)', { ':o': S(owner) }, { set, copy: {}, remove });
+  if (result.ok || !result.current) return result;
+  return result.current.leaseOwner === owner && result.current.leaseUntil === undefined ? { ok: true, session: result.current } : result;
+}
+
+/**
+ * Rolls a handed-out rotation back when the request that made it fails after all (its downstream
+ * login failed and there is no valid old downstream token): the presented handle is current again.
+ */
+export async function rollBackRotation(table: Table, sid: string, currentHash: string, restore: StoredHandle): Promise<void> {
+  await update(table, sid, 'handleHash = :cur', { ':cur': S(currentHash) }, {
+    set: { handleHash: restore.hash, handleGen: restore.generation, handleEnc: restore.enc },
+    copy: {},
+    remove: ['prevHandleHash', 'rotatedAt'],
+  });
+}
+
+/**
+ * Gives a lease back after a failed refresh. A pending rotation is rolled back: the presented
+ * handle (`restore`) is current again, so the app's retry with it works. With `rejectedAt`, the
+ * provider's answer was neither tokens nor an OAuth error, and the session counts it (see
+ * docs/design.md, "A provider that answers garbage"). Resolves the record as left, or undefined
+ * when the lease was no longer this owner's.
+ */
+export async function releaseLease(table: Table, sid: string, owner: string, restore?: StoredHandle, rejectedAt?: number): Promise<SessionRecord | undefined> {
+  const set: Record<string, string | number> = {};
+  const remove: string[] = [...LEASE_FIELDS];
+  if (restore) {
+    Object.assign(set, { handleHash: restore.hash, handleGen: restore.generation, handleEnc: restore.enc });
+    remove.push('prevHandleHash', 'rotatedAt');
+  }
+  const values: Record<string, AttributeValue> = { ':o': S(owner) };
+  const counters = rejectedAt === undefined ? undefined : { since: rejectedAt };
+  const result = await update(table, sid, 'leaseOwner = :o AND attribute_exists(leaseUntil)', values, { set, copy: {}, remove, counters });
+  if (result.ok) return result.session;
+  return result.current?.leaseOwner === owner && result.current.leaseUntil === undefined ? result.current : undefined;
+}
+
+/** Stores a renewed downstream token, unless an upstream refresh replaced the access token meanwhile. */
+export async function storeDownstream(table: Table, sid: string, atExpiresAt: number, fields: Pick<RefreshedFields, 'extras' | 'extrasExpiresAt' | 'extrasLifetime' | 'instanceId'>): Promise<SessionRecord | undefined> {
+  const result = await update(table, sid, 'atExpiresAt = :a', { ':a': N(atExpiresAt) }, { set: { ...fields }, copy: {}, remove: [] });
+  return result.ok ? result.session : undefined;
+}
+
+export interface Redemption {
+  readonly codeHash: string;
+  readonly clientId: string;
+  readonly redirectUri: string;
+  /** S256 of the presented verifier: the condition compares it with the stored challenge. */
+  readonly challenge: string;
+  readonly now: number;
+  readonly idleUntil: number;
+  readonly handle: StoredHandle;
+}
+
+/**
+ * Redeems a one-time code: code, expiry, client, redirect URI and PKCE are all in the condition,
+ * so a wrong verifier changes nothing. Issues the first handle. A retry of an applied write finds
+ * the code used with this request's handle and reports success.
+ */
+export async function redeemCode(table: Table, sid: string, r: Redemption): Promise<WriteResult> {
+  const result = await update(table, sid,
+    'codeHash = :h AND attribute_not_exists(codeUsedAt) AND codeExpiresAt > :now AND clientId = :c AND codeRedirectUri = :r AND codeChallenge = :ch',
+    { ':h': S(r.codeHash), ':now': N(r.now), ':c': S(r.clientId), ':r': S(r.redirectUri), ':ch': S(r.challenge) },
+    { set: { codeUsedAt: r.now, handleHash: r.handle.hash, handleGen: r.handle.generation, handleEnc: r.handle.enc, idleExpiresAt: r.idleUntil, expiresAt: r.idleUntil }, copy: {}, remove: [] });
+  if (result.ok || !result.current) return result;
+  return result.current.codeUsedAt !== undefined && result.current.handleHash === r.handle.hash ? { ok: true, session: result.current } : result;
+}
+
+/**
+ * Undoes a redemption whose follow-up refresh failed, so the app's retry with the same code
+ * works: only while the first handle is still current and unused.
+ */
+export async function unredeemCode(table: Table, sid: string, handleHash: string, codeExpiresAt: number): Promise<boolean> {
+  const result = await update(table, sid, 'handleHash = :h AND handleGen = :one AND attribute_exists(codeUsedAt) AND attribute_not_exists(leaseUntil)', { ':h': S(handleHash), ':one': N(1) }, {
+    set: { idleExpiresAt: codeExpiresAt, expiresAt: codeExpiresAt },
+    copy: {},
+    remove: ['codeUsedAt', 'handleHash', 'handleGen', 'handleEnc', 'prevHandleHash', 'rotatedAt'],
+  });
+  return result.ok || (result.current !== undefined && result.current.codeUsedAt === undefined);
+}
+
+/** Ends a session: deletes it and resolves what it held (undefined: it was already gone). */
+export async function endSession(table: Table, sid: string): Promise<SessionRecord | undefined> {
+  const out = await table.send(new DeleteItemCommand({ TableName: table.name, Key: key(sid), ReturnValues: 'ALL_OLD' }));
+  return out.Attributes ? parseSession(out.Attributes) : undefined;
+}
+
+/**
+ * Ends a session for logout, only if the credential is this session's: a native handle (current
+ * or previous) of that client, or the cookie (of a client allowing the Origin, when one was sent).
+ */
+export async function endSessionWith(table: Table, sid: string, credential: RefreshCredential): Promise<SessionRecord | undefined> {
+  const values: Record<string, AttributeValue> = { ':h': S(credential.hash) };
+  let condition: string;
+  if (credential.kind === 'handle') {
+    values[':c'] = S(credential.clientId);
+    condition = 'clientId = :c AND (handleHash = :h OR prevHandleHash = :h)';
+  } else {
+    condition = 'cookieHash = :h';
+    if (credential.clientIds) {
+      credential.clientIds.forEach((id, i) => (values[`:c${i}`] = S(id)));
+      condition += credential.clientIds.length ? ` AND clientId IN (${credential.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
+    }
+  }
   try {
     const out = await table.send(new DeleteItemCommand({
       TableName: table.name,
       Key: key(sid),
       ReturnValues: 'ALL_OLD',
-      ...(condition ? { ConditionExpression: condition.expression, ExpressionAttributeValues: condition.values } : {}),
+      ConditionExpression: condition,
+      ExpressionAttributeValues: values,
     }));
-    return out.Attributes ? fromItem(out.Attributes) : undefined;
+    return out.Attributes ? parseSession(out.Attributes) : undefined;
   } catch (err) {
     if (isConditionFailure(err)) return undefined;
     throw err;
   }
 }
 
-export interface Condition {
-  readonly expression: string;
-  readonly values: Record<string, AttributeValue>;
-}
-
-/** A set of attribute changes, built as an UpdateExpression with placeholders only. */
-export interface Changes {
-  readonly set?: Record<string, string | number | undefined>;
+interface Changes {
+  readonly set: Record<string, string | number | undefined>;
   /** Attributes copied from other attributes of the same item: `target = source`. */
-  readonly copy?: Record<string, string>;
-  readonly remove?: readonly string[];
+  readonly copy: Record<string, string>;
+  readonly remove: readonly string[];
+  /** Counts a rejected provider answer: `rejectedSince` kept if set, `rejectedCount` + 1. */
+  readonly counters?: { readonly since: number };
 }
 
 /**
- * A conditional UpdateItem returning the new record, or undefined when the condition failed.
- * The condition always includes that the item exists.
+ * A conditional UpdateItem returning the new record; when the condition fails, one consistent
+ * read returns the record as it is (so callers can tell their own retried write from a refusal).
  */
-export async function updateSession(table: Table, sid: string, condition: Condition, changes: Changes): Promise<SessionRecord | undefined> {
+async function update(table: Table, sid: string, condition: string, conditionValues: Record<string, AttributeValue>, changes: Changes): Promise<WriteResult> {
   const names: Record<string, string> = {};
-  const values: Record<string, AttributeValue> = { ...condition.values };
+  const values: Record<string, AttributeValue> = { ...conditionValues };
   const sets: string[] = [];
   let i = 0;
   const name = (attr: string) => {
-    const n = `#${attr}`;
-    names[n] = attr;
-    return n;
+    names[`#${attr}`] = attr;
+    return `#${attr}`;
   };
-  for (const [attr, value] of Object.entries(changes.set ?? {})) {
-    if (value === undefined) continue;
-    const v = `:u${i++}`;
-    values[v] = typeof value === 'number' ? N(value) : S(value);
-    sets.push(`${name(attr)} = ${v}`);
+  const value = (val: string | number) => {
+    const ph = `:u${i++}`;
+    values[ph] = typeof val === 'number' ? N(val) : S(val);
+    return ph;
+  };
+  for (const [attr, val] of Object.entries(changes.set)) if (val !== undefined) sets.push(`${name(attr)} = ${value(val)}`);
+  for (const [target, source] of Object.entries(changes.copy)) sets.push(`${name(target)} = ${name(source)}`);
+  if (changes.counters) {
+    sets.push(`${name('rejectedSince')} = if_not_exists(${name('rejectedSince')}, ${value(changes.counters.since)})`);
+    sets.push(`${name('rejectedCount')} = if_not_exists(${name('rejectedCount')}, ${value(0)}) + ${value(1)}`);
   }
-  for (const [target, source] of Object.entries(changes.copy ?? {})) sets.push(`${name(target)} = ${name(source)}`);
-  const removes = (changes.remove ?? []).map(name);
+  const removes = changes.remove.filter((a) => !(a in changes.set && changes.set[a] !== undefined)).map(name);
   const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
-  if (!expression) throw new TypeError('updateSession without changes');
+  if (!expression) throw new TypeError('an update without changes');
   try {
     const out = await table.send(new UpdateItemCommand({
       TableName: table.name,
       Key: key(sid),
-      ConditionExpression: `attribute_exists(pk) AND (${condition.expression})`,
+      ConditionExpression: `attribute_exists(pk) AND (${condition})`,
       UpdateExpression: expression,
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
     }));
-    return out.Attributes ? fromItem(out.Attributes) : undefined;
+    if (!out.Attributes) throw new TypeError('UpdateItem returned no attributes');
+    return { ok: true, session: parseSession(out.Attributes) };
   } catch (err) {
-    if (isConditionFailure(err)) return undefined;
-    throw err;
+    if (!isConditionFailure(err)) throw err;
+    return { ok: false, current: await getSession(table, sid) };
   }
 }
-
-/**
- * The condition under which a refresh request may proceed without waiting: the session is alive
- * and no real lease is held on it. Even a request that finds the token fresh waits for a real
- * lease: its clock may lag the lease holder's, and its write would void the lease.
- * Placeholder: `:now`.
- */
-export const REFRESH_MAY_PROCEED =
-  'hardExpiresAt > :now AND idleExpiresAt > :now AND (attribute_not_exists(leaseUntil) ' +
-  'OR leaseUntil <= :now OR leaseAtExp <> atExpiresAt OR leaseAtExp > leaseFreshBound)';
