@@ -10,7 +10,7 @@
  * is carried on. The SDK's retry of an applied redemption write is recognised in the store. Reuse
  * stops being tracked `CODE_REUSE_TRACKED_SECONDS` after the code's expiry.
  */
-import { s256 } from '../crypto/random.js';
+import { randomToken, s256 } from '../crypto/random.js';
 import { InvalidGrantError, SessionEndedError } from '../errors.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
@@ -47,6 +47,7 @@ export async function redeemCode(rt: Runtime, input: RedeemInput): Promise<Refre
     now,
     idleUntil: now + rt.config.ttl.sessionIdleSeconds,
     handle: { hash: handle.hash, generation: 1, enc: await cipher.encrypt(handle.value, fieldContext(code.sid, 'handle')) },
+    owner: randomToken(12),
   });
   if (!result.ok) return replayed(rt, input, code, handle, result.current);
   rt.log.info('token.issued', { client_id: result.session.clientId, provider: result.session.provider });

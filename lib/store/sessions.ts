@@ -331,20 +331,23 @@ export interface Redemption {
   readonly now: number;
   readonly idleUntil: number;
   readonly handle: StoredHandle;
+  /** A random token of this request, written as `leaseOwner` (no lease), to know its own write. */
+  readonly owner: string;
 }
 
 /**
  * Redeems a one-time code: code, expiry, client, redirect URI and PKCE are all in the condition,
  * so a wrong verifier changes nothing. Issues the first handle. A retry of an applied write finds
- * the code used with this request's handle and reports success.
+ * the code used by this request's owner token and reports success.
  */
 export async function redeemCode(table: Table, sid: string, r: Redemption): Promise<WriteResult> {
   const result = await update(table, sid,
     'codeHash = :h AND attribute_not_exists(codeUsedAt) AND codeExpiresAt > :now AND clientId = :c AND codeRedirectUri = :r AND codeChallenge = :ch',
     { ':h': S(r.codeHash), ':now': N(r.now), ':c': S(r.clientId), ':r': S(r.redirectUri), ':ch': S(r.challenge) },
-    { set: { codeUsedAt: r.now, handleHash: r.handle.hash, handleGen: r.handle.generation, handleEnc: r.handle.enc, idleExpiresAt: r.idleUntil, expiresAt: r.idleUntil }, copy: {}, remove: [] });
+    { set: { codeUsedAt: r.now, handleHash: r.handle.hash, handleGen: r.handle.generation, handleEnc: r.handle.enc, idleExpiresAt: r.idleUntil, expiresAt: r.idleUntil, leaseOwner: r.owner }, copy: {}, remove: [] });
   if (result.ok || !result.current) return result;
-  return result.current.codeUsedAt !== undefined && result.current.handleHash === r.handle.hash ? { ok: true, session: result.current } : result;
+  // The first handle is the same for every redemption of a code (credentials.ts): the owner token tells.
+  return result.current.codeUsedAt !== undefined && result.current.leaseOwner === r.owner ? { ok: true, session: result.current } : result;
 }
 
 /**
