@@ -3,7 +3,8 @@
  *
  * A programmer's mistake is a `TypeError`. Everything a request can cause is a `BrokerError`
  * with a stable OAuth error `code` (RFC 6749 §4.1.2.1, §5.2), an HTTP `status` and a `cause`.
- * `errorBody` is the only place an error becomes a response body.
+ * `errorBody` is the only place an error becomes a response body, and `errorResponse`
+ * (lib/http/error-response.ts) the only place it becomes a response.
  */
 
 /** Every error code a broker response can carry. */
@@ -143,6 +144,30 @@ export class DecryptionError extends BrokerError {
   override readonly name: string = 'DecryptionError';
   constructor(options?: { cause?: unknown }) {
     super('invalid_grant', 400, 'the session can no longer be read', options);
+  }
+}
+
+/** `404 invalid_request`: no such endpoint (a route no function serves). */
+export class NotFoundError extends BrokerError {
+  override readonly name: string = 'NotFoundError';
+  constructor(description = 'no such endpoint') {
+    super('invalid_request', 404, description);
+  }
+}
+
+/**
+ * An error answered by a redirect to the app (RFC 6749 §4.1.2.1): thrown by `/login` and
+ * `/callback` once the app's redirect URI is trusted. `location` carries the error, the app's
+ * `state` and `iss`; `cookies` are set with it (e.g. the cleared transaction cookie).
+ */
+export class AppRedirectError extends BrokerError {
+  override readonly name: string = 'AppRedirectError';
+  readonly location: string;
+  readonly cookies: readonly string[];
+  constructor(code: ErrorCode, description: string, location: string, options?: { cause?: unknown; cookies?: readonly string[] }) {
+    super(code, 302, description, options);
+    this.location = location;
+    this.cookies = options?.cookies ?? [];
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import type { Client, Provider } from '../config/parse.js';
 import { randomToken, sha256 } from '../crypto/random.js';
-import { BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError } from '../errors.js';
+import { AppRedirectError, BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError, type ErrorCode } from '../errors.js';
 import { clearCookie, serializeCookie, sessionCookieName, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
 import { validateLoginIdToken } from '../oauth/id-token.js';
@@ -60,10 +60,10 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   const provider = rt.config.providers[login.provider];
   if (!client || !provider) throw new InvalidRequestError('the login names a client or provider that is no longer configured');
   const cleared = [clearCookie(txnName, { sameSite: provider.responseMode === 'form_post' ? 'None' : 'Lax', secure: secure || provider.responseMode === 'form_post' })];
-  const toApp = (error: string, description?: string): CallbackResult => ({
-    location: appErrorLocation(rt, login.redirectUri, error, login.appState, description),
-    cookies: cleared,
-  });
+  // From here on the app's redirect URI is known: every failure goes back to it (RFC 6749 §4.1.2.1).
+  const toApp = (error: ErrorCode, description?: string, cause?: unknown): never => {
+    throw new AppRedirectError(error, description ?? error, appErrorLocation(rt, login.redirectUri, error, login.appState, description), { cookies: cleared, cause });
+  };
   const log = rt.log.child({ client_id: client.id, provider: provider.name });
 
   let metadata: ProviderMetadata;
@@ -88,7 +88,8 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   const error = params.get('error');
   if (error !== null) {
     log.info('login.provider_error', { upstream_error: ERROR_CODE.test(error) ? error : 'invalid' });
-    return toApp(ERROR_CODE.test(error) ? error : 'access_denied');
+    // The provider's own error code goes back to the app as it is (when it is well-formed).
+    throw new AppRedirectError('access_denied', 'the provider refused the login', appErrorLocation(rt, login.redirectUri, ERROR_CODE.test(error) ? error : 'access_denied', login.appState), { cookies: cleared });
   }
   const codes = params.getAll('code');
   if (codes.length !== 1 || !codes[0]) return toApp('invalid_request', 'the authorization response has no single "code"');
@@ -97,10 +98,9 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
     return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared);
   } catch (err) {
     log.metric('login.failed', { LoginsFailed: 1 }, errorFields(err));
-    // The app's redirect URI is known: every failure goes back to it, never to a broker error page.
-    if (!(err instanceof BrokerError)) return toApp('server_error', 'the login could not be completed');
+    if (!(err instanceof BrokerError)) return toApp('server_error', 'the login could not be completed', err);
     const code = err instanceof TokenValidationError || err instanceof UpstreamOAuthError ? 'access_denied' : err.code;
-    return toApp(code, err instanceof UpstreamOAuthError ? 'the identity provider refused the login' : err.description);
+    return toApp(code, err instanceof UpstreamOAuthError ? 'the identity provider refused the login' : err.description, err);
   }
 }
 

@@ -8,7 +8,7 @@
 import type { Client, Provider } from '../config/parse.js';
 import { redirectUriMatches } from '../config/urls.js';
 import { randomToken, s256, sha256 } from '../crypto/random.js';
-import { BrokerError, InvalidRequestError } from '../errors.js';
+import { AppRedirectError, BrokerError, InvalidRequestError, type ErrorCode } from '../errors.js';
 import { serializeCookie, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
@@ -17,9 +17,11 @@ import { PKCE_VALUE, single, withParams } from './params.js';
 
 export const MAX_STATE_LENGTH = 512;
 
-export type StartLoginResult =
-  | { readonly kind: 'provider'; readonly location: string; readonly cookie: string }
-  | { readonly kind: 'app-error'; readonly location: string };
+/** The redirect to the provider, and the transaction cookie binding the login to this browser. */
+export interface StartLoginResult {
+  readonly location: string;
+  readonly cookie: string;
+}
 
 /** A trusted redirect back to the app with an error (RFC 6749 §4.1.2.1, RFC 9207). */
 export function appErrorLocation(rt: Runtime, redirectUri: string, error: string, state: string | undefined, description?: string): string {
@@ -62,9 +64,10 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
   const rawStates = query.getAll('state');
   const stateOk = rawStates.length <= 1 && (rawStates[0] ?? '').length <= MAX_STATE_LENGTH;
   const appState = stateOk ? rawStates[0] || undefined : undefined;
-  const fail = (error: string, description: string): StartLoginResult => {
+  /** Once the redirect URI is trusted, every error goes back to the app (RFC 6749 §4.1.2.1). */
+  const fail = (error: ErrorCode, description: string, cause?: unknown): never => {
     rt.log.info('login.rejected', { client_id: client.id, reason: description });
-    return { kind: 'app-error', location: appErrorLocation(rt, redirectUri, error, appState, description) };
+    throw new AppRedirectError(error, description, appErrorLocation(rt, redirectUri, error, appState, description), { cause });
   };
   if (!stateOk) return fail('invalid_request', `"state" must be given once and hold at most ${MAX_STATE_LENGTH} characters`);
 
@@ -92,6 +95,7 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
       if (value !== undefined) forwarded[name] = value;
     }
   } catch (err) {
+    if (err instanceof AppRedirectError) throw err;
     if (err instanceof BrokerError) return fail(err.code, err.description);
     throw err;
   }
@@ -106,6 +110,7 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
       if (acr !== undefined) forwarded['acr_values'] = acr;
     }
   } catch (err) {
+    if (err instanceof AppRedirectError) throw err;
     rt.log.error('upstream.error', { provider: provider.name, step: 'discovery', ...errorFields(err) });
     return fail('temporarily_unavailable', 'the identity provider cannot be reached');
   }
@@ -135,7 +140,7 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     // The redirect URI is trusted: even a storage outage goes back to the app, not to a JSON page.
     if (!(err instanceof BrokerError)) throw err;
     rt.log.error('login.storage_failed', errorFields(err));
-    return fail(err.code, 'the broker cannot start a login right now');
+    return fail(err.code, 'the broker cannot start a login right now', err);
   }
 
   const location = withParams(authorizationEndpoint, {
@@ -158,5 +163,5 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     secure: rt.config.secureCookies || formPost,
   });
   rt.log.metric('login.started', { LoginsStarted: 1 }, { client_id: client.id, provider: provider.name });
-  return { kind: 'provider', location, cookie };
+  return { location, cookie };
 }

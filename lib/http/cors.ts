@@ -3,7 +3,6 @@
  * for origins some client lists in `allowedOrigins`; credentials only on the cookie endpoints.
  */
 import { ForbiddenError } from '../errors.js';
-import { errorResponse } from './respond.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 export function corsHeaders(req: HttpRequest, allowed: ReadonlySet<string>, credentials: boolean): Record<string, string> {
@@ -17,11 +16,10 @@ export function corsHeaders(req: HttpRequest, allowed: ReadonlySet<string>, cred
   };
 }
 
+/** A CORS preflight's answer; throws `ForbiddenError` (403) for an origin no client allows. */
 export function preflight(req: HttpRequest, allowed: ReadonlySet<string>, credentials: boolean): HttpResponse {
   const origin = req.headers['origin'];
-  if (!origin || !allowed.has(origin)) {
-    return errorResponse(new ForbiddenError('this origin may not call the broker'), { vary: 'Origin' });
-  }
+  if (!origin || !allowed.has(origin)) throw new ForbiddenError('this origin may not call the broker');
   return {
     status: 204,
     headers: {

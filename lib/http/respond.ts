@@ -1,5 +1,4 @@
 /** Response builders with the contract's header rules. */
-import { errorBody } from '../errors.js';
 import type { HttpResponse } from './types.js';
 
 /** On every response that may carry a token, a code or a handle (RFC 6749 §5.1). */
@@ -23,14 +22,6 @@ export function redirect(location: string, options: { status?: 302 | 303; cookie
     cookies: options.cookies ?? [],
     body: '',
   };
-}
-
-export function errorResponse(err: unknown, headers: Record<string, string> = {}, cookies: string[] = []): HttpResponse {
-  const { status, body } = errorBody(err);
-  const extra: Record<string, string> = { ...headers };
-  // RFC 6749 §5.2: a 401 for client authentication carries a challenge.
-  if (status === 401 && body.error === 'invalid_client') extra['www-authenticate'] = 'Basic realm="broker"';
-  return json(status, body, extra, cookies);
 }
 
 export function withHeaders(res: HttpResponse, headers: Record<string, string>, cookies: string[] = []): HttpResponse {

@@ -1,14 +1,15 @@
 /**
  * The API Gateway HTTP API (payload 2.0) adapter: event in, `HttpRequest` to a route, result out.
- * Any error a route lets escape becomes a bare `500 server_error`; its detail goes to the log.
+ * Routes throw; their error profile turns what they throw into an answer, here and only here.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { parseCookieHeader } from '../http/cookies.js';
-import { preflight } from '../http/cors.js';
-import { errorResponse, json } from '../http/respond.js';
+import { NotFoundError } from '../errors.js';
+import { corsHeaders, preflight } from '../http/cors.js';
+import { errorResponse } from '../http/error-response.js';
+import { withHeaders } from '../http/respond.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
-import { errorFields } from '../log.js';
-import type { Route } from '../routes/common.js';
+import type { Route, RouteProfile } from '../routes/common.js';
 import type { Runtime } from '../runtime.js';
 
 export type Handler = (event: APIGatewayProxyEventV2, context?: Partial<Context>) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -33,6 +34,9 @@ export function toResult(res: HttpResponse): APIGatewayProxyStructuredResultV2 {
 }
 
 /** Preflight rules per path: which paths answer CORS, and whether with credentials. */
+/** Preflights and unknown routes. */
+const PLAIN: RouteProfile = { errors: 'page', cors: 'none' };
+
 export const CORS_PATHS: Readonly<Record<string, boolean>> = { '/token': false, '/refresh': true, '/session': true, '/logout': true };
 
 /**
@@ -44,15 +48,17 @@ export function lambdaHandler(runtime: () => Runtime, routes: Readonly<Record<st
     const base = runtime();
     const req = toRequest(event);
     const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: `${req.method} ${req.path}` }) };
+    const route = routes[`${req.method} ${req.path}`];
+    const isPreflight = !route && req.method === 'OPTIONS' && req.path in CORS_PATHS;
+    const profile: RouteProfile = !route ? PLAIN : typeof route.profile === 'function' ? route.profile(req) : route.profile;
+    const cors = profile.cors === 'none' ? {} : corsHeaders(req, rt.config.allowedOrigins, profile.cors === 'credentials');
     let res: HttpResponse;
     try {
-      const route = routes[`${req.method} ${req.path}`];
-      if (route) res = await route(rt, req);
-      else if (req.method === 'OPTIONS' && req.path in CORS_PATHS) res = preflight(req, rt.config.allowedOrigins, CORS_PATHS[req.path]!);
-      else res = json(404, { error: 'invalid_request', error_description: 'no such endpoint' });
+      if (isPreflight) res = preflight(req, rt.config.allowedOrigins, CORS_PATHS[req.path]!);
+      else if (!route) throw new NotFoundError();
+      else res = withHeaders(await route.handle(rt, req), cors);
     } catch (err) {
-      rt.log.error('request.failed', errorFields(err));
-      res = errorResponse(err);
+      res = errorResponse({ log: rt.log, secureCookies: rt.config.secureCookies }, err, profile.errors, req, isPreflight ? { vary: 'Origin' } : cors);
     }
     return toResult(res);
   };

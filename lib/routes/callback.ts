@@ -1,16 +1,11 @@
 /** `GET /callback` and `POST /callback` (response_mode=form_post, answered with 303). */
 import { handleCallback } from '../broker/callback.js';
-import { errorResponse, redirect } from '../http/respond.js';
-import { formBody, logFailure, type Route } from './common.js';
+import { redirect } from '../http/respond.js';
+import { formBody, route } from './common.js';
 
-export const callbackRoute: Route = async (rt, req) => {
+export const callbackRoute = route({ errors: 'redirect', cors: 'none' }, async (rt, req) => {
   const post = req.method === 'POST';
-  try {
-    const params = post ? formBody(req) : req.query;
-    const result = await handleCallback(rt, params, req.cookies);
-    return redirect(result.location, { status: post ? 303 : 302, cookies: result.cookies });
-  } catch (err) {
-    logFailure(rt, err);
-    return errorResponse(err);
-  }
-};
+  const params = post ? formBody(req) : req.query;
+  const result = await handleCallback(rt, params, req.cookies);
+  return redirect(result.location, { status: post ? 303 : 302, cookies: result.cookies });
+});

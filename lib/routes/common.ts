@@ -1,13 +1,32 @@
 /** Pieces shared by the app-facing routes. */
-import { ForbiddenError, InvalidRequestError, SessionEndedError } from '../errors.js';
+import { ForbiddenError, InvalidRequestError } from '../errors.js';
 import { clearCookie, sessionCookieName } from '../http/cookies.js';
-import { errorResponse, json } from '../http/respond.js';
+import type { ErrorProfile } from '../http/error-response.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
-import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { readCredential, type Credential } from '../broker/credentials.js';
 
-export type Route = (rt: Runtime, req: HttpRequest) => Promise<HttpResponse>;
+/** A route's work: it answers, or throws; `lambdaHandler` turns what it throws into an answer. */
+export type Handle = (rt: Runtime, req: HttpRequest) => Promise<HttpResponse>;
+
+/** CORS of a route's answers, errors included: none, for allowed origins, or with credentials. */
+export type CorsMode = 'none' | 'origins' | 'credentials';
+
+/** How a request is answered: the route's work, its error profile and its CORS. */
+export interface RouteProfile {
+  readonly errors: ErrorProfile;
+  readonly cors: CorsMode;
+}
+
+export interface Route {
+  readonly handle: Handle;
+  /** Fixed, or per request (`/logout` serves native and web apps alike). */
+  readonly profile: RouteProfile | ((req: HttpRequest) => RouteProfile);
+}
+
+export function route(profile: Route['profile'], handle: Handle): Route {
+  return { profile, handle };
+}
 
 /** A form-encoded body (RFC 6749 §3.2); anything else is `invalid_request`. */
 export function formBody(req: HttpRequest): URLSearchParams {
@@ -37,19 +56,3 @@ export function clearSessionCookie(rt: Runtime): string {
   return clearCookie(sessionCookieName(rt.config.secureCookies), { sameSite: 'Strict', secure: rt.config.secureCookies });
 }
 
-/** A web session that has ended: `401 invalid_grant`, and the cookie is cleared. */
-export function sessionEnded(rt: Runtime, headers: Record<string, string>, description = 'no live session'): HttpResponse {
-  return json(401, { error: 'invalid_grant', error_description: description }, headers, [clearSessionCookie(rt)]);
-}
-
-/** Maps an error of a cookie endpoint: an ended session clears the cookie. */
-export function browserError(rt: Runtime, err: unknown, headers: Record<string, string>): HttpResponse {
-  logFailure(rt, err);
-  if (err instanceof SessionEndedError) return sessionEnded(rt, headers, err.description);
-  return errorResponse(err, headers);
-}
-
-export function logFailure(rt: Runtime, err: unknown): void {
-  if (err instanceof Error && 'status' in err && typeof err.status === 'number' && err.status < 500) rt.log.info('request.rejected', errorFields(err));
-  else rt.log.error('request.failed', errorFields(err));
-}

@@ -3,18 +3,20 @@ import { readHandle } from '../broker/credentials.js';
 import { logout, type LogoutResult } from '../broker/logout.js';
 import { required, single } from '../broker/params.js';
 import { InvalidClientError } from '../errors.js';
-import { corsHeaders } from '../http/cors.js';
-import { errorResponse, json } from '../http/respond.js';
-import { browserError, checkBrowserRequest, clearSessionCookie, formBody, logFailure, sessionCredential, type Route } from './common.js';
+import type { HttpRequest } from '../http/types.js';
+import { json } from '../http/respond.js';
+import { checkBrowserRequest, clearSessionCookie, formBody, route, sessionCredential } from './common.js';
 
 const body = (r: LogoutResult) => (r.endSessionUrl ? { end_session_url: r.endSessionUrl } : {});
 
-export const logoutRoute: Route = async (rt, req) => {
-  const native = req.body.length > 0 && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')
-    && /(^|&)(refresh_token|token)=/.test(req.body);
-  if (native) {
-    const cors = corsHeaders(req, rt.config.allowedOrigins, false);
-    try {
+/** A native logout or revocation carries the handle in a form body; a web logout carries the cookie. */
+const isNative = (req: HttpRequest) => req.body.length > 0 && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')
+  && /(^|&)(refresh_token|token)=/.test(req.body);
+
+export const logoutRoute = route(
+  (req) => (isNative(req) ? { errors: 'native', cors: 'origins' } : { errors: 'browser', cors: 'credentials' }),
+  async (rt, req) => {
+    if (isNative(req)) {
       const form = formBody(req);
       const clientId = required(form, 'client_id');
       const client = Object.hasOwn(rt.config.clients, clientId) ? rt.config.clients[clientId] : undefined;
@@ -23,19 +25,11 @@ export const logoutRoute: Route = async (rt, req) => {
       const token = refreshToken ?? single(form, 'token');
       single(form, 'token_type_hint');
       // RFC 7009 §2.2: an invalid token is not an error; it is answered like an ended session.
-      return json(200, body(await logout(rt, { kind: 'handle', credential: readHandle(token), client })), cors);
-    } catch (err) {
-      logFailure(rt, err);
-      return errorResponse(err, cors);
+      return json(200, body(await logout(rt, { kind: 'handle', credential: readHandle(token), client })));
     }
-  }
-  const cors = corsHeaders(req, rt.config.allowedOrigins, true);
-  try {
     const clientIds = checkBrowserRequest(rt, req, true);
     const credential = sessionCredential(rt, req);
-    const result = credential ? await logout(rt, { kind: 'cookie', credential, clientIds }) : { ended: false, endSessionUrl: undefined };
-    return json(200, body(result), cors, [clearSessionCookie(rt)]);
-  } catch (err) {
-    return browserError(rt, err, cors);
-  }
-};
+    const result = credential ? await logout(rt, { kind: 'cookie', credential, ...(clientIds ? { clientIds } : {}) }) : { ended: false, endSessionUrl: undefined };
+    return json(200, body(result), {}, [clearSessionCookie(rt)]);
+  },
+);

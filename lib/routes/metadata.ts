@@ -1,8 +1,8 @@
 /** `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata toward native apps. */
 import type { HttpResponse } from '../http/types.js';
-import type { Route } from './common.js';
+import { route } from './common.js';
 
-export const metadataRoute: Route = async (rt): Promise<HttpResponse> => {
+export const metadataRoute = route({ errors: 'page', cors: 'none' }, async (rt): Promise<HttpResponse> => {
   const base = rt.config.publicUrl;
   return {
     status: 200,
@@ -22,4 +22,4 @@ export const metadataRoute: Route = async (rt): Promise<HttpResponse> => {
       authorization_response_iss_parameter_supported: true,
     }),
   };
-};
+});

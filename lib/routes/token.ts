@@ -4,47 +4,40 @@ import { required } from '../broker/params.js';
 import { redeemCode } from '../broker/redeem.js';
 import { refreshSession, type RefreshOutcome } from '../broker/refresh.js';
 import { BrokerError, InvalidClientError, InvalidGrantError } from '../errors.js';
-import { corsHeaders } from '../http/cors.js';
-import { errorResponse, json } from '../http/respond.js';
-import { formBody, logFailure, type Route } from './common.js';
+import { json } from '../http/respond.js';
+import { formBody, route } from './common.js';
 
-export const tokenRoute: Route = async (rt, req) => {
-  const cors = corsHeaders(req, rt.config.allowedOrigins, false);
-  try {
-    const form = formBody(req);
-    const grantType = required(form, 'grant_type');
-    const clientId = required(form, 'client_id');
-    const client = Object.hasOwn(rt.config.clients, clientId) ? rt.config.clients[clientId] : undefined;
-    if (!client) throw new InvalidClientError('unknown "client_id"');
-    if (client.type !== 'native') throw new BrokerError('unauthorized_client', 400, 'web clients use the session cookie, not /token');
-    let outcome: RefreshOutcome;
-    if (grantType === 'authorization_code') {
-      outcome = await redeemCode(rt, {
-        code: required(form, 'code'),
-        codeVerifier: required(form, 'code_verifier'),
-        clientId,
-        redirectUri: required(form, 'redirect_uri'),
-      });
-    } else if (grantType === 'refresh_token') {
-      const credential = readHandle(required(form, 'refresh_token'));
-      if (!credential) throw new InvalidGrantError('unknown refresh token');
-      outcome = await refreshSession(rt, { kind: 'handle', credential, clientId });
-    } else {
-      throw new BrokerError('unsupported_grant_type', 400, '"grant_type" must be authorization_code or refresh_token');
-    }
-    const { grant } = outcome;
-    return json(200, {
-      access_token: grant.accessToken,
-      token_type: 'Bearer',
-      expires_in: grant.expiresIn,
-      refresh_token: outcome.handle,
-      refresh_expires_in: grant.sessionExpiresIn,
-      ...(grant.idToken ? { id_token: grant.idToken } : {}),
-      ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
-      ...grant.extras,
-    }, { ...cors, 'x-broker-token-source': outcome.source });
-  } catch (err) {
-    logFailure(rt, err);
-    return errorResponse(err, cors);
+export const tokenRoute = route({ errors: 'native', cors: 'origins' }, async (rt, req) => {
+  const form = formBody(req);
+  const grantType = required(form, 'grant_type');
+  const clientId = required(form, 'client_id');
+  const client = Object.hasOwn(rt.config.clients, clientId) ? rt.config.clients[clientId] : undefined;
+  if (!client) throw new InvalidClientError('unknown "client_id"');
+  if (client.type !== 'native') throw new BrokerError('unauthorized_client', 400, 'web clients use the session cookie, not /token');
+  let outcome: RefreshOutcome;
+  if (grantType === 'authorization_code') {
+    outcome = await redeemCode(rt, {
+      code: required(form, 'code'),
+      codeVerifier: required(form, 'code_verifier'),
+      clientId,
+      redirectUri: required(form, 'redirect_uri'),
+    });
+  } else if (grantType === 'refresh_token') {
+    const credential = readHandle(required(form, 'refresh_token'));
+    if (!credential) throw new InvalidGrantError('unknown refresh token');
+    outcome = await refreshSession(rt, { kind: 'handle', credential, clientId });
+  } else {
+    throw new BrokerError('unsupported_grant_type', 400, '"grant_type" must be authorization_code or refresh_token');
   }
-};
+  const { grant } = outcome;
+  return json(200, {
+    access_token: grant.accessToken,
+    token_type: 'Bearer',
+    expires_in: grant.expiresIn,
+    refresh_token: outcome.handle,
+    refresh_expires_in: grant.sessionExpiresIn,
+    ...(grant.idToken ? { id_token: grant.idToken } : {}),
+    ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+    ...grant.extras,
+  }, { 'x-broker-token-source': outcome.source });
+});

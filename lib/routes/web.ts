@@ -3,43 +3,33 @@ import { refreshSession } from '../broker/refresh.js';
 import { sessionEndsAt } from '../broker/session-tokens.js';
 import { serializeCookie, sessionCookieName } from '../http/cookies.js';
 import { sessionInfo } from '../broker/session-info.js';
-import { corsHeaders } from '../http/cors.js';
+import { SessionEndedError } from '../errors.js';
 import { json } from '../http/respond.js';
-import { browserError, checkBrowserRequest, sessionCredential, sessionEnded, type Route } from './common.js';
+import { checkBrowserRequest, route, sessionCredential } from './common.js';
 
-export const refreshRoute: Route = async (rt, req) => {
-  const cors = corsHeaders(req, rt.config.allowedOrigins, true);
-  try {
-    const clientIds = checkBrowserRequest(rt, req, true);
-    const credential = sessionCredential(rt, req);
-    if (!credential) return sessionEnded(rt, cors);
-    const { grant, source, session } = await refreshSession(rt, { kind: 'cookie', credential, clientIds });
-    // The session's end moves with every refresh (idle time, the provider's refresh_expires_in):
-    // the cookie's lifetime follows it.
-    const cookie = serializeCookie(sessionCookieName(rt.config.secureCookies), credential.value, {
-      sameSite: 'Strict', secure: rt.config.secureCookies, maxAge: Math.max(0, sessionEndsAt(session) - rt.now()),
-    });
-    return json(200, {
-      access_token: grant.accessToken,
-      token_type: 'Bearer',
-      expires_in: grant.expiresIn,
-      ...(grant.idToken ? { id_token: grant.idToken } : {}),
-      ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
-      ...grant.extras,
-    }, { ...cors, 'x-broker-token-source': source }, [cookie]);
-  } catch (err) {
-    return browserError(rt, err, cors);
-  }
-};
+export const refreshRoute = route({ errors: 'browser', cors: 'credentials' }, async (rt, req) => {
+  const clientIds = checkBrowserRequest(rt, req, true);
+  const credential = sessionCredential(rt, req);
+  if (!credential) throw new SessionEndedError('no live session');
+  const { grant, source, session } = await refreshSession(rt, { kind: 'cookie', credential, ...(clientIds ? { clientIds } : {}) });
+  // The session's end moves with every refresh (idle time, the provider's refresh_expires_in):
+  // the cookie's lifetime follows it.
+  const cookie = serializeCookie(sessionCookieName(rt.config.secureCookies), credential.value, {
+    sameSite: 'Strict', secure: rt.config.secureCookies, maxAge: Math.max(0, sessionEndsAt(session) - rt.now()),
+  });
+  return json(200, {
+    access_token: grant.accessToken,
+    token_type: 'Bearer',
+    expires_in: grant.expiresIn,
+    ...(grant.idToken ? { id_token: grant.idToken } : {}),
+    ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+    ...grant.extras,
+  }, { 'x-broker-token-source': source }, [cookie]);
+});
 
-export const sessionRoute: Route = async (rt, req) => {
-  const cors = corsHeaders(req, rt.config.allowedOrigins, true);
-  try {
-    const clientIds = checkBrowserRequest(rt, req, false);
-    const credential = sessionCredential(rt, req);
-    if (!credential) return sessionEnded(rt, cors);
-    return json(200, await sessionInfo(rt, credential, clientIds), cors);
-  } catch (err) {
-    return browserError(rt, err, cors);
-  }
-};
+export const sessionRoute = route({ errors: 'browser', cors: 'credentials' }, async (rt, req) => {
+  const clientIds = checkBrowserRequest(rt, req, false);
+  const credential = sessionCredential(rt, req);
+  if (!credential) throw new SessionEndedError('no live session');
+  return json(200, await sessionInfo(rt, credential, clientIds));
+});
