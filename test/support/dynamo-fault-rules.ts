@@ -86,7 +86,7 @@ export interface CallRecord {
   readonly seq: number;
   readonly process: string;
   readonly invocation: string | undefined;
-  /** 1 for the SDK's first attempt of a call, 2 for its first retry, ... */
+  /** 1 for the SDK's first attempt of a call, 2 for its first retry, ...; 0 for a dead container's call. */
   readonly attempt: number;
   readonly op: DynamoOperation;
   readonly table: string | undefined;
@@ -219,18 +219,21 @@ export class FaultPlan {
     return this.#rules.filter((r) => r.seen < (r.rule.nth ?? 1) + (r.rule.count ?? 1) - 1).map((r) => r.rule);
   }
 
-  /** The fault for this attempt, or undefined to forward it; `attempt` is its number in its call. */
-  decide(wire: WireAttempt): { fault: Fault | undefined; attempt: number } {
+  /**
+   * The fault for this attempt, or undefined to forward it; `attempt` is its number in its call.
+   * With `passThrough` the attempt is numbered but no rule counts it and no fault is drawn.
+   */
+  decide(wire: WireAttempt, passThrough = false): { fault: Fault | undefined; attempt: number } {
     let state = wire.invocation === undefined ? undefined : this.#calls.get(wire.invocation);
     if (!state) {
-      state = { fault: this.#script(wire), attempts: 0 };
+      state = { fault: passThrough ? undefined : this.#script(wire), attempts: 0 };
       if (wire.invocation !== undefined) this.#calls.set(wire.invocation, state);
     }
     state.attempts += 1;
     const attempt = state.attempts;
     const scripted = state.fault;
     if (scripted && attempt <= attemptsOf(scripted)) return { fault: scripted, attempt };
-    if (scripted) return { fault: undefined, attempt };
+    if (scripted || passThrough) return { fault: undefined, attempt };
     return { fault: this.#roll(), attempt };
   }
 
