@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDynalite, type LocalDynamo } from '../../local/dynamo.js';
 import { startOidcProvider, type RunningProvider } from '../../local/oidc-provider.js';
 import { startFaultProxy, type FaultProxy } from '../support/dynamo-fault-proxy.js';
-import { freePort, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, type Harness } from '../support/harness.js';
+import { freePort, nativeLogin, NATIVE_REDIRECT, pkce, redeem, refreshNative, type Harness } from '../support/harness.js';
 import { startBrokerProcess, writeBrokerConfig, type BrokerProcess } from '../support/processes.js';
 
 let dynamo: LocalDynamo;
@@ -17,13 +17,15 @@ let b1: BrokerProcess;
 let b2: BrokerProcess;
 let publicUrl: string;
 const started: BrokerProcess[] = [];
+const byName = new Map<string, BrokerProcess>();
 
 /** The harness's HTTP helpers need only the broker's URL. */
 const at = (url: string) => ({ url }) as Harness;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  proxy = await startFaultProxy({ target: dynamo.endpoint });
+  // crash-before/after through the proxy: kill the process that sent the call, then drop its connection.
+  proxy = await startFaultProxy({ target: dynamo.endpoint, crash: async (call) => void (await byName.get(call.process)?.kill()) });
   const port = await freePort();
   publicUrl = `http://127.0.0.1:${port}`;
   const secret = randomBytes(16).toString('hex');
@@ -40,6 +42,7 @@ beforeAll(async () => {
     startBrokerProcess({ name: 'b2', config, table, dynamoEndpoint: proxy.endpointFor('b2') }),
   ]);
   started.push(b1, b2);
+  byName.set('b1', b1).set('b2', b2);
 });
 afterAll(async () => {
   await Promise.all(started.map((b) => b.kill()));
@@ -89,5 +92,13 @@ describe('broker processes for the chaos test', () => {
     expect(again.url).toBe(b1.url);
     expect(again.pid).not.toBe(b1.pid);
     expect((await refreshNative(at(again.url), tokens.refresh_token)).status).toBe(200);
+  });
+
+  it('die from the proxy\'s crash hook right after their write was applied', async () => {
+    proxy.inject({ op: 'PutItem', process: 'b2', fault: 'crash-after' });
+    const login = `${b2.url}/login?${new URLSearchParams({ client_id: 'app', redirect_uri: NATIVE_REDIRECT, state: 's', code_challenge: pkce().challenge, code_challenge_method: 'S256' })}`;
+    await expect(fetch(login, { redirect: 'manual' })).rejects.toThrow();
+    expect(await b2.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(proxy.calls.find((c) => c.fault === 'crash-after')).toMatchObject({ process: 'b2', op: 'PutItem', reached: true, outcome: 'ok', delivered: false });
   });
 });

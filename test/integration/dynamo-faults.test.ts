@@ -10,7 +10,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTable } from '../../lib/store/table.js';
 import { ensureTable, localDynamoClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
-import { DynamoFaults, ProcessDied } from '../support/dynamo-faults.js';
+import { DynamoFaults, ProcessDied, type FaultyContainer } from '../support/dynamo-faults.js';
+import { startHarness } from '../support/harness.js';
 
 let dynamo: LocalDynamo;
 let TableName: string;
@@ -203,5 +204,21 @@ describe('in-process DynamoDB faults', () => {
     const first = await run();
     expect(first).toMatch(/internal|throttle|lost-answer/);
     expect(await run()).toBe(first);
+  });
+});
+
+describe('a harness broker on a fault container', () => {
+  it('sends its storage calls through the container, and a crash after its first write cuts the request off', async () => {
+    const faults = new DynamoFaults();
+    let box: FaultyContainer | undefined;
+    const h = await startHarness({ dynamoClient: (endpoint) => (box = faults.container(endpoint, { name: 'b1' })).client });
+    try {
+      faults.inject({ op: 'PutItem', fault: 'crash-after' });
+      const login = box!.mortal(fetch(`${h.url}/login?client_id=web&state=s1`, { redirect: 'manual' }));
+      await expect(login).rejects.toBeInstanceOf(ProcessDied);
+      expect(faults.calls.find((c) => c.fault === 'crash-after')).toMatchObject({ process: 'b1', table: h.runtime.table.name, reached: true, outcome: 'ok', delivered: false });
+    } finally {
+      await h.close();
+    }
   });
 });
