@@ -193,6 +193,14 @@ describe('in-process DynamoDB faults', () => {
     expect(out.$metadata.attempts).toBe(2);
   });
 
+  it('can be added to an existing client, which keeps its own retry settings', async () => {
+    const faults = new DynamoFaults([{ op: 'GetItem', fault: 'reset' }]);
+    const box = faults.container(localDynamoClient(dynamo.endpoint), { name: 'runner' });
+    // The local runner's client makes 2 attempts, not DynamoDB's default 4.
+    await expect(box.client.send(get(uniqueKey()))).rejects.toMatchObject({ code: 'ECONNRESET', $metadata: { attempts: 2 } });
+    expect(faults.calls.map((c) => [c.process, c.attempt])).toEqual([['runner', 1], ['runner', 2]]);
+  });
+
   it('random faults from a seed repeat exactly', async () => {
     const run = async () => {
       const faults = new DynamoFaults().setRates({ internal: 0.2, throttle: 0.1, 'lost-answer': 0.1 }, 42);

@@ -214,7 +214,7 @@ export class FaultPlan {
     this.#calls.clear();
   }
 
-  /** Rules that have not fired (all their calls) yet: a test can assert its script was used. */
+  /** Rules that have not met all their calls yet (`count: Infinity` never has): a test can assert its script was used. */
   pending(): FaultRule[] {
     return this.#rules.filter((r) => r.seen < (r.rule.nth ?? 1) + (r.rule.count ?? 1) - 1).map((r) => r.rule);
   }

@@ -92,15 +92,19 @@ export class DynamoFaults {
     return this.#plan.pending();
   }
 
-  /** The attempts of calls, as the SDK made them: `calls` without the retries' repetition. */
+  /** The logged attempts of one operation (on one key), retries included. */
   callsTo(op: string, key?: string): CallRecord[] {
     return this.calls.filter((c) => c.op === op && (key === undefined || c.key === key));
   }
 
-  /** A new container with its own real SDK client on `endpoint`, subject to this schedule. */
-  container(endpoint: string, options: ContainerOptions = {}): FaultyContainer {
+  /**
+   * A new container subject to this schedule: its own real SDK client on `endpoint`, or the given
+   * client with the injector added to its middleware stack (its retry configuration stays as it
+   * is, e.g. `localDynamoClient`'s 2 attempts, and `maxAttempts` / `retryDelays` are ignored).
+   */
+  container(target: string | DynamoDBClient, options: ContainerOptions = {}): FaultyContainer {
     this.#containers += 1;
-    return new FaultyContainer(this, this.#plan, endpoint, { ...options, name: options.name ?? `c${this.#containers}` });
+    return new FaultyContainer(this, this.#plan, target, { ...options, name: options.name ?? `c${this.#containers}` });
   }
 }
 
@@ -122,17 +126,20 @@ export class FaultyContainer {
   #death: ProcessDied | undefined;
   readonly #mourners = new Set<(death: ProcessDied) => void>();
 
-  constructor(faults: DynamoFaults, plan: FaultPlan, endpoint: string, options: ContainerOptions & { name: string }) {
+  constructor(faults: DynamoFaults, plan: FaultPlan, target: string | DynamoDBClient, options: ContainerOptions & { name: string }) {
     this.name = options.name;
-    const maxAttempts = options.maxAttempts ?? 4;
-    const config: DynamoDBClientConfig = {
-      endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts,
-      ...(options.retryDelays === 'sdk' ? {} : { retryStrategy: immediateRetries(maxAttempts) }),
-    };
-    this.client = new DynamoDBClient(config);
+    if (typeof target === 'string') {
+      const maxAttempts = options.maxAttempts ?? 4;
+      this.client = new DynamoDBClient({
+        endpoint: target,
+        region: 'local',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        maxAttempts,
+        ...(options.retryDelays === 'sdk' ? {} : { retryStrategy: immediateRetries(maxAttempts) }),
+      });
+    } else {
+      this.client = target;
+    }
     this.client.middlewareStack.add(
       (next) => async (args) => {
         const request = args.request as WireRequest;
