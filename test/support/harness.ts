@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseConfig, type Config } from '../../lib/config/parse.js';
 import { createLogger } from '../../lib/log.js';
 import { createRuntime, type Runtime } from '../../lib/runtime.js';
@@ -23,6 +24,11 @@ export interface HarnessOptions {
   readonly configure?: (doc: Record<string, any>) => void;
   readonly op?: Partial<OidcProviderOptions>;
   readonly clientSecret?: string;
+  /**
+   * The broker's DynamoDB client on dynalite's endpoint, e.g. a fault injector's container
+   * (`test/support/dynamo-faults.ts`). Default: `localDynamoClient`.
+   */
+  readonly dynamoClient?: (endpoint: string) => Pick<DynamoDBClient, 'send'>;
 }
 
 export interface Harness {
@@ -92,7 +98,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   } as Harness;
   const runtime = createRuntime({
     config,
-    table: createTable(tableName, client),
+    table: createTable(tableName, options.dynamoClient?.(dynamo.endpoint) ?? client),
     log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
     now: () => Math.floor(Date.now() / 1000) + harness.clockOffset,
   });
@@ -238,11 +244,14 @@ export async function webLogin(h: Harness, state = 'web-state'): Promise<{ jar: 
 
 export const browserHeaders = { origin: WEB_ORIGIN, 'x-broker-csrf': '1' };
 
-/** A second broker instance on the same table and configuration: another Lambda container. */
-export async function secondInstance(h: Harness): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * A second broker instance on the same table and configuration: another Lambda container,
+ * with its own DynamoDB client if given one (e.g. another fault injector container).
+ */
+export async function secondInstance(h: Harness, client?: Pick<DynamoDBClient, 'send'>): Promise<{ url: string; close(): Promise<void> }> {
   const runtime = createRuntime({
     config: h.config,
-    table: h.runtime.table,
+    table: client ? createTable(h.runtime.table.name, client) : h.runtime.table,
     log: createLogger({ level: 'debug', sink: (line) => h.logs.push(line) }),
     now: () => Math.floor(Date.now() / 1000) + h.clockOffset,
   });
