@@ -218,13 +218,15 @@ async function holdLease(rt: Runtime, held: Held): Promise<RefreshOutcome> {
     return await refreshUpstream(rt, held, log, state);
   } finally {
     if (!state.settled) {
+      let left: SessionRecord | undefined;
       try {
-        const left = await releaseLease(rt.table, held.session.sid, held.owner, held.restore, state.rejected ? rt.now() : undefined);
-        if (left && state.rejected) await endIfRejectedTooLong(rt, left, log);
+        left = await releaseLease(rt.table, held.session.sid, held.owner, held.restore, state.rejected ? rt.now() : undefined);
       } catch (err) {
         // The lease then runs out by itself and the next request takes it over.
         log.warn('refresh.release_failed', errorFields(err));
       }
+      // The provider's garbage answers have gone on long enough: the session ends instead.
+      if (left && state.rejected) await endIfRejectedTooLong(rt, left, log);
     }
   }
 }
