@@ -7,7 +7,7 @@ import { parseLoginResult } from '../../lib/broker/downstream.js';
 import { LEASE_SECONDS, REJECTION_WINDOW_SECONDS } from '../../lib/broker/refresh.js';
 import { UpstreamMalformedError } from '../../lib/errors.js';
 import { getSession, leaseState } from '../../lib/store/sessions.js';
-import { afterDeath, expectAlive, faultyInstance, loginAt, onA, redeemAt, refreshAt, session, startFaultBench, withFault } from '../support/fault-bench.js';
+import { afterDeath, expectAlive, faults, faultyInstance, loginAt, onA, redeemAt, refreshAt, session, startFaultBench, withFault } from '../support/fault-bench.js';
 import { form, go, jar, NATIVE_REDIRECT, pkce, type Harness } from '../support/harness.js';
 import type { BrokerServer } from '../../local/http-adapter.js';
 
@@ -218,5 +218,40 @@ describe('no lease outlives its request', () => {
       expect(s!.handleGen).toBe(1);
       afterDeath(a);
     });
+  });
+});
+
+describe('DynamoDB round trips stay at the fewest', () => {
+  it('login 1 write; callback 1 take + 1 write; redemption 1; stored refresh 1; upstream refresh 2', async () => {
+    const counted = async (run: (url: string) => Promise<void>): Promise<string[]> => {
+      const a = await faultyInstance([]);
+      try {
+        faults.calls.length = 0;
+        await run(a.url);
+        return faults.calls.filter((c) => c.process === a.box.name).map((c) => c.op);
+      } finally {
+        await a.close();
+      }
+    };
+    let login!: Awaited<ReturnType<typeof loginAt>>;
+    let handle = '';
+    // The login and callback both at container A.
+    expect(await counted(async (url) => {
+      login = await loginAt(url);
+    })).toEqual(['PutItem', 'UpdateItem', 'PutItem']);
+    expect(await counted(async (url) => {
+      const res = await redeemAt(url, login);
+      handle = (await res.json() as { refresh_token: string }).refresh_token;
+    })).toEqual(['UpdateItem']);
+    expect(await counted(async (url) => {
+      const res = await refreshAt(url, handle);
+      expect(res.headers.get('x-broker-token-source')).toBe('stored');
+      handle = (await res.json() as { refresh_token: string }).refresh_token;
+    })).toEqual(['UpdateItem']);
+    h.clockOffset = STALE;
+    expect(await counted(async (url) => {
+      const res = await refreshAt(url, handle);
+      expect(res.headers.get('x-broker-token-source')).toBe('upstream');
+    })).toEqual(['UpdateItem', 'UpdateItem']);
   });
 });
