@@ -166,6 +166,25 @@ export type RefreshCredential =
   /** `clientIds`: when the browser sent an Origin, the clients that allow it. */
   | { readonly kind: 'cookie'; readonly hash: string; readonly clientIds?: readonly string[] };
 
+/**
+ * The condition that a credential is this session's: a native handle (`handle`: which handle
+ * attributes may match `:h`) of that client, or the cookie, of a client that allows the Origin
+ * when the browser sent one (none allowing it: a condition that never holds).
+ */
+function credentialCondition(credential: RefreshCredential, handle: string): { condition: string; values: Record<string, AttributeValue> } {
+  const values: Record<string, AttributeValue> = { ':h': S(credential.hash) };
+  if (credential.kind === 'handle') {
+    values[':c'] = S(credential.clientId);
+    return { condition: `${handle} AND clientId = :c`, values };
+  }
+  let condition = 'cookieHash = :h';
+  if (credential.clientIds) {
+    credential.clientIds.forEach((id, i) => (values[`:c${i}`] = S(id)));
+    condition += credential.clientIds.length ? ` AND clientId IN (${credential.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
+  }
+  return { condition, values };
+}
+
 export interface LeaseTerms {
   readonly now: number;
   /** now + minAccessTokenSeconds: a token expiring by then is stale. */
@@ -188,18 +207,7 @@ export interface StoredHandle {
  * `completeRefresh`; if not, this write is the whole refresh and the new handle is handed out.
  */
 export async function claimRefresh(table: Table, sid: string, credential: RefreshCredential, lease: LeaseTerms, idleUntil: number, rotation?: StoredHandle): Promise<WriteResult> {
-  const values: Record<string, AttributeValue> = { ':h': S(credential.hash) };
-  let condition: string;
-  if (credential.kind === 'handle') {
-    values[':c'] = S(credential.clientId);
-    condition = 'handleHash = :h AND clientId = :c';
-  } else {
-    condition = 'cookieHash = :h';
-    if (credential.clientIds) {
-      credential.clientIds.forEach((id, i) => (values[`:c${i}`] = S(id)));
-      condition += credential.clientIds.length ? ` AND clientId IN (${credential.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
-    }
-  }
+  const { condition, values } = credentialCondition(credential, 'handleHash = :h');
   const set: Record<string, string | number> = {
     idleExpiresAt: idleUntil,
     expiresAt: idleUntil,
@@ -374,18 +382,7 @@ export async function endSession(table: Table, sid: string): Promise<SessionReco
  * or previous) of that client, or the cookie (of a client allowing the Origin, when one was sent).
  */
 export async function endSessionWith(table: Table, sid: string, credential: RefreshCredential): Promise<SessionRecord | undefined> {
-  const values: Record<string, AttributeValue> = { ':h': S(credential.hash) };
-  let condition: string;
-  if (credential.kind === 'handle') {
-    values[':c'] = S(credential.clientId);
-    condition = 'clientId = :c AND (handleHash = :h OR prevHandleHash = :h)';
-  } else {
-    condition = 'cookieHash = :h';
-    if (credential.clientIds) {
-      credential.clientIds.forEach((id, i) => (values[`:c${i}`] = S(id)));
-      condition += credential.clientIds.length ? ` AND clientId IN (${credential.clientIds.map((_, i) => `:c${i}`).join(', ')})` : ' AND attribute_not_exists(pk)';
-    }
-  }
+  const { condition, values } = credentialCondition(credential, '(handleHash = :h OR prevHandleHash = :h)');
   try {
     const out = await table.send(new DeleteItemCommand({
       TableName: table.name,
