@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { DYNAMODB_HTTP } from '../lib/store/dynamo-client.js';
 import { PARTITION_KEY } from '../lib/store/table.js';
 
 export interface LocalDynamo {
@@ -19,8 +20,9 @@ export async function startDynalite(): Promise<LocalDynamo> {
   };
 }
 
+/** A client as deployed functions have it (the SDK's retries, the same timeouts), on a local endpoint. */
 export function localDynamoClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 2 });
+  return new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: DYNAMODB_HTTP });
 }
 
 /** Creates the broker's table when it is missing (the deployed table is made by the CDK stack). */

@@ -3,6 +3,7 @@
  * gives the caller what the SDK gives it when DynamoDB (or the network) misbehaves that way, and
  * the call log says which attempts reached the table.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
 import {
   ConditionalCheckFailedException, GetItemCommand, InternalServerError, ProvisionedThroughputExceededException, PutItemCommand, UpdateItemCommand,
@@ -195,8 +196,9 @@ describe('in-process DynamoDB faults', () => {
 
   it('can be added to an existing client, which keeps its own retry settings', async () => {
     const faults = new DynamoFaults([{ op: 'GetItem', fault: 'reset' }]);
-    const box = faults.container(localDynamoClient(dynamo.endpoint), { name: 'runner' });
-    // The local runner's client makes 2 attempts, not DynamoDB's default 4.
+    const own = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 2 });
+    const box = faults.container(own, { name: 'runner' });
+    // This client makes 2 attempts, not DynamoDB's default 4.
     await expect(box.client.send(get(uniqueKey()))).rejects.toMatchObject({ code: 'ECONNRESET', $metadata: { attempts: 2 } });
     expect(faults.calls.map((c) => [c.process, c.attempt])).toEqual([['runner', 1], ['runner', 2]]);
   });
