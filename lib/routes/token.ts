@@ -6,6 +6,7 @@ import { refreshSession, type RefreshOutcome } from '../broker/refresh.js';
 import { BrokerError, InvalidClientError, InvalidGrantError } from '../errors.js';
 import { corsHeaders } from '../http/cors.js';
 import { errorResponse, json } from '../http/respond.js';
+import { oidcAnswer } from '../oidc/id-token-issuer.js';
 import { formBody, logFailure, type Route } from './common.js';
 
 export const tokenRoute: Route = async (rt, req) => {
@@ -33,14 +34,16 @@ export const tokenRoute: Route = async (rt, req) => {
       throw new BrokerError('unsupported_grant_type', 400, '"grant_type" must be authorization_code or refresh_token');
     }
     const { grant } = outcome;
+    // The broker's own ID token and the app's scope; the app's nonce only in the code exchange's answer.
+    const oidc = await oidcAnswer(rt, outcome.session, { codeExchange: grantType === 'authorization_code' });
     return json(200, {
       access_token: grant.accessToken,
       token_type: 'Bearer',
       expires_in: grant.expiresIn,
       refresh_token: outcome.handle,
       refresh_expires_in: grant.sessionExpiresIn,
-      ...(grant.idToken ? { id_token: grant.idToken } : {}),
-      ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+      ...oidc,
+      ...(grant.scope !== undefined ? { provider_scope: grant.scope } : {}),
       ...grant.extras,
     }, { ...cors, 'x-broker-token-source': outcome.source });
   } catch (err) {

@@ -5,6 +5,7 @@ import { serializeCookie, sessionCookieName } from '../http/cookies.js';
 import { sessionInfo } from '../broker/session-info.js';
 import { corsHeaders } from '../http/cors.js';
 import { json } from '../http/respond.js';
+import { oidcAnswer } from '../oidc/id-token-issuer.js';
 import { browserError, checkBrowserRequest, sessionCredential, sessionEnded, type Route } from './common.js';
 
 export const refreshRoute: Route = async (rt, req) => {
@@ -19,12 +20,13 @@ export const refreshRoute: Route = async (rt, req) => {
     const cookie = serializeCookie(sessionCookieName(rt.config.secureCookies), credential.value, {
       sameSite: 'Strict', secure: rt.config.secureCookies, maxAge: Math.max(0, sessionEndsAt(session) - rt.now()),
     });
+    const oidc = await oidcAnswer(rt, session, { codeExchange: false });
     return json(200, {
       access_token: grant.accessToken,
       token_type: 'Bearer',
       expires_in: grant.expiresIn,
-      ...(grant.idToken ? { id_token: grant.idToken } : {}),
-      ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+      ...oidc,
+      ...(grant.scope !== undefined ? { provider_scope: grant.scope } : {}),
       ...grant.extras,
     }, { ...cors, 'x-broker-token-source': source }, [cookie]);
   } catch (err) {

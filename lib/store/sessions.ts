@@ -38,6 +38,11 @@ export interface SessionRecord {
   readonly extrasLifetime?: number;
   /** A stable id of this session at the downstream service (XProtect instanceId). */
   readonly instanceId?: string;
+  /**
+   * Encrypted JSON (JWE): the app's granted scope and nonce, and what the broker's own ID tokens
+   * copy from the provider's validated ID token (lib/oidc/session-identity.ts). Written at login.
+   */
+  readonly identity?: string;
   // native: one-time code
   readonly codeHash?: string;
   readonly codeChallenge?: string;

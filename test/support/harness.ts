@@ -17,6 +17,12 @@ import { startOidcProvider, type OidcProviderOptions, type RunningProvider } fro
 export const NATIVE_REDIRECT = 'com.example.app:/oauth2redirect';
 export const WEB_ORIGIN = 'http://127.0.0.1:5999';
 export const WEB_REDIRECT = `${WEB_ORIGIN}/app/`;
+/**
+ * The native client's postLogoutRedirectUri. oidc-provider takes only web URIs as a web client's
+ * post-logout URIs, so the provider does not know this one: tests that follow a logout through
+ * the provider use a loopback URI instead.
+ */
+export const NATIVE_LOGGED_OUT = 'com.example.app:/loggedout';
 
 export interface HarnessOptions {
   /** Edits the broker configuration document before it is parsed. */
@@ -75,7 +81,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       },
     },
     clients: {
-      app: { type: 'native', redirectUris: [NATIVE_REDIRECT, 'http://127.0.0.1/cb'], providers: ['op'], postLogoutRedirectUri: 'com.example.app:/loggedout', allowedOrigins: [WEB_ORIGIN] },
+      app: { type: 'native', redirectUris: [NATIVE_REDIRECT, 'http://127.0.0.1/cb'], providers: ['op'], postLogoutRedirectUri: NATIVE_LOGGED_OUT, allowedOrigins: [WEB_ORIGIN] },
       other: { type: 'native', redirectUris: ['com.example.other:/cb'], providers: ['op'] },
       web: { type: 'web', redirectUris: [WEB_REDIRECT], allowedOrigins: [WEB_ORIGIN], providers: ['op'], postLogoutRedirectUri: `${WEB_ORIGIN}/bye` },
     },
@@ -96,6 +102,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
     now: () => Math.floor(Date.now() / 1000) + harness.clockOffset,
   });
+  // The signing keys now (generated when not configured, which takes a moment), not mid-test.
+  await runtime.signing.get();
   const broker: BrokerServer = await startBrokerServer(runtime, { port });
   return Object.assign(harness, {
     url: broker.url,
@@ -248,7 +256,8 @@ export async function secondInstance(h: Harness): Promise<{ url: string; close()
   });
   // Both instances must read the same key ring: share the first one's cipher.
   const shared = await h.runtime.cipher();
-  const broker = await startBrokerServer({ ...runtime, cipher: async () => shared }, { port: 0 });
+  // And the same signing keys (generated per runtime when not configured).
+  const broker = await startBrokerServer({ ...runtime, cipher: async () => shared, signing: h.runtime.signing }, { port: 0 });
   return { url: broker.url, close: broker.close };
 }
 
