@@ -235,9 +235,9 @@ export async function refreshNative(h: Harness, handle: string, clientId = 'app'
 }
 
 /** A web app's login; resolves the jar holding the session cookie and the final redirect. */
-export async function webLogin(h: Harness, state = 'web-state'): Promise<{ jar: Jar; redirect: URL }> {
+export async function webLogin(h: Harness, state = 'web-state', extra: Record<string, string> = {}): Promise<{ jar: Jar; redirect: URL }> {
   const j = jar();
-  const start = await go(j, `${h.url}/login?${new URLSearchParams({ client_id: 'web', state })}`);
+  const start = await go(j, `${h.url}/login?${new URLSearchParams({ client_id: 'web', state, ...extra })}`);
   if (start.status !== 302) throw new Error(`/login answered ${start.status}: ${await start.text()}`);
   const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`);
   const cb = await go(j, callback);
