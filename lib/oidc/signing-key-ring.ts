@@ -8,7 +8,7 @@
  * its RS256 key, so the document keeps the contract's shape. Rotation adds, promotes and retires
  * whole generations (`npm run broker -- signing-keys ...`); `/jwks` publishes every key listed.
  */
-import { generateKeyPair as generateKeyPairCb, type JsonWebKey } from 'node:crypto';
+import { generateKeyPair as generateKeyPairCb, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { KeyRingError } from '../crypto/key-ring.js';
 
@@ -100,16 +100,20 @@ function checkJwk(value: unknown, alg: IdTokenAlg, kid: string): PrivateJwk {
 
 const generateKeyPair = promisify(generateKeyPairCb);
 
+const generationOf = (generation: string, rsa: KeyObject, ec: KeyObject): Record<string, PrivateJwk> => ({
+  [keyIdOf(generation, 'RS256')]: { ...(rsa.export({ format: 'jwk' }) as PrivateJwk), alg: 'RS256', use: 'sig' },
+  [keyIdOf(generation, 'ES256')]: { ...(ec.export({ format: 'jwk' }) as PrivateJwk), alg: 'ES256', use: 'sig' },
+});
+
 /** A fresh generation: an RSA 2048 key for RS256 and a P-256 key for ES256, as private JWKs. */
 export async function generateSigningGeneration(generation: string): Promise<Record<string, PrivateJwk>> {
-  const [rsa, ec] = await Promise.all([
-    generateKeyPair('rsa', { modulusLength: 2048 }),
-    generateKeyPair('ec', { namedCurve: 'P-256' }),
-  ]);
-  return {
-    [keyIdOf(generation, 'RS256')]: { ...(rsa.privateKey.export({ format: 'jwk' }) as PrivateJwk), alg: 'RS256', use: 'sig' },
-    [keyIdOf(generation, 'ES256')]: { ...(ec.privateKey.export({ format: 'jwk' }) as PrivateJwk), alg: 'ES256', use: 'sig' },
-  };
+  const [rsa, ec] = await Promise.all([generateKeyPair('rsa', { modulusLength: 2048 }), generateKeyPair('ec', { namedCurve: 'P-256' })]);
+  return generationOf(generation, rsa.privateKey, ec.privateKey);
+}
+
+/** The same, synchronously (the operator CLI). */
+export function generateSigningGenerationSync(generation: string): Record<string, PrivateJwk> {
+  return generationOf(generation, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
 }
 
 /** A generation id from the date, as the token key ring's (`s20250101`, then `-2`, `-3`...). */
