@@ -73,7 +73,7 @@ export function browser(h: Harness): Browser {
         if (!action) throw new Error(`the provider answered ${res.status} at ${next}`);
         const fields = new URLSearchParams({ logout: 'yes' });
         for (const m of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(m[1]!, m[2]!);
-        const target = new URL(action.replace(/&amp;/g, '&'), next).href;
+        const target: string = new URL(action.replace(/&amp;/g, '&'), next).href;
         res = await go(j, target, { method: 'POST', body: fields.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
         next = new URL(res.headers.get('location')!, target).href;
       }
