@@ -6,11 +6,21 @@
  *    clients built), median of N runs, beside the bundle size.
  * 2. Round trips: DynamoDB calls per operation, counted at the table, and the median latency of
  *    a refresh served from the stored token against one that goes upstream.
+ * 3. ID token signing: CPU time of one broker ID token, RS256 against ES256, with the private
+ *    key imported once and kept (what the runtime does) against imported for every token.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import { parseConfig } from '../lib/config/parse.js';
+import { idTokenClaims, signIdToken } from '../lib/oidc/id-token-issuer.js';
+import { identityOfLogin } from '../lib/oidc/session-identity.js';
+import { generateSigningGenerationSync, keyIdOf, parseSigningKeyRing, type IdTokenAlg } from '../lib/oidc/signing-key-ring.js';
+import { createSigningKeys } from '../lib/oidc/signing-keys.js';
 import { browserHeaders, go, loginAtProvider, nativeLogin, redeem, refreshNative, startHarness, webLogin, jar } from '../test/support/harness.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -19,30 +29,67 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)]!;
 };
 
-function coldStarts(runs: number) {
+/**
+ * A stand-in for Secrets Manager's GetSecretValue on loopback: the functions read their key rings
+ * during init, as in Lambda, so a cold start includes those reads (over loopback here).
+ */
+async function fakeSecretsManager(secrets: Record<string, string>): Promise<{ url: string; close(): void }> {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const id = (JSON.parse(body || '{}') as { SecretId?: string }).SecretId ?? '';
+      const value = secrets[id];
+      res.writeHead(value === undefined ? 400 : 200, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(value === undefined ? { __type: 'ResourceNotFoundException' } : { Name: id, SecretString: value }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}
+
+async function coldStarts(runs: number) {
   execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
+  const sm = await fakeSecretsManager({
+    'broker/keys': JSON.stringify({ current: 'k1', keys: { k1: Buffer.alloc(32, 1).toString('base64url') } }),
+    'broker/signing-keys': JSON.stringify({ current: 's1', keys: generateSigningGenerationSync('s1') }),
+  });
   const config = JSON.stringify({
     publicUrl: 'https://auth.example.com',
     providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { secretsManager: 'broker/op' } } },
     clients: { web: { type: 'web', redirectUris: ['https://app.example.com/'], allowedOrigins: ['https://app.example.com'], providers: ['op'] } },
     tokenEncryptionKeys: { secretsManager: 'broker/keys' },
+    signingKeys: { secretsManager: 'broker/signing-keys' },
   });
   const rows = [];
   for (const fn of ['metadata', 'start-login', 'callback', 'refresh', 'logout']) {
     const file = path.join(root, 'dist', fn, 'index.mjs');
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const out = spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e',
+      const out = await spawnAsync(process.execPath, ['--no-warnings', '--input-type=module', '-e',
         `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`], {
-        env: { PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't' },
-        encoding: 'utf8',
+        PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench',
       });
       if (out.status !== 0) throw new Error(`${fn}: ${out.stderr}`);
       times.push(Number(out.stdout.trim()));
     }
     rows.push({ function: fn, 'bundle KiB': Math.round(statSync(file).size / 1024), 'import ms (median)': Number(median(times).toFixed(1)) });
   }
+  sm.close();
   return rows;
+}
+
+/** spawnSync would block the fake Secrets Manager in this process: the child waits on it. */
+function spawnAsync(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr: stderr.slice(0, 2000) }));
+  });
 }
 
 async function roundTrips(samples: number) {
@@ -89,7 +136,18 @@ async function roundTrips(samples: number) {
       handle = body.refresh_token;
     }
     const web = await webLogin(h);
+    const [, sessionCalls] = await count(() => go(web.jar, `${h.url}/session`));
     const [, logoutCalls] = await count(() => go(web.jar, `${h.url}/logout`, { method: 'POST', headers: browserHeaders }));
+    // (v2) The code exchange of an openid login (ID token with the app's nonce), and /end-session.
+    h.clockOffset = 0;
+    const login = await nativeLogin(h, { extra: { scope: 'openid profile', nonce: 'n' } });
+    const [codeRes, codeCalls] = await count(() => redeem(h, login));
+    const { id_token: idToken } = await codeRes.json();
+    const [, endSessionCalls] = await count(() => fetch(`${h.url}/end-session?id_token_hint=${idToken}`, { redirect: 'manual' }));
+    const [, metadataCalls] = await count(async () => {
+      await fetch(`${h.url}/.well-known/openid-configuration`);
+      await fetch(`${h.url}/jwks`);
+    });
     return {
       calls: [
         { operation: 'GET /login', dynamodb: loginCalls },
@@ -97,7 +155,11 @@ async function roundTrips(samples: number) {
         { operation: 'POST /refresh, stored token', dynamodb: webStoredCalls },
         { operation: 'POST /token refresh, stored token', dynamodb: storedCalls },
         { operation: 'POST /token refresh, upstream', dynamodb: upstreamCalls },
+        { operation: 'POST /token code exchange (openid, with ID token)', dynamodb: codeCalls },
+        { operation: 'GET /session', dynamodb: sessionCalls },
         { operation: 'POST /logout (web)', dynamodb: logoutCalls },
+        { operation: 'GET /end-session', dynamodb: endSessionCalls },
+        { operation: 'GET discovery + /jwks', dynamodb: metadataCalls },
       ],
       latency: {
         'stored ms (median)': Number(median(stored).toFixed(2)),
@@ -110,12 +172,47 @@ async function roundTrips(samples: number) {
   }
 }
 
+/** Microseconds per ID token: the median of batches, each timed as a whole. */
+async function signing(perBatch: number, batches: number) {
+  const ring = parseSigningKeyRing(JSON.stringify({ current: 'g', keys: generateSigningGenerationSync('g') }));
+  const config = parseConfig({
+    publicUrl: 'https://auth.example.com',
+    providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { value: 's' } } },
+    clients: { app: { type: 'native', redirectUris: ['com.example.app:/cb'], providers: ['op'] } },
+  }, { runtime: 'local' });
+  const identity = identityOfLogin(['openid', 'profile', 'email'], 'n', {
+    sub: 'user-1234', auth_time: 1_767_225_600, sid: 'idp-session', name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true,
+  }, 1_767_225_600);
+  const claims = idTokenClaims({ config, client: config.clients['app']!, provider: config.providers['op']!, sid: 'AAAAAAAAAAAAAAAAAAAAAA', identity, now: 1_767_225_700, nonce: 'n' })!;
+  const rows = [];
+  for (const alg of ['RS256', 'ES256'] as IdTokenAlg[]) {
+    const keys = createSigningKeys(ring);
+    await signIdToken(keys, alg, claims); // the one import, at init in Lambda
+    const jwk = ring.keys.get(keyIdOf('g', alg))!.jwk as JWK;
+    const time = async (sign: () => Promise<string>) => {
+      const per: number[] = [];
+      for (let b = 0; b < batches; b++) {
+        const t = performance.now();
+        for (let i = 0; i < perBatch; i++) await sign();
+        per.push(((performance.now() - t) * 1000) / perBatch);
+      }
+      return median(per);
+    };
+    const cached = await time(() => signIdToken(keys, alg, claims));
+    const uncached = await time(async () => new SignJWT({ ...claims }).setProtectedHeader({ alg, kid: 'g' }).sign(await importJWK(jwk, alg)));
+    rows.push({ alg, 'cached key µs (median)': Math.round(cached), 'imported per token µs (median)': Math.round(uncached), 'uncached / cached': Number((uncached / cached).toFixed(2)) });
+  }
+  return rows;
+}
+
 const runs = Number(process.env['BENCH_RUNS'] ?? 11);
 console.log(`cold start: ${runs} fresh processes per function`);
-console.table(coldStarts(runs));
+console.table(await coldStarts(runs));
 const rt = await roundTrips(Number(process.env['BENCH_SAMPLES'] ?? 30));
 console.log('DynamoDB calls per operation');
 console.table(rt.calls);
 console.log('refresh latency over loopback (dynalite + oidc-provider)');
 console.table([rt.latency]);
+console.log('ID token signing (one broker ID token, CPU on this machine)');
+console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
 process.exit(0);

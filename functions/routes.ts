@@ -2,9 +2,9 @@
 export const FUNCTION_ROUTES = {
   'start-login': ['GET /login'],
   callback: ['GET /callback', 'POST /callback'],
-  refresh: ['POST /token', 'OPTIONS /token', 'POST /refresh', 'OPTIONS /refresh', 'GET /session', 'OPTIONS /session'],
-  logout: ['POST /logout', 'OPTIONS /logout'],
-  metadata: ['GET /.well-known/oauth-authorization-server'],
+  refresh: ['POST /token', 'OPTIONS /token', 'POST /refresh', 'OPTIONS /refresh', 'GET /session', 'OPTIONS /session', 'GET /jwks'],
+  logout: ['POST /logout', 'OPTIONS /logout', 'GET /end-session'],
+  metadata: ['GET /.well-known/openid-configuration', 'GET /.well-known/oauth-authorization-server'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type FunctionName = keyof typeof FUNCTION_ROUTES;

@@ -1,6 +1,6 @@
 /**
  * The broker in one stack: the configuration (validated at synth), the session table and its
- * key, the token key ring, one function per `functions/` folder with exactly the access its
+ * key, the token key ring and the ID-token signing keys, one function per `functions/` folder with exactly the access its
  * entry point wires, the HTTP API, and the alarms.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,15 +22,17 @@ import { SessionTable, type ItemAction } from './constructs/session-table.js';
 /**
  * What each function may do, mirroring what its entry point (`functions/<name>/index.ts`) wires:
  * `tableFromEnv` gives it the table, and exactly the item operations its routes perform;
- * `secretsManagerFetcher` gives it `GetSecretValue` on the client secrets and the key ring.
+ * `secretsManagerFetcher` gives it `GetSecretValue` on the client secrets and the key ring;
+ * `signingKeys` (the functions whose entry point reads `runtime.signing`) adds the ID-token
+ * signing keys: `refresh` signs ID tokens and serves `/jwks`, `logout` checks `/end-session` hints.
  */
 export const FUNCTION_ACCESS = {
-  'start-login': { items: ['dynamodb:PutItem'], secrets: false },
-  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true },
-  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true },
-  logout: { items: ['dynamodb:DeleteItem'], secrets: true },
-  metadata: { items: [], secrets: false },
-} as const satisfies Record<FunctionName, { readonly items: readonly ItemAction[]; readonly secrets: boolean }>;
+  'start-login': { items: ['dynamodb:PutItem'], secrets: false, signingKeys: false },
+  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true, signingKeys: false },
+  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true, signingKeys: true },
+  logout: { items: ['dynamodb:DeleteItem'], secrets: true, signingKeys: true },
+  metadata: { items: [], secrets: false, signingKeys: false },
+} as const satisfies Record<FunctionName, { readonly items: readonly ItemAction[]; readonly secrets: boolean; readonly signingKeys: boolean }>;
 
 export interface BrokerStackProps extends StackProps {
   /** Path of the configuration document (CONTRACT.md, Configuration). */
@@ -62,6 +64,8 @@ export class BrokerStack extends Stack {
   readonly sessions: SessionTable;
   /** The key ring this stack created; undefined when the configuration names its own. */
   readonly keyRing: KeyRing | undefined;
+  /** The ID-token signing keys this stack created; undefined when the configuration names its own. */
+  readonly signingKeys: KeyRing | undefined;
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
   readonly api: BrokerApi;
   readonly alarms: BrokerAlarms;
@@ -71,7 +75,8 @@ export class BrokerStack extends Stack {
 
     // First: a document the functions would refuse fails the synth here, naming every bad field.
     const keyRingSecretName = `${this.stackName}/token-keys`;
-    this.brokerConfig = loadBrokerConfig(props.configPath, { createdKeyRingSecretName: keyRingSecretName });
+    const signingKeysSecretName = `${this.stackName}/signing-keys`;
+    this.brokerConfig = loadBrokerConfig(props.configPath, { createdKeyRingSecretName: keyRingSecretName, createdSigningKeysSecretName: signingKeysSecretName });
     const config = this.brokerConfig.config;
     if (props.customDomain && new URL(config.publicUrl).host !== props.customDomain.domainName) {
       throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
@@ -86,11 +91,15 @@ export class BrokerStack extends Stack {
       ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
     const keyRingSecret = this.keyRing?.secret ?? importSecret(this, 'ConfiguredKeyRing', secretsManagerId(config.tokenEncryptionKeys)!);
+    this.signingKeys = this.brokerConfig.usesCreatedSigningKeys
+      ? new KeyRing(this, 'SigningKeys', { kind: 'signing', secretName: signingKeysSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
+      : undefined;
+    const signingKeysSecret = this.signingKeys?.secret ?? importSecret(this, 'ConfiguredSigningKeys', secretsManagerId(config.signingKeys)!);
     const clientSecrets = clientSecretReferences(config).map((ref, i) => importSecret(this, `ClientSecret${i}`, ref.secretId));
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
     for (const name of FUNCTION_NAMES) {
-      const access: { readonly items: readonly ItemAction[]; readonly secrets: boolean } = FUNCTION_ACCESS[name];
+      const access: { readonly items: readonly ItemAction[]; readonly secrets: boolean; readonly signingKeys: boolean } = FUNCTION_ACCESS[name];
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
@@ -102,8 +111,10 @@ export class BrokerStack extends Stack {
       if (access.secrets) {
         for (const secret of [...clientSecrets, keyRingSecret]) secret.grantRead(fn.function);
       }
-      // The key ring must hold keys before a function can take a request.
+      if (access.signingKeys) signingKeysSecret.grantRead(fn.function);
+      // The key rings must hold keys before a function can take a request.
       if (this.keyRing) fn.function.node.addDependency(this.keyRing.generated);
+      if (this.signingKeys && access.signingKeys) fn.function.node.addDependency(this.signingKeys.generated);
       functions[name] = fn;
     }
     this.functions = functions;
@@ -135,6 +146,10 @@ export class BrokerStack extends Stack {
     new CfnOutput(this, 'KeyRingSecretName', {
       value: this.keyRing?.secretName ?? secretsManagerId(config.tokenEncryptionKeys)!,
       description: 'The token-encryption key ring in Secrets Manager (rotate per docs/deploy.md)',
+    });
+    new CfnOutput(this, 'SigningKeysSecretName', {
+      value: this.signingKeys?.secretName ?? secretsManagerId(config.signingKeys)!,
+      description: 'The ID-token signing keys in Secrets Manager (rotate per docs/deploy.md)',
     });
   }
 }

@@ -36,6 +36,13 @@ export interface LoadConfigOptions {
    * @default - no injection: a document without `tokenEncryptionKeys` is invalid in Lambda
    */
   readonly createdKeyRingSecretName?: string;
+  /**
+   * The name of the ID-token signing key secret the stack creates, put into the document as
+   * `signingKeys: {"secretsManager": <name>}` when the document leaves the signing keys out.
+   *
+   * @default - no injection: a document without `signingKeys` is invalid in Lambda
+   */
+  readonly createdSigningKeysSecretName?: string;
 }
 
 export interface BrokerConfigDocument {
@@ -47,6 +54,8 @@ export interface BrokerConfigDocument {
   readonly config: Config;
   /** True when the document left `tokenEncryptionKeys` out and the stack's key ring was injected. */
   readonly usesCreatedKeyRing: boolean;
+  /** True when the document left `signingKeys` out and the stack's signing keys were injected. */
+  readonly usesCreatedSigningKeys: boolean;
 }
 
 /**
@@ -69,12 +78,17 @@ export function loadBrokerConfig(file: string, options: LoadConfigOptions = {}):
     }
     let document = json as Record<string, unknown>;
     let usesCreatedKeyRing = false;
+    let usesCreatedSigningKeys = false;
     if (isObject(json) && json['tokenEncryptionKeys'] === undefined && options.createdKeyRingSecretName !== undefined) {
-      document = { ...json, tokenEncryptionKeys: { secretsManager: options.createdKeyRingSecretName } };
+      document = { ...document, tokenEncryptionKeys: { secretsManager: options.createdKeyRingSecretName } };
       usesCreatedKeyRing = true;
     }
+    if (isObject(json) && json['signingKeys'] === undefined && options.createdSigningKeysSecretName !== undefined) {
+      document = { ...document, signingKeys: { secretsManager: options.createdSigningKeysSecretName } };
+      usesCreatedSigningKeys = true;
+    }
     const config = parseConfig(document, { runtime: 'lambda' });
-    return { path: file, document, config, usesCreatedKeyRing };
+    return { path: file, document, config, usesCreatedKeyRing, usesCreatedSigningKeys };
   } catch (err) {
     if (err instanceof ConfigError) err.message = `${file}: ${err.message}`;
     throw err;
@@ -89,7 +103,7 @@ export interface SecretsManagerReference {
 
 /**
  * Every client secret the providers reference, one entry per Secrets Manager id (two providers may
- * share one secret with different `jsonKey`s). The key ring is not among them.
+ * share one secret with different `jsonKey`s). The key rings are not among them.
  */
 export function clientSecretReferences(config: Config): SecretsManagerReference[] {
   const byId = new Map<string, string[]>();

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './log.js';
 import type { HttpOptions } from './oauth/http.js';
 import { createJwksCache, type JwksCache } from './oauth/id-token.js';
 import { createMetadataCache, type MetadataCache } from './oauth/metadata.js';
+import { createSigningKeyCache, type SigningKeyCache } from './oidc/signing-keys.js';
 import { createSecretResolver, type SecretFetcher, type SecretResolver } from './secrets/secrets.js';
 import { NO_TABLE, type Table } from './store/table.js';
 
@@ -31,6 +32,12 @@ export interface Runtime {
    * so a rotation never ends sessions in containers that still hold the old ring.
    */
   cipher(): Promise<TokenCipher>;
+  /**
+   * The ID-token signing keys (`signingKeys`): read on first use, again after
+   * `KEY_RING_MAX_AGE_MS`, and again (at most every 30 s) for a key id the ring lacks; private keys
+   * are imported once per ring. Locally, without `signingKeys`, generated for the process.
+   */
+  readonly signing: SigningKeyCache;
 }
 
 /** Containers re-read the key ring at least this often, as they do other secrets. */
@@ -104,10 +111,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ...options.http,
     observe: (r) => log.metric('upstream.request', { UpstreamRequests: 1, UpstreamFailures: r.ok ? 0 : 1, UpstreamLatency: r.ms }, { upstream_host: r.host, upstream_status: r.status }),
   };
+  const signing = createSigningKeyCache({ ref: options.config.signingKeys, secrets, log, maxAgeMs: KEY_RING_MAX_AGE_MS });
   return {
     config: options.config,
     table: options.table,
     secrets,
+    signing,
     metadata: createMetadataCache(http),
     jwks: createJwksCache(),
     log,

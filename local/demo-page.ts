@@ -1,8 +1,9 @@
 /**
  * The demo page of the local runner (never deployed): log in as a web app (session cookie) or as
- * a native app (PKCE + one-time code + rotating handle), see the session and the tokens, refresh,
- * log out. The native flow keeps its handle in sessionStorage, which a real native app would keep
- * in the platform's secure storage instead.
+ * a native app (PKCE + one-time code + rotating handle), see the session, the access token and the
+ * broker's own ID token decoded, refresh, log out (`POST /logout`) or end the session everywhere
+ * (`GET /end-session`, RP-initiated logout). The native flow keeps its handle in sessionStorage,
+ * which a real native app would keep in the platform's secure storage instead.
  */
 import type { ServerResponse } from 'node:http';
 import type { Config } from '../lib/config/parse.js';
@@ -27,8 +28,9 @@ refresh token; this page only ever sees access tokens and, as a native app, the 
 <button id="login">Log in</button></fieldset>
 <fieldset><legend>Session</legend>
 <p id="status">Not logged in.</p>
-<button id="refresh" disabled>Refresh</button><button id="logout" disabled>Log out</button>
+<button id="refresh" disabled>Refresh</button><button id="logout" disabled>Log out</button><button id="end-session" disabled>End session everywhere</button>
 <h3>Session</h3><pre id="session">—</pre>
+<h3>ID token (the broker's)</h3><pre id="idtoken">—</pre>
 <h3>Access token</h3><pre id="token">—</pre>
 </fieldset>
 <script src="/demo.js" type="module"></script>
@@ -48,9 +50,16 @@ function decode(jwt) {
   catch { return null; }
 }
 function status(text, ok = true) { $('status').textContent = text; $('status').className = ok ? 'ok' : 'err'; }
+function showIdToken(idToken) {
+  if (!idToken) return;
+  sessionStorage.setItem('id_token', idToken);
+  $('idtoken').textContent = JSON.stringify(decode(idToken), null, 2);
+  $('end-session').disabled = false;
+}
 function showTokens(body, source) {
+  showIdToken(body.id_token);
   const decoded = decode(body.access_token);
-  const shown = { ...body, refresh_token: body.refresh_token ? '(broker handle, kept by the app)' : undefined };
+  const shown = { ...body, refresh_token: body.refresh_token ? '(broker handle, kept by the app)' : undefined, id_token: body.id_token ? '(shown decoded above)' : undefined };
   $('token').textContent = 'access_token: ' + body.access_token + '\nexpires_in: ' + body.expires_in + ' s\nsource: ' + (source || '?') +
     (decoded ? '\n\ndecoded: ' + JSON.stringify(decoded, null, 2) : '\n\n(an opaque access token)') + '\n\nresponse: ' + JSON.stringify(shown, null, 2);
   $('refresh').disabled = false; $('logout').disabled = false;
@@ -64,10 +73,12 @@ async function showSession() {
 $('login').onclick = async () => {
   const client = $('client').value, provider = $('provider').value, state = random();
   sessionStorage.setItem('state', state); sessionStorage.setItem('client', client);
-  const q = { client_id: client, state, provider };
+  // The broker's own OpenID scopes; what it asks the provider for is the provider's configuration.
+  const q = { client_id: client, state, provider, scope: client === 'native' ? 'openid profile email offline_access' : 'openid profile email' };
   if (client === 'native') {
-    const verifier = random();
-    sessionStorage.setItem('verifier', verifier);
+    const verifier = random(), nonce = random();
+    sessionStorage.setItem('verifier', verifier); sessionStorage.setItem('nonce', nonce);
+    q.nonce = nonce;
     Object.assign(q, { redirect_uri: nativeRedirect, code_challenge: b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))), code_challenge_method: 'S256' });
   }
   location.href = '/login?' + new URLSearchParams(q);
@@ -93,18 +104,32 @@ $('logout').onclick = async () => {
   else res = await fetch('/logout', { method: 'POST', credentials: 'include', headers: { 'X-Broker-Csrf': '1' } });
   const body = await res.json();
   sessionStorage.clear();
-  $('token').textContent = '—'; $('session').textContent = '—';
-  $('refresh').disabled = true; $('logout').disabled = true;
+  $('token').textContent = '—'; $('session').textContent = '—'; $('idtoken').textContent = '—';
+  $('refresh').disabled = true; $('logout').disabled = true; $('end-session').disabled = true;
   status(res.ok ? 'Logged out.' + (body.end_session_url ? ' The provider session can be ended at its end-session URL.' : '') : 'Logout failed', res.ok);
 };
 
+// RP-initiated logout: the broker ends its session and the provider's, then comes back here (web;
+// the native demo client's post-logout URI is another app's, so the provider shows its own page).
+$('end-session').onclick = () => {
+  const client = sessionStorage.getItem('client'), state = random();
+  const q = { id_token_hint: sessionStorage.getItem('id_token'), client_id: client, state };
+  if (client === 'web') q.post_logout_redirect_uri = location.origin + '/';
+  sessionStorage.clear(); sessionStorage.setItem('logout_state', state);
+  location.href = '/end-session?' + new URLSearchParams(q);
+};
+
 const params = new URLSearchParams(location.search);
-if (params.has('error')) status('Login failed: ' + params.get('error') + (params.get('error_description') ? ' (' + params.get('error_description') + ')' : ''), false);
+if (params.has('state') && params.get('state') === sessionStorage.getItem('logout_state')) {
+  sessionStorage.clear();
+  status('Logged out everywhere (RP-initiated logout at the broker and the provider).');
+} else if (params.has('error')) status('Login failed: ' + params.get('error') + (params.get('error_description') ? ' (' + params.get('error_description') + ')' : ''), false);
 else if (params.has('state') && params.get('state') !== sessionStorage.getItem('state')) status('The state does not match this login.', false);
 else if (params.has('code')) {
   const res = await fetch('/token', form({ grant_type: 'authorization_code', code: params.get('code'), code_verifier: sessionStorage.getItem('verifier'), client_id: 'native', redirect_uri: nativeRedirect }));
   const body = await res.json();
-  if (res.ok) { sessionStorage.setItem('handle', body.refresh_token); showTokens(body, 'login'); status('Logged in as a native app.'); $('session').textContent = JSON.stringify(body.id_token ? decode(body.id_token).payload : {}, null, 2); }
+  if (res.ok && body.id_token && decode(body.id_token).payload.nonce !== sessionStorage.getItem('nonce')) status('The ID token\'s nonce does not match this login.', false);
+  else if (res.ok) { sessionStorage.setItem('handle', body.refresh_token); showTokens(body, 'login'); status('Logged in as a native app.'); $('session').textContent = 'scope: ' + body.scope + ' (the broker\'s ID token is shown decoded below)'; }
   else status('Code redemption failed: ' + body.error, false);
 } else if (await showSession()) {
   status('Logged in as a web app (session cookie).');

@@ -101,6 +101,8 @@ async function main(): Promise<void> {
   const runtime = createRuntime({ config, table: createTable(tableName, client), log, fetchSecret: secretsManagerFetcher() });
   // Read (or generate) the key ring now, so a bad one stops the start and a generated one is said.
   await runtime.cipher();
+  // Likewise the ID-token signing keys (generated for the process when not configured).
+  await runtime.signing.get();
   const server = await startBrokerServer(runtime, { host, port, ...(demo ? { extra: demoPage(config) } : {}) });
   closers.push(server.close);
   if (demo) process.stdout.write(`demo: open ${server.url}/ and log in as "alice" (any password)\n`);

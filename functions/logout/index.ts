@@ -1,4 +1,4 @@
-/** `POST /logout`: end a session (web cookie or native handle; RFC 7009 revocation). */
+/** `POST /logout`: end a session (web cookie or native handle; RFC 7009 revocation); `GET /end-session` (RP-initiated logout). */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
 import { defaultRuntime } from '../../lib/runtime.js';
 import { secretsManagerFetcher } from '../../lib/secrets/secrets-manager.js';
@@ -9,4 +9,6 @@ import { routes } from './routes.js';
 const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
 // The key ring too, during init: a missing or malformed ring fails the start, not a request.
 await runtime.cipher();
+// And the ID-token signing keys, which check the hints of /end-session.
+await runtime.signing.get();
 export const handler = lambdaHandler(() => runtime, routes);

@@ -1,3 +1,4 @@
+import { endSessionRoute } from '../../lib/routes/end-session.js';
 import { logoutRoute } from '../../lib/routes/logout.js';
 
-export const routes = { 'POST /logout': logoutRoute };
+export const routes = { 'POST /logout': logoutRoute, 'GET /end-session': endSessionRoute };

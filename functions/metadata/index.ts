@@ -1,4 +1,4 @@
-/** `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata. */
+/** The discovery document (OpenID Connect Discovery 1.0 and RFC 8414): no table, no secrets, no AWS SDK. */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
 import { defaultRuntime } from '../../lib/runtime.js';
 import { routes } from './routes.js';

@@ -1,3 +1,3 @@
 import { metadataRoute } from '../../lib/routes/metadata.js';
 
-export const routes = { 'GET /.well-known/oauth-authorization-server': metadataRoute };
+export const routes = { 'GET /.well-known/openid-configuration': metadataRoute, 'GET /.well-known/oauth-authorization-server': metadataRoute };

@@ -1,5 +1,6 @@
-/** `POST /token` (native), `POST /refresh` and `GET /session` (web). */
+/** `POST /token` (native), `POST /refresh` and `GET /session` (web), `GET /jwks`. */
 import { lambdaHandler } from '../../lib/lambda/apigw.js';
+import { ID_TOKEN_ALGS } from '../../lib/oidc/signing-key-ring.js';
 import { defaultRuntime } from '../../lib/runtime.js';
 import { secretsManagerFetcher } from '../../lib/secrets/secrets-manager.js';
 import { tableFromEnv } from '../../lib/store/dynamo-client.js';
@@ -9,4 +10,7 @@ import { routes } from './routes.js';
 const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
 // The key ring too, during init: a missing or malformed ring fails the start, not a request.
 await runtime.cipher();
+// And the ID-token signing keys: read, and the current private keys imported once for the container.
+const signing = await runtime.signing.get();
+await Promise.all(ID_TOKEN_ALGS.map((alg) => signing.signingKey(alg)));
 export const handler = lambdaHandler(() => runtime, routes);

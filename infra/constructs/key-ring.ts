@@ -1,9 +1,14 @@
 /**
- * The token-encryption key ring (CONTRACT.md: `{"current": "<kid>", "keys": {"<kid>": "<base64url
- * of 32 random bytes>"}}`) in Secrets Manager, generated at deploy time by a small custom
- * resource: no key material is ever in the template, the cloud assembly or a CDK process. The
- * generator writes a ring only while the secret holds none, so redeploys never replace keys;
- * rotation is the operator's (docs/deploy.md).
+ * A key ring in Secrets Manager, generated at deploy time by a small custom resource: no key
+ * material is ever in the template, the cloud assembly or a CDK process. The generator writes a
+ * ring only while the secret holds none, so redeploys never replace keys; rotation is the
+ * operator's (docs/deploy.md). Two kinds:
+ *
+ * - `token`: the token-encryption key ring (CONTRACT.md: `{"current": "<kid>", "keys": {"<kid>":
+ *   "<base64url of 32 random bytes>"}}`);
+ * - `signing`: the ID-token signing keys (`{"current": "<kid>", "keys": {"<kid>": <private JWK>}}`,
+ *   one generation: an RSA 2048 key `<g>` for RS256 and a P-256 key `<g>.es256` for ES256, as
+ *   lib/oidc/signing-key-ring.ts reads them).
  */
 import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -18,30 +23,41 @@ import { BROKER_RUNTIME } from './broker-function.js';
 
 /**
  * The generator (CommonJS, inline, the runtime's AWS SDK: it runs once per deploy). It replaces the
- * secret's value only when that value is not a key ring, i.e. the placeholder CloudFormation
- * created the secret with; it never logs or returns a key.
+ * secret's value only when that value is not a ring of its kind, i.e. the placeholder
+ * CloudFormation created the secret with; it never logs or returns a key.
  */
 export const KEY_RING_GENERATOR_CODE = `
 const { SecretsManagerClient, GetSecretValueCommand, PutSecretValueCommand } = require('@aws-sdk/client-secrets-manager');
-const { randomBytes } = require('node:crypto');
+const { randomBytes, generateKeyPairSync } = require('node:crypto');
 const sm = new SecretsManagerClient({});
-function isKeyRing(text) {
+function isRing(text, signing) {
   try {
     const ring = JSON.parse(text);
-    return typeof ring.current === 'string' && typeof ring.keys === 'object' && ring.keys !== null && typeof ring.keys[ring.current] === 'string';
+    const key = typeof ring.current === 'string' && typeof ring.keys === 'object' && ring.keys !== null ? ring.keys[ring.current] : undefined;
+    return signing ? typeof key === 'object' && key !== null : typeof key === 'string';
   } catch {
     return false;
   }
 }
+function newRing(signing) {
+  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+  if (!signing) {
+    const kid = 'k' + day;
+    return { kid, ring: { current: kid, keys: { [kid]: randomBytes(32).toString('base64url') } } };
+  }
+  const kid = 's' + day;
+  const jwk = (type, options, alg) => ({ ...generateKeyPairSync(type, options).privateKey.export({ format: 'jwk' }), alg, use: 'sig' });
+  return { kid, ring: { current: kid, keys: { [kid]: jwk('rsa', { modulusLength: 2048 }, 'RS256'), [kid + '.es256']: jwk('ec', { namedCurve: 'P-256' }, 'ES256') } } };
+}
 exports.handler = async (event) => {
   const secretId = event.ResourceProperties.SecretId;
+  const signing = event.ResourceProperties.Kind === 'signing';
   if (event.RequestType === 'Create' || event.RequestType === 'Update') {
     const current = await sm.send(new GetSecretValueCommand({ SecretId: secretId }));
-    if (isKeyRing(current.SecretString ?? '')) {
+    if (isRing(current.SecretString ?? '', signing)) {
       console.log(JSON.stringify({ event: 'keyring.kept', secretId }));
     } else {
-      const kid = 'k' + new Date().toISOString().slice(0, 10).replaceAll('-', '');
-      const ring = { current: kid, keys: { [kid]: randomBytes(32).toString('base64url') } };
+      const { kid, ring } = newRing(signing);
       await sm.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: JSON.stringify(ring) }));
       console.log(JSON.stringify({ event: 'keyring.generated', secretId, kid }));
     }
@@ -51,7 +67,13 @@ exports.handler = async (event) => {
 `;
 
 export interface KeyRingProps {
-  /** The secret's name: the configuration references the ring by it (`tokenEncryptionKeys`). */
+  /**
+   * Which ring: the token-encryption keys or the ID-token signing keys.
+   *
+   * @default 'token'
+   */
+  readonly kind?: 'token' | 'signing';
+  /** The secret's name: the configuration references the ring by it (`tokenEncryptionKeys` or `signingKeys`). */
   readonly secretName: string;
   /** The key the secret is encrypted with. */
   readonly encryptionKey: kms.IKey;
@@ -72,9 +94,12 @@ export class KeyRing extends Construct {
   constructor(scope: Construct, id: string, props: KeyRingProps) {
     super(scope, id);
     this.secretName = props.secretName;
+    const signing = props.kind === 'signing';
     const secret = new secretsmanager.Secret(this, 'Secret', {
       secretName: props.secretName,
-      description: 'oauth broker token-encryption key ring {"current": kid, "keys": {kid: base64url(32 bytes)}}; rotate per docs/deploy.md',
+      description: signing
+        ? 'oauth broker ID-token signing keys {"current": kid, "keys": {kid: private JWK}}; rotate per docs/deploy.md'
+        : 'oauth broker token-encryption key ring {"current": kid, "keys": {kid: base64url(32 bytes)}}; rotate per docs/deploy.md',
       encryptionKey: props.encryptionKey,
       // A placeholder only: CloudFormation cannot create a secret without a value. The generator
       // below replaces it with a key ring before any function exists.
@@ -83,22 +108,23 @@ export class KeyRing extends Construct {
         generateStringKey: 'placeholder',
         excludePunctuation: true,
       },
-      // Sessions in the retained table are readable only with these keys.
+      // Sessions in the retained table are readable only with the token keys; apps trust the signing keys.
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.secret = secret;
-    acknowledgeNag(secret, 'AwsSolutions-SMG4',
-      'A key ring is rotated by adding a key, making it current and dropping the old one only after ttl.sessionMaxSeconds (docs/deploy.md): replacing it on a schedule, as Secrets Manager rotation does, would end every session encrypted under the old key.');
+    acknowledgeNag(secret, 'AwsSolutions-SMG4', signing
+      ? 'Signing keys are rotated by adding a generation, publishing it at /jwks before promoting it, and retiring the old one only after every token it signed has expired (docs/deploy.md): replacing them on a schedule, as Secrets Manager rotation does, would make apps fail to verify ID tokens.'
+      : 'A key ring is rotated by adding a key, making it current and dropping the old one only after ttl.sessionMaxSeconds (docs/deploy.md): replacing it on a schedule, as Secrets Manager rotation does, would end every session encrypted under the old key.');
 
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const logGroup = new logs.LogGroup(this, 'GeneratorLogs', { retention });
     const role = new iam.Role(this, 'GeneratorRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'oauth broker key ring generator (custom resource)',
+      description: `oauth broker ${signing ? 'signing key' : 'key ring'} generator (custom resource)`,
     });
     logGroup.grantWrite(role);
     const generator = new lambda.Function(this, 'Generator', {
-      description: 'oauth broker: generates the token key ring once, at deploy',
+      description: `oauth broker: generates the ${signing ? 'ID-token signing keys' : 'token key ring'} once, at deploy`,
       runtime: BROKER_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       handler: 'index.handler',
@@ -115,7 +141,7 @@ export class KeyRing extends Construct {
     const providerLogs = new logs.LogGroup(this, 'ProviderLogs', { retention });
     const providerRole = new iam.Role(this, 'ProviderRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'oauth broker key ring custom resource framework',
+      description: `oauth broker ${signing ? 'signing key' : 'key ring'} custom resource framework`,
     });
     providerLogs.grantWrite(providerRole);
     const provider = new cr.Provider(this, 'Provider', {
@@ -128,8 +154,8 @@ export class KeyRing extends Construct {
       'The custom resource framework may invoke the generator function and its versions (ARN:*), the one function it exists to call; it is granted by Provider itself.');
     this.generated = new CustomResource(this, 'Generated', {
       serviceToken: provider.serviceToken,
-      resourceType: 'Custom::BrokerKeyRing',
-      properties: { SecretId: secret.secretArn },
+      resourceType: signing ? 'Custom::BrokerSigningKeys' : 'Custom::BrokerKeyRing',
+      properties: signing ? { SecretId: secret.secretArn, Kind: 'signing' } : { SecretId: secret.secretArn },
     });
   }
 }

@@ -6,6 +6,7 @@
  * 400 and nothing else happens), then `iss` (RFC 9207), then the provider's error, and only then
  * the code exchange and the ID token (OIDC Core §3.1.3.7). A session is stored only after all.
  */
+import type { JWTPayload } from 'jose';
 import type { Client, Provider } from '../config/parse.js';
 import { randomToken, sha256 } from '../crypto/random.js';
 import { AppRedirectError, BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError, type ErrorCode } from '../errors.js';
@@ -15,6 +16,8 @@ import { validateLoginIdToken } from '../oauth/id-token.js';
 import type { ProviderMetadata } from '../oauth/metadata.js';
 import { exchangeCode, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { TokenSet } from '../oauth/token-response.js';
+import { parseScopeString } from '../oidc/scope.js';
+import { identityOfLogin, sealIdentity } from '../oidc/session-identity.js';
 import type { Runtime } from '../runtime.js';
 import { takeLogin, type LoginRecord } from '../store/logins.js';
 import { createSession } from '../store/sessions.js';
@@ -124,9 +127,10 @@ async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string
 async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: TokenSet, cookies: string[]): Promise<CallbackResult> {
   const { login, client, provider } = cb;
   let tokens = obtained;
+  let idTokenClaims: JWTPayload | undefined;
   if (provider.openid) {
     if (!tokens.idToken) throw new TokenValidationError('the token response has no ID token');
-    await validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!);
+    idTokenClaims = await validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!);
   } else {
     // Without openid nothing checks an ID token, so none is kept or shown.
     tokens = { ...tokens, idToken: undefined };
@@ -146,6 +150,8 @@ async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: 
     createdAt: now,
     maxExpiresAt: now + ttl.sessionMaxSeconds,
     ...stored,
+    // What the broker's own ID tokens need: one attribute, never the provider's whole token twice.
+    identity: await sealIdentity(cipher, sid, identityOfLogin(parseScopeString(login.appScope ?? ''), login.appNonce, idTokenClaims, now)),
     ...(downstream ? await sealDownstream(cipher, sid, downstream, now) : {}),
   };
   if (client.type === 'native') {

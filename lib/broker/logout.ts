@@ -4,13 +4,11 @@
  * end-session URL (OIDC RP-Initiated Logout §2). Unknown or ended sessions answer the same.
  */
 import type { Client } from '../config/parse.js';
-import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { endSessionWith, type SessionRecord } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
-import { withParams } from './params.js';
+import { providerEndSessionUrl } from './provider-end-session.js';
 import { revokeUpstream } from './refresh.js';
-import { fieldContext } from './session-tokens.js';
 
 export interface LogoutResult {
   readonly endSessionUrl: string | undefined;
@@ -39,24 +37,6 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   return { ended: true, endSessionUrl: client ? await endSessionUrl(rt, client, s.provider, s) : undefined };
 }
 
-async function endSessionUrl(rt: Runtime, client: Client, providerName: string, s: SessionRecord | undefined): Promise<string | undefined> {
-  const provider = rt.config.providers[providerName];
-  if (!provider) return undefined;
-  try {
-    const endpoint = (await rt.metadata.get(provider)).endSessionEndpoint;
-    if (!endpoint) return undefined;
-    let idTokenHint: string | undefined;
-    if (s?.idToken) {
-      const cipher = await rt.cipher();
-      idTokenHint = await cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken')).catch(() => undefined);
-    }
-    return withParams(endpoint, {
-      client_id: provider.clientId,
-      id_token_hint: idTokenHint,
-      post_logout_redirect_uri: client.postLogoutRedirectUri,
-    });
-  } catch (err) {
-    rt.log.warn('upstream.error', { provider: provider.name, step: 'discovery', ...errorFields(err) });
-    return undefined;
-  }
+function endSessionUrl(rt: Runtime, client: Client, providerName: string, s: SessionRecord | undefined): Promise<string | undefined> {
+  return providerEndSessionUrl(rt, providerName, s, { postLogoutRedirectUri: client.postLogoutRedirectUri });
 }

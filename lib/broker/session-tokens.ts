@@ -59,11 +59,14 @@ export async function storedTokens(
   return out;
 }
 
-/** What an app receives from a session: plaintext tokens and lifetimes in seconds. */
+/**
+ * What an app receives from a session: plaintext tokens and lifetimes in seconds. The provider's
+ * ID token is not part of it: apps get the broker's own (lib/oidc/id-token-issuer.ts).
+ */
 export interface TokenGrant {
   readonly accessToken: string;
   readonly expiresIn: number;
-  readonly idToken: string | undefined;
+  /** The scope the provider reported for the access token (`provider_scope` in answers). */
   readonly scope: string | undefined;
   /** Seconds until the session (and so the broker handle) ends. */
   readonly sessionExpiresIn: number;
@@ -77,15 +80,13 @@ export function sessionEndsAt(s: SessionRecord): number {
 export async function grantOf(rt: Runtime, s: SessionRecord): Promise<TokenGrant> {
   const cipher = await rt.cipher();
   const now = rt.now();
-  const [accessToken, idToken, extras] = await Promise.all([
+  const [accessToken, extras] = await Promise.all([
     cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')),
-    s.idToken ? cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken')) : undefined,
     s.extras ? cipher.decrypt(s.extras, fieldContext(s.sid, 'extras')) : undefined,
   ]);
   return {
     accessToken,
     expiresIn: Math.max(0, s.atExpiresAt - now),
-    idToken,
     scope: s.scope,
     sessionExpiresIn: Math.max(0, sessionEndsAt(s) - now),
     extras: extras ? { ...(JSON.parse(extras) as Record<string, string>), ...extrasLifetimes(s, now) } : {},

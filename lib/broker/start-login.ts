@@ -12,10 +12,13 @@ import { AppRedirectError, BrokerError, InvalidRequestError, type ErrorCode } fr
 import { serializeCookie, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
+import { grantScope, scopeString, type AppScope } from '../oidc/scope.js';
 import { putLogin } from '../store/logins.js';
 import { PKCE_VALUE, single, withParams } from './params.js';
 
 export const MAX_STATE_LENGTH = 512;
+/** The app's `nonce` (CONTRACT.md v2): carried into the broker's ID token. */
+export const MAX_NONCE_LENGTH = 512;
 
 /** The redirect to the provider, and the transaction cookie binding the login to this browser. */
 export interface StartLoginResult {
@@ -73,6 +76,8 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
 
   let provider: Provider;
   let appCodeChallenge: string | undefined;
+  let appScope: readonly AppScope[];
+  let appNonce: string | undefined;
   const forwarded: Record<string, string> = {};
   try {
     const responseType = single(query, 'response_type');
@@ -90,6 +95,12 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
       if (method !== 'S256') return fail('invalid_request', '"code_challenge_method" must be S256');
       if (!/^[A-Za-z0-9_-]{43}$/.test(appCodeChallenge)) return fail('invalid_request', '"code_challenge" is not a S256 challenge');
     }
+    // The app's scope is the broker's to grant; it never changes what the provider is asked for.
+    const granted = grantScope(single(query, 'scope'), client, provider);
+    if (!granted.ok) return fail('invalid_scope', granted.description);
+    appScope = granted.scope;
+    appNonce = single(query, 'nonce');
+    if (appNonce !== undefined && appNonce.length > MAX_NONCE_LENGTH) return fail('invalid_request', `"nonce" must hold at most ${MAX_NONCE_LENGTH} characters`);
     for (const name of provider.forwardParams) {
       const value = single(query, name);
       if (value !== undefined) forwarded[name] = value;
@@ -131,6 +142,8 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     appCodeChallenge,
     codeVerifier,
     nonce,
+    ...(appScope.length ? { appScope: scopeString(appScope) } : {}),
+    ...(appNonce !== undefined ? { appNonce } : {}),
     createdAt: now,
     expiresAt: now + rt.config.ttl.loginSeconds,
   });
@@ -149,7 +162,8 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     response_type: 'code',
     client_id: provider.clientId,
     redirect_uri: `${rt.config.publicUrl}/callback`,
-    scope: provider.scopes.join(' '),
+    // `"scopes": []`: no scope parameter at all (RFC 6749 §3.3).
+    scope: provider.scopes.length ? provider.scopes.join(' ') : undefined,
     state,
     nonce,
     code_challenge: codeVerifier ? s256(codeVerifier) : undefined,

@@ -7,13 +7,18 @@ import { ConfigError, parseConfigText } from '../config/parse.js';
 import { KeyRingError } from '../crypto/key-ring.js';
 import { summarizeConfig } from './config-summary.js';
 import { addKey, generateRing, promoteKey, retireKey } from './keys.js';
+import { addSigningGeneration, generateSigningRing, promoteSigningGeneration, retireSigningGeneration, ROTATION_STEP_MINUTES } from './signing-keys.js';
 
 const USAGE = `usage:
   broker config check <config.json> [--lambda]   validate a configuration and summarise it
   broker keys generate                           print a new key ring (JSON) on stdout
   broker keys add <ring.json> [<kid>]            add a new key to the ring file (not yet current)
   broker keys promote <ring.json> <kid>          make a key current
-  broker keys retire <ring.json> <kid>           remove a key that is not current`;
+  broker keys retire <ring.json> <kid>           remove a key that is not current
+  broker signing-keys generate                   print new ID-token signing keys (JSON) on stdout
+  broker signing-keys add <ring.json> [<gen>]    add a generation (RS256 + ES256 key), published but not signing
+  broker signing-keys promote <ring.json> <gen>  make a generation the one that signs
+  broker signing-keys retire <ring.json> <gen>   remove a generation that is not current`;
 
 export interface Io {
   out(text: string): void;
@@ -55,6 +60,26 @@ export function run(argv: readonly string[], io: Io = nodeIo): number {
     if (area === 'keys' && command === 'retire' && file && arg) {
       io.write(file, retireKey(io.read(file), arg));
       io.out(`removed "${arg}" from ${file}; sessions sealed with it now end with invalid_grant`);
+      return 0;
+    }
+    if (area === 'signing-keys' && command === 'generate' && !file) {
+      io.out(generateSigningRing().trimEnd());
+      return 0;
+    }
+    if (area === 'signing-keys' && command === 'add' && file) {
+      const { ring, generation } = addSigningGeneration(io.read(file), arg);
+      io.write(file, ring);
+      io.out(`added generation "${generation}" to ${file}; /jwks publishes it once containers read the ring; promote it no earlier than ${ROTATION_STEP_MINUTES} minutes after publishing`);
+      return 0;
+    }
+    if (area === 'signing-keys' && command === 'promote' && file && arg) {
+      io.write(file, promoteSigningGeneration(io.read(file), arg));
+      io.out(`"${arg}" now signs ID tokens in ${file}; retire the previous generation no earlier than ${ROTATION_STEP_MINUTES} minutes after publishing (ttl.sessionIdleSeconds keeps old /end-session hints valid)`);
+      return 0;
+    }
+    if (area === 'signing-keys' && command === 'retire' && file && arg) {
+      io.write(file, retireSigningGeneration(io.read(file), arg));
+      io.out(`removed generation "${arg}" from ${file}; /jwks no longer publishes it`);
       return 0;
     }
   } catch (err) {

@@ -41,13 +41,15 @@ export interface Config {
   readonly providers: Readonly<Record<string, Provider>>;
   readonly clients: Readonly<Record<string, Client>>;
   readonly tokenEncryptionKeys: SecretRef | undefined;
+  /** The ID-token signing key ring; locally, generated per process when absent. */
+  readonly signingKeys: SecretRef | undefined;
   readonly ttl: Readonly<TtlConfig>;
   /** Every origin some client allows, for CORS preflights. */
   readonly allowedOrigins: ReadonlySet<string>;
 }
 
 export interface ParseOptions {
-  /** In AWS Lambda: secrets only from Secrets Manager, and a key ring is required. */
+  /** In AWS Lambda: secrets only from Secrets Manager, and both key rings are required. */
   readonly runtime: 'lambda' | 'local';
 }
 
@@ -159,6 +161,10 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     bad('tokenEncryptionKeys', 'is required in AWS Lambda');
   }
   secretRef('tokenEncryptionKeys', raw.tokenEncryptionKeys);
+  if (raw.signingKeys === undefined && options.runtime === 'lambda') {
+    bad('signingKeys', 'is required in AWS Lambda');
+  }
+  secretRef('signingKeys', raw.signingKeys);
 
   const ttl = raw.ttl;
   if (ttl.sessionIdleSeconds > ttl.sessionMaxSeconds) bad('ttl.sessionIdleSeconds', 'must not exceed ttl.sessionMaxSeconds');
@@ -178,6 +184,7 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     providers: Object.freeze(providers),
     clients: Object.freeze(clients),
     tokenEncryptionKeys: raw.tokenEncryptionKeys,
+    signingKeys: raw.signingKeys,
     ttl: Object.freeze({ ...ttl }),
     allowedOrigins,
   });

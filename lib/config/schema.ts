@@ -33,7 +33,8 @@ export const ProviderSchema = v.strictObject({
   tokenRequestFormat: v.optional(v.picklist(['form', 'json']), 'form'),
   /** For providers whose token responses omit `token_type` (RFC 6749 §5.1 requires it): the type to assume. */
   defaultTokenType: v.optional(v.literal('Bearer')),
-  scopes: v.optional(v.pipe(v.array(nonEmpty), v.minLength(1, 'must name at least one scope')), ['openid']),
+  /** `[]`: no `scope` parameter at all (RFC 6749 §3.3: scope is optional). */
+  scopes: v.optional(v.array(nonEmpty), ['openid']),
   pkce: v.optional(v.boolean(), true),
   authorizationParams: v.optional(stringMap, {}),
   forwardParams: v.optional(v.array(nonEmpty), []),
@@ -53,6 +54,8 @@ export const ClientSchema = v.strictObject({
   allowedOrigins: v.optional(v.array(nonEmpty), []),
   providers: v.pipe(v.array(nonEmpty), v.minLength(1, 'must list at least one provider')),
   postLogoutRedirectUri: v.optional(nonEmpty),
+  /** The algorithm of the broker's ID tokens for this client. */
+  idTokenSigningAlg: v.optional(v.picklist(['RS256', 'ES256']), 'RS256'),
 });
 
 export const TtlSchema = v.strictObject({
@@ -70,6 +73,8 @@ export const ConfigSchema = v.strictObject({
   providers: v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names use A-Z a-z 0-9 _ - only')), ProviderSchema),
   clients: v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._~-]{1,128}$/, 'client ids use A-Z a-z 0-9 . _ ~ - only')), ClientSchema),
   tokenEncryptionKeys: v.optional(SecretRefSchema),
+  /** The broker's ID-token signing keys (a JSON key ring of private JWKs). */
+  signingKeys: v.optional(SecretRefSchema),
   ttl: v.optional(TtlSchema, {}),
 });
 

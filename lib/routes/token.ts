@@ -5,6 +5,7 @@ import { redeemCode } from '../broker/redeem.js';
 import { refreshSession, type RefreshOutcome } from '../broker/refresh.js';
 import { BrokerError, InvalidClientError, InvalidGrantError } from '../errors.js';
 import { json } from '../http/respond.js';
+import { oidcAnswer } from '../oidc/id-token-issuer.js';
 import { formBody, route } from './common.js';
 
 export const tokenRoute = route({ errors: 'native', cors: 'origins' }, async (rt, req) => {
@@ -30,14 +31,16 @@ export const tokenRoute = route({ errors: 'native', cors: 'origins' }, async (rt
     throw new BrokerError('unsupported_grant_type', 400, '"grant_type" must be authorization_code or refresh_token');
   }
   const { grant } = outcome;
+  // The broker's own ID token and the app's scope; the app's nonce only in the code exchange's answer.
+  const oidc = await oidcAnswer(rt, outcome.session, { codeExchange: grantType === 'authorization_code' });
   return json(200, {
     access_token: grant.accessToken,
     token_type: 'Bearer',
     expires_in: grant.expiresIn,
     refresh_token: outcome.handle,
     refresh_expires_in: grant.sessionExpiresIn,
-    ...(grant.idToken ? { id_token: grant.idToken } : {}),
-    ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+    ...oidc,
+    ...(grant.scope !== undefined ? { provider_scope: grant.scope } : {}),
     ...grant.extras,
   }, { 'x-broker-token-source': outcome.source });
 });

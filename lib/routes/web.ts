@@ -5,6 +5,7 @@ import { serializeCookie, sessionCookieName } from '../http/cookies.js';
 import { sessionInfo } from '../broker/session-info.js';
 import { SessionEndedError } from '../errors.js';
 import { json } from '../http/respond.js';
+import { oidcAnswer } from '../oidc/id-token-issuer.js';
 import { checkBrowserRequest, route, sessionCredential } from './common.js';
 
 export const refreshRoute = route({ errors: 'browser', cors: 'credentials' }, async (rt, req) => {
@@ -17,12 +18,13 @@ export const refreshRoute = route({ errors: 'browser', cors: 'credentials' }, as
   const cookie = serializeCookie(sessionCookieName(rt.config.secureCookies), credential.value, {
     sameSite: 'Strict', secure: rt.config.secureCookies, maxAge: Math.max(0, sessionEndsAt(session) - rt.now()),
   });
+  const oidc = await oidcAnswer(rt, session, { codeExchange: false });
   return json(200, {
     access_token: grant.accessToken,
     token_type: 'Bearer',
     expires_in: grant.expiresIn,
-    ...(grant.idToken ? { id_token: grant.idToken } : {}),
-    ...(grant.scope !== undefined ? { scope: grant.scope } : {}),
+    ...oidc,
+    ...(grant.scope !== undefined ? { provider_scope: grant.scope } : {}),
     ...grant.extras,
   }, { 'x-broker-token-source': source }, [cookie]);
 });

@@ -20,6 +20,10 @@ export interface LoginRecord {
   /** The broker's own PKCE verifier toward the provider. */
   readonly codeVerifier: string | undefined;
   readonly nonce: string | undefined;
+  /** The scope the broker granted the app (space-separated; may be empty). */
+  readonly appScope?: string;
+  /** The app's own `nonce`, for the broker's ID token. */
+  readonly appNonce?: string;
   readonly createdAt: number;
   readonly expiresAt: number;
 }
@@ -41,6 +45,8 @@ export async function putLogin(table: Table, login: LoginRecord): Promise<void> 
         appCodeChallenge: login.appCodeChallenge,
         codeVerifier: login.codeVerifier,
         nonce: login.nonce,
+        appScope: login.appScope,
+        appNonce: login.appNonce,
         createdAt: login.createdAt,
         expiresAt: login.expiresAt,
       }),
@@ -81,6 +87,8 @@ export async function takeLogin(table: Table, stateHash: string, txnHash: string
       appCodeChallenge: str(item, 'appCodeChallenge'),
       codeVerifier: str(item, 'codeVerifier'),
       nonce: str(item, 'nonce'),
+      appScope: str(item, 'appScope'),
+      appNonce: str(item, 'appNonce'),
       createdAt: num(item, 'createdAt')!,
       expiresAt: num(item, 'expiresAt')!,
     };

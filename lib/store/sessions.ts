@@ -46,6 +46,11 @@ const SessionSchema = v.object({
   extrasLifetime: v.optional(int),
   /** A stable id of this session at the downstream service (XProtect instanceId). */
   instanceId: v.optional(str),
+  /**
+   * Encrypted JSON (JWE): the app's granted scope and nonce, and what the broker's own ID tokens
+   * copy from the provider's validated ID token (lib/oidc/session-identity.ts). Written at login.
+   */
+  identity: v.optional(str),
   // native: one-time code
   codeHash: v.optional(str),
   codeChallenge: v.optional(str),
@@ -390,6 +395,23 @@ export async function endSessionWith(table: Table, sid: string, credential: Refr
       ReturnValues: 'ALL_OLD',
       ConditionExpression: condition,
       ExpressionAttributeValues: values,
+    }));
+    return out.Attributes ? parseSession(out.Attributes) : undefined;
+  } catch (err) {
+    if (isConditionFailure(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Ends a session named by a broker ID token (RP-initiated logout), only if it is that client's at that provider. */
+export async function endSessionOf(table: Table, sid: string, owner: { readonly clientId: string; readonly provider: string }): Promise<SessionRecord | undefined> {
+  try {
+    const out = await table.send(new DeleteItemCommand({
+      TableName: table.name,
+      Key: key(sid),
+      ReturnValues: 'ALL_OLD',
+      ConditionExpression: 'clientId = :c AND provider = :p',
+      ExpressionAttributeValues: { ':c': S(owner.clientId), ':p': S(owner.provider) },
     }));
     return out.Attributes ? parseSession(out.Attributes) : undefined;
   } catch (err) {

@@ -67,19 +67,46 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
     await loginAsAlice(page);
     await page.waitForURL(`${url}/`);
     await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
-    expect(await page.textContent('#session')).toContain('"sub": "alice"');
+    // (v2) The session names the broker's subject and the provider's.
+    expect(await page.textContent('#session')).toContain('"idp_sub": "alice"');
+    expect(await page.textContent('#session')).toContain('"email": "alice@example.com"');
 
     await page.click('#refresh');
     await expect.poll(() => page.textContent('#token')).toContain('access_token: ');
     expect(await page.textContent('#status')).toContain('served from the stored token');
     // The demo provider issues JWT access tokens, so the page shows one decoded.
     expect(await page.textContent('#token')).toContain('"aud": "urn:broker:demo-api"');
+    // (v2) And the broker's own ID token, decoded: issued by the broker to the web client.
+    const idToken = await page.textContent('#idtoken');
+    expect(idToken).toContain(`"iss": "${url}"`);
+    expect(idToken).toContain('"aud": "web"');
+    expect(idToken).toContain('"idp": "demo"');
     await page.screenshot({ path: path.join(output, 'demo-web.png'), fullPage: true });
 
     await page.click('#logout');
     await expect.poll(() => page.textContent('#status')).toContain('Logged out.');
     await page.reload();
     await expect.poll(() => page.textContent('#status')).toBe('Not logged in.');
+  }, 60_000);
+
+  it('(v2) ends a web session everywhere with RP-initiated logout: broker, provider, and back to the page', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${url}/`);
+    await page.selectOption('#client', 'web');
+    await page.click('#login');
+    await loginAsAlice(page);
+    await page.waitForURL(`${url}/`);
+    await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
+    await page.click('#refresh');
+    await expect.poll(() => page.isEnabled('#end-session')).toBe(true);
+    await page.click('#end-session');
+    // The provider asks whether to sign out of it too.
+    await page.waitForSelector('button[type="submit"]');
+    await page.click('button[type="submit"]');
+    await page.waitForURL(new RegExp(`^${url}/`));
+    await expect.poll(() => page.textContent('#status')).toContain('Logged out everywhere');
+    const session = await page.evaluate(async () => (await fetch('/session')).status);
+    expect(session).toBe(401);
   }, 60_000);
 
   it('logs in as a native app (PKCE, one-time code, rotating handle) and refreshes', async () => {

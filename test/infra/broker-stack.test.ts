@@ -30,7 +30,10 @@ describe('routes', () => {
     const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r['Properties'].RouteKey as string);
     expect(routeKeys.sort()).toEqual([
       'GET /.well-known/oauth-authorization-server',
+      'GET /.well-known/openid-configuration',
       'GET /callback',
+      'GET /end-session',
+      'GET /jwks',
       'GET /login',
       'GET /session',
       'OPTIONS /logout',
@@ -142,13 +145,25 @@ describe('functions', () => {
     const config = JSON.parse(readFileSync(path.join(assetDir, BUNDLED_CONFIG_FILE), 'utf8')) as Record<string, unknown>;
     expect(config).toEqual(stack.brokerConfig.document);
     expect(config['tokenEncryptionKeys']).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
+    expect(config['signingKeys']).toEqual({ secretsManager: 'OAuthBroker/signing-keys' });
   });
 
-  it('are created after the key ring holds keys', () => {
+  it('are created after the key ring holds keys; those that read the signing keys, after those too', () => {
     const generated = logicalId(stack.keyRing!.generated as never);
+    const signing = logicalId(stack.signingKeys!.generated as never);
     for (const name of FUNCTION_NAMES) {
-      expect(template.toJSON()['Resources'][fnId(name)].DependsOn).toContain(generated);
+      const dependsOn = template.toJSON()['Resources'][fnId(name)].DependsOn as string[];
+      expect(dependsOn).toContain(generated);
+      expect(dependsOn.includes(signing), name).toBe(name === 'refresh' || name === 'logout');
     }
+  });
+
+  it('(v2) the metadata function bundles no AWS SDK: the discovery document needs neither table nor secret', () => {
+    const fn = template.toJSON()['Resources'][fnId('metadata')];
+    const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
+    const code = readFileSync(path.join(Stage.of(stack)!.outdir, `asset.${hash}`, 'index.mjs'), 'utf8');
+    expect(code).not.toMatch(/client-secrets-manager|DynamoDBClient|SecretsManagerClient/);
+    expect(code.length).toBeLessThan(150_000);
   });
 });
 
@@ -158,19 +173,21 @@ describe('IAM: each function gets exactly what its routes use', () => {
   });
   const xray: PolicyStatement = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
   const items = (...actions: string[]): PolicyStatement => ({ Effect: 'Allow', Action: actions, Resource: tableArn() });
-  const secrets = (): PolicyStatement => ({
+  /** The client secret and the token key ring; with `signing`, the ID-token signing keys too. */
+  const secrets = (signing = false): PolicyStatement => ({
     Effect: 'Allow',
     Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
     Resource: [
       { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:oauth-broker/okta-??????']] },
       { Ref: logicalId(stack.keyRing!.secret) },
+      ...(signing ? [{ Ref: logicalId(stack.signingKeys!.secret) }] : []),
     ],
   });
   const expected = (): Record<FunctionName, PolicyStatement[]> => ({
     'start-login': [items('dynamodb:PutItem'), logs('start-login'), xray],
     callback: [items('dynamodb:DeleteItem', 'dynamodb:PutItem'), logs('callback'), secrets(), xray],
-    refresh: [items('dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(), xray],
-    logout: [items('dynamodb:DeleteItem'), logs('logout'), secrets(), xray],
+    refresh: [items('dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(true), xray],
+    logout: [items('dynamodb:DeleteItem'), logs('logout'), secrets(true), xray],
     metadata: [logs('metadata'), xray],
   });
 
@@ -203,12 +220,13 @@ describe('IAM: each function gets exactly what its routes use', () => {
       expect(principals(statement)).toHaveLength(4);
     });
 
-    it('lets the secret readers decrypt the key ring through Secrets Manager only', () => {
+    it('lets the secret readers decrypt the key rings through Secrets Manager only', () => {
       const statement = keyStatements().find((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('secretsmanager'))
         && JSON.stringify(s.Action) === '"kms:Decrypt"')!;
       const generatorRole = logicalId(stack.keyRing!.node.findChild('GeneratorRole'));
-      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole)]));
-      expect(principals(statement)).toHaveLength(4);
+      const signingGeneratorRole = logicalId(stack.signingKeys!.node.findChild('GeneratorRole'));
+      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole), roleArn(signingGeneratorRole)]));
+      expect(principals(statement)).toHaveLength(5);
     });
 
     it('never names the metadata function, which touches neither table nor secret', () => {
@@ -268,6 +286,41 @@ describe('key ring', () => {
     ]);
     const generator = template.toJSON()['Resources'][logicalId(stack.keyRing!.node.findChild('Generator'))];
     expect(generator.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' });
+  });
+});
+
+describe('(v2) ID-token signing keys', () => {
+  it('are a retained secret, named for the stack, encrypted with the CMK, with a placeholder and no key in the template', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      Properties: {
+        Name: 'OAuthBroker/signing-keys',
+        KmsKeyId: { 'Fn::GetAtt': [logicalId(stack.sessions.encryptionKey as never), 'Arn'] },
+        GenerateSecretString: { GenerateStringKey: 'placeholder', SecretStringTemplate: Match.stringLikeRegexp('uninitialized') },
+        SecretString: Match.absent(),
+      },
+      DeletionPolicy: 'Retain',
+    });
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/"kty"|"RS256"/);
+  });
+
+  it('are generated at deploy by their own custom resource (Kind signing), which may read and write that secret only', () => {
+    template.hasResourceProperties('Custom::BrokerSigningKeys', { SecretId: { Ref: logicalId(stack.signingKeys!.secret) }, Kind: 'signing' });
+    template.hasResourceProperties('Custom::BrokerKeyRing', { SecretId: { Ref: logicalId(stack.keyRing!.secret) }, Kind: Match.absent() });
+    const generatorRole = logicalId(stack.signingKeys!.node.findChild('GeneratorRole'));
+    const generatorLogs = logicalId(stack.signingKeys!.node.findChild('GeneratorLogs'));
+    expect(roleStatements(template, generatorRole)).toEqual([
+      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [generatorLogs, 'Arn'] } },
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecret', 'secretsmanager:UpdateSecretVersionStage'],
+        Resource: { Ref: logicalId(stack.signingKeys!.secret) },
+      },
+    ]);
+  });
+
+  it('are readable by the refresh function (signs, serves /jwks) and the logout function (checks /end-session hints) only', () => {
+    const readers = FUNCTION_NAMES.filter((name) => JSON.stringify(roleStatements(template, roleId(name))).includes(logicalId(stack.signingKeys!.secret)));
+    expect(readers.sort()).toEqual(['logout', 'refresh']);
   });
 });
 
@@ -334,6 +387,7 @@ describe('outputs', () => {
     expect(Object.values(outputs).map((o) => o.Value)).toEqual(expect.arrayContaining([
       { Ref: logicalId(stack.sessions.table) },
       'OAuthBroker/token-keys',
+      'OAuthBroker/signing-keys',
     ]));
     expect(Object.keys(outputs).some((k) => k.startsWith('HttpUrl'))).toBe(true);
   });
@@ -364,6 +418,8 @@ describe('cdk-nag AwsSolutions', () => {
       'OAuthBroker/Http/Route * Annotation::AwsSolutions-APIG4',
       'OAuthBroker/KeyRing/ProviderRole Annotation::AwsSolutions-IAM5[Resource::<generator>:*]',
       'OAuthBroker/KeyRing/Secret Annotation::AwsSolutions-SMG4',
+      'OAuthBroker/SigningKeys/ProviderRole Annotation::AwsSolutions-IAM5[Resource::<generator>:*]',
+      'OAuthBroker/SigningKeys/Secret Annotation::AwsSolutions-SMG4',
     ]);
     expect(acks.filter((a) => a.id.endsWith('APIG4'))).toHaveLength(Object.values(FUNCTION_ROUTES).flat().length);
   });

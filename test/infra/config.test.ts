@@ -18,6 +18,8 @@ import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../.
 import { ConfigError } from '../../lib/config/parse.js';
 import { cdkJsonContext, NO_BUNDLING } from './support.js';
 
+/** The stack's own secrets, as BrokerStack passes them. */
+const CREATED = { createdKeyRingSecretName: 'S/token-keys', createdSigningKeysSecretName: 'S/signing-keys' };
 const dir = mkdtempSync(path.join(tmpdir(), 'broker-infra-config-'));
 const example = JSON.parse(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8')) as Record<string, unknown>;
 
@@ -53,7 +55,7 @@ describe('config path', () => {
 describe('loadBrokerConfig: the runtime validator, in Lambda mode', () => {
   it('rejects a document that is not JSON, with the validator\'s own issue', () => {
     const file = writeConfig('not-json.json', '{"publicUrl": ');
-    const err = configError(() => loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' }));
+    const err = configError(() => loadBrokerConfig(file, CREATED));
     expect(err.issues).toEqual([{ path: '', message: expect.stringMatching(/^is not valid JSON/) }]);
     expect(err.message.startsWith(`${file}: invalid broker configuration`)).toBe(true);
   });
@@ -65,7 +67,7 @@ describe('loadBrokerConfig: the runtime validator, in Lambda mode', () => {
       providers: { okta: { issuer: 'http://idp.example.com', clientId: 'x', clientSecret: { env: 'OKTA_SECRET' } } },
       clients: { web: { type: 'web', redirectUris: ['http://app.example.com/'], providers: ['nope'] } },
     });
-    const err = configError(() => loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' }));
+    const err = configError(() => loadBrokerConfig(file, CREATED));
     expect(err.issues.map((i) => i.path).sort()).toEqual([
       'clients.web.providers.0',
       'clients.web.redirectUris.0',
@@ -81,13 +83,16 @@ describe('loadBrokerConfig: the runtime validator, in Lambda mode', () => {
 
   it('reports unknown fields (shape errors) with their paths too', () => {
     const file = writeConfig('unknown-field.json', { ...example, tokenEncryptionKey: { secretsManager: 'typo' } });
-    const err = configError(() => loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' }));
+    const err = configError(() => loadBrokerConfig(file, CREATED));
     expect(err.issues.map((i) => i.path)).toEqual(['tokenEncryptionKey']);
   });
 
-  it('requires a key ring in Lambda when the stack does not create one', () => {
+  it('requires a key ring and (v2) signing keys in Lambda when the stack does not create them', () => {
     const err = configError(() => loadBrokerConfig(EXAMPLE_CONFIG_PATH));
-    expect(err.issues).toEqual([{ path: 'tokenEncryptionKeys', message: 'is required in AWS Lambda' }]);
+    expect(err.issues).toEqual([
+      { path: 'tokenEncryptionKeys', message: 'is required in AWS Lambda' },
+      { path: 'signingKeys', message: 'is required in AWS Lambda' },
+    ]);
   });
 
   it('fails on a file that does not exist, naming it', () => {
@@ -95,19 +100,24 @@ describe('loadBrokerConfig: the runtime validator, in Lambda mode', () => {
     expect(() => loadBrokerConfig(missing)).toThrow(`cannot read the broker configuration ${missing}`);
   });
 
-  it('injects the created key ring when the document leaves tokenEncryptionKeys out', () => {
-    const loaded = loadBrokerConfig(EXAMPLE_CONFIG_PATH, { createdKeyRingSecretName: 'OAuthBroker/token-keys' });
+  it('injects the created key ring and signing keys when the document leaves them out', () => {
+    const loaded = loadBrokerConfig(EXAMPLE_CONFIG_PATH, { createdKeyRingSecretName: 'OAuthBroker/token-keys', createdSigningKeysSecretName: 'OAuthBroker/signing-keys' });
     expect(loaded.usesCreatedKeyRing).toBe(true);
+    expect(loaded.usesCreatedSigningKeys).toBe(true);
     expect(loaded.document['tokenEncryptionKeys']).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
+    expect(loaded.document['signingKeys']).toEqual({ secretsManager: 'OAuthBroker/signing-keys' });
     expect(loaded.config.tokenEncryptionKeys).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
+    expect(loaded.config.signingKeys).toEqual({ secretsManager: 'OAuthBroker/signing-keys' });
     expect(loaded.config.publicUrl).toBe('https://auth.example.com');
   });
 
-  it('keeps a key ring the document names', () => {
-    const file = writeConfig('own-ring.json', { ...example, tokenEncryptionKeys: { secretsManager: 'team/broker-keys' } });
-    const loaded = loadBrokerConfig(file, { createdKeyRingSecretName: 'OAuthBroker/token-keys' });
+  it('keeps a key ring and signing keys the document names', () => {
+    const file = writeConfig('own-ring.json', { ...example, tokenEncryptionKeys: { secretsManager: 'team/broker-keys' }, signingKeys: { secretsManager: 'team/signing-keys' } });
+    const loaded = loadBrokerConfig(file, { createdKeyRingSecretName: 'OAuthBroker/token-keys', createdSigningKeysSecretName: 'OAuthBroker/signing-keys' });
     expect(loaded.usesCreatedKeyRing).toBe(false);
+    expect(loaded.usesCreatedSigningKeys).toBe(false);
     expect(loaded.config.tokenEncryptionKeys).toEqual({ secretsManager: 'team/broker-keys' });
+    expect(loaded.config.signingKeys).toEqual({ secretsManager: 'team/signing-keys' });
   });
 
   it('lists each client secret once, however many providers share it', () => {
@@ -120,7 +130,7 @@ describe('loadBrokerConfig: the runtime validator, in Lambda mode', () => {
         pub: { ...provider, clientAuth: 'none', clientSecret: undefined },
       },
     });
-    const { config } = loadBrokerConfig(file, { createdKeyRingSecretName: 'S/token-keys' });
+    const { config } = loadBrokerConfig(file, CREATED);
     expect(clientSecretReferences(config)).toEqual([
       { secretId: 'oauth-broker/okta', usedBy: ['providers.okta.clientSecret', 'providers.okta2.clientSecret'] },
     ]);
@@ -173,10 +183,11 @@ describe('cdk.json', () => {
 });
 
 describe('function access mirrors each entry point', () => {
-  it.each(FUNCTION_NAMES)('%s: a table if it wires tableFromEnv, secrets if it wires secretsManagerFetcher', (name) => {
+  it.each(FUNCTION_NAMES)('%s: a table if it wires tableFromEnv, secrets if it wires secretsManagerFetcher, signing keys if it reads them', (name) => {
     const source = readFileSync(path.join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8');
     expect(FUNCTION_ACCESS[name].items.length > 0).toBe(source.includes('tableFromEnv'));
     expect(FUNCTION_ACCESS[name].secrets).toBe(source.includes('secretsManagerFetcher'));
+    expect(FUNCTION_ACCESS[name].signingKeys).toBe(source.includes('runtime.signing'));
   });
 
   it('covers exactly the folders of functions/', () => {

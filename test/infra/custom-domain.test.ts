@@ -15,6 +15,7 @@ import { EXAMPLE_CONFIG_PATH } from '../../infra/config.js';
 import { logicalId, nagViolations, NO_BUNDLING, roleStatements, synthBroker, SYNTH_TIMEOUT } from './support.js';
 
 const KEY_RING_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/broker-keys-AbC123';
+const SIGNING_KEYS_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/signing-keys-DeF456';
 const OKTA_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oauth-broker/okta-Xy9876';
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc';
 const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:broker-alarms';
@@ -34,6 +35,7 @@ beforeAll(() => {
       entra: { ...okta, issuer: 'https://login.microsoftonline.com/tenant/v2.0', clientSecret: { secretsManager: 'oauth-broker/entra' } },
     },
     tokenEncryptionKeys: { secretsManager: KEY_RING_ARN },
+    signingKeys: { secretsManager: SIGNING_KEYS_ARN },
   }));
   ({ app, stack, template } = synthBroker({
     ...NO_BUNDLING,
@@ -85,25 +87,29 @@ describe('context sizes', () => {
   });
 });
 
-describe('a configuration that names its own key ring', () => {
-  it('creates no key ring, no generator, no placeholder secret', () => {
+describe('a configuration that names its own key ring and signing keys', () => {
+  it('creates no key ring, no signing keys, no generator, no placeholder secret', () => {
     expect(stack.keyRing).toBeUndefined();
+    expect(stack.signingKeys).toBeUndefined();
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     template.resourceCountIs('Custom::BrokerKeyRing', 0);
+    template.resourceCountIs('Custom::BrokerSigningKeys', 0);
     expect(stack.brokerConfig.usesCreatedKeyRing).toBe(false);
+    expect(stack.brokerConfig.usesCreatedSigningKeys).toBe(false);
   });
 
   it.each(['callback', 'refresh', 'logout'] as FunctionName[])('%s reads exactly the configured secrets: ARN as given, name as name-??????', (name) => {
     const secrets = roleStatements(template, logicalId(stack.functions[name].role)).filter((s) => (s.Action as string[])[0]!.startsWith('secretsmanager:'));
-    expect(secrets).toEqual([{
-      Effect: 'Allow',
-      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-      Resource: [
-        OKTA_ARN,
-        KEY_RING_ARN,
-        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:oauth-broker/entra-??????']] },
-      ],
-    }]);
+    const sorted = (resources: unknown) => (resources as unknown[]).map((r) => JSON.stringify(r)).sort();
+    expect(secrets).toHaveLength(1);
+    expect(secrets[0]).toMatchObject({ Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'] });
+    expect(sorted(secrets[0]!.Resource)).toEqual(sorted([
+      OKTA_ARN,
+      KEY_RING_ARN,
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:oauth-broker/entra-??????']] },
+      // The signing keys only where ID tokens are signed (refresh) or checked (logout).
+      ...(name === 'callback' ? [] : [SIGNING_KEYS_ARN]),
+    ]));
   });
 
   it.each(['start-login', 'metadata'] as FunctionName[])('%s reads no secret', (name) => {

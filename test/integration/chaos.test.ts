@@ -9,10 +9,11 @@
  *
  * The invariants: no session ends (no `invalid_grant`, ever); every answer is 200 or a documented
  * 502/503 (or no answer, from a killed process); every 200 carries an access token the provider
- * accepts for the right user; every handle has exactly one successor; no lease is left; and no
+ * accepts for the right user and a broker ID token that verifies at any process's `/jwks`; every handle has exactly one successor; no lease is left; and no
  * process wrote a token or handle into its log.
  */
 import { randomBytes } from 'node:crypto';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getSession, leaseState } from '../../lib/store/sessions.js';
 import { createTable } from '../../lib/store/table.js';
@@ -31,6 +32,9 @@ let dynamo: LocalDynamo;
 let proxy: FaultProxy;
 let op: RunningProvider;
 let table: string;
+let publicUrl: string;
+/** The broker's published keys, read once before the chaos: every process signs with them. */
+let jwks: ReturnType<typeof createLocalJWKSet>;
 /** The live process of each slot; every process ever started, for the log check. */
 const slots: BrokerProcess[] = [];
 const everyProcess: BrokerProcess[] = [];
@@ -74,7 +78,7 @@ beforeAll(async () => {
   dynamo = await startDynalite();
   proxy = await startFaultProxy({ target: dynamo.endpoint });
   const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
+  publicUrl = `http://127.0.0.1:${port}`;
   const secret = randomBytes(16).toString('hex');
   op = await startOidcProvider({
     host: '127.0.0.2', clientId: 'broker', clientSecret: secret, clientAuth: 'client_secret_basic', redirectUris: [`${publicUrl}/callback`],
@@ -132,7 +136,7 @@ interface Tally {
 const tally: Tally = { ok: 0, unavailable: 0, dropped: 0, lostAnswers: 0, bursts: 0, kills: 0, checkedTokens: 0, failures: [], successors: new Map(), secrets: new Set() };
 
 /** One refresh as an app makes it: retried on 502/503 or no answer, at any process, until it gets tokens. */
-async function refresh(handle: string): Promise<{ access_token: string; refresh_token: string }> {
+async function refresh(handle: string): Promise<{ access_token: string; refresh_token: string; id_token: string }> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const b = slots[Math.floor(random() * slots.length)]!; // possibly one that was just killed
     let res: Response;
@@ -155,7 +159,7 @@ async function refresh(handle: string): Promise<{ access_token: string; refresh_
       if (known !== undefined && known !== body['refresh_token']) tally.failures.push(`two successors for one handle (${res.headers.get('x-broker-token-source')})`);
       tally.successors.set(handle, body['refresh_token']!);
       tally.secrets.add(body['refresh_token']!).add(body['access_token']!);
-      return body as { access_token: string; refresh_token: string };
+      return body as { access_token: string; refresh_token: string; id_token: string };
     }
     if (res.status === 502 || res.status === 503) {
       tally.unavailable++;
@@ -172,7 +176,7 @@ async function app(handle: string): Promise<string> {
   let current = handle;
   for (let i = 0; i < OPS_PER_SESSION; i++) {
     const roll = random();
-    let tokens: { access_token: string; refresh_token: string };
+    let tokens: { access_token: string; refresh_token: string; id_token: string };
     if (roll < 0.2) {
       // A burst: racing calls with one handle all get the same successor.
       tally.bursts++;
@@ -189,6 +193,13 @@ async function app(handle: string): Promise<string> {
     if (i % 4 === 0) {
       const info = await fetch(`${op.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
       if (info.status !== 200 || (await info.json() as { sub?: string }).sub !== 'alice') tally.failures.push(`an access token the provider refuses (${info.status})`);
+      // The broker's own ID token, signed by whichever process answered, verifies at any process's /jwks.
+      try {
+        const { payload } = await jwtVerify(tokens.id_token, jwks, { issuer: publicUrl, audience: 'app' });
+        if (payload['idp_sub'] !== 'alice') tally.failures.push('an ID token for someone else');
+      } catch (err) {
+        tally.failures.push(`an ID token that does not verify: ${(err as Error).message}`);
+      }
       tally.checkedTokens++;
     }
     current = tokens.refresh_token;
@@ -202,11 +213,12 @@ describe('chaos: three processes, storage faults, kills during slow provider cal
     const at = { url: slots[0]!.url } as Harness;
     const handles: string[] = [];
     for (let i = 0; i < SESSIONS; i++) {
-      const login = await nativeLogin(at);
+      const login = await nativeLogin(at, { extra: { scope: 'openid', nonce: `n${i}` } });
       const res = await redeem(at, login);
       expect(res.status).toBe(200);
       handles.push((await res.json() as { refresh_token: string }).refresh_token);
     }
+    jwks = createLocalJWKSet(await (await fetch(`${slots[1]!.url}/jwks`)).json() as JSONWebKeySet);
     proxy.setRates({ throttle: 0.03, internal: 0.03, reset: 0.02, 'lost-answer': 0.04 }, SEED);
     let running = true;
     const killer = (async () => {

@@ -14,7 +14,10 @@ beforeAll(async () => {
     configure: (doc) => {
       // A provider the broker knows but the native app may not use.
       doc.providers.op2 = { ...doc.providers.op };
-      doc.clients.web.providers = ['op', 'op2'];
+      doc.clients.web.providers = ['op', 'op2', 'plain'];
+      // (v2) A plain OAuth provider that knows no scope at all.
+      doc.providers.plain = { authorizationEndpoint: `${doc.providers.op.issuer}/auth`, tokenEndpoint: `${doc.providers.op.issuer}/token`, clientId: 'broker', clientSecret: doc.providers.op.clientSecret, scopes: [] };
+      doc.clients.app.providers = ['op', 'plain'];
     },
   });
 });
@@ -315,5 +318,39 @@ describe('GET /login and /callback send no CORS headers', () => {
     const pre = await fetch(`${h.url}/callback`, { method: 'OPTIONS', headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST' } });
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
     expect(pre.headers.get('access-control-allow-methods')).toBeNull();
+  });
+});
+
+describe('(v2) scope and nonce', () => {
+  it('refuses a scope the broker does not know with invalid_scope, back to the app', async () => {
+    const res = await fetch(loginUrl({ scope: 'openid api:read' }), { redirect: 'manual' });
+    const location = expectAppError(res, 'invalid_scope', NATIVE_REDIRECT, 'app-state');
+    expect(location.searchParams.get('error_description')).toMatch(/openid, profile, email, offline_access/);
+  });
+
+  it('refuses openid for a provider without an ID token, and a nonce over 512 characters', async () => {
+    expectAppError(await fetch(loginUrl({ scope: 'openid', provider: 'plain' }), { redirect: 'manual' }), 'invalid_scope', NATIVE_REDIRECT, 'app-state');
+    expectAppError(await fetch(loginUrl({ nonce: 'n'.repeat(513) }), { redirect: 'manual' }), 'invalid_request', NATIVE_REDIRECT, 'app-state');
+    expectAppError(await fetch(`${loginUrl()}&nonce=a&nonce=b`, { redirect: 'manual' }), 'invalid_request', NATIVE_REDIRECT, 'app-state');
+  });
+
+  it('never changes what the provider is asked for: its own scopes, its own nonce', async () => {
+    const res = await fetch(loginUrl({ scope: 'openid email', nonce: 'app-nonce' }), { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    const authorize = new URL(res.headers.get('location')!);
+    expect(authorize.searchParams.get('scope')).toBe('openid profile offline_access');
+    expect(authorize.searchParams.get('nonce')).not.toBe('app-nonce');
+    expect(authorize.searchParams.get('nonce')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('sends no scope parameter at all for a provider with "scopes": [] (RFC 6749 §3.3), nor a nonce', async () => {
+    for (const url of [loginUrl({ provider: 'plain' }), `${h.url}/login?client_id=web&provider=plain`]) {
+      const res = await fetch(url, { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      const authorize = new URL(res.headers.get('location')!);
+      expect(authorize.searchParams.has('scope')).toBe(false);
+      expect(authorize.searchParams.has('nonce')).toBe(false);
+      expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+    }
   });
 });

@@ -12,7 +12,7 @@ afterAll(() => h.close());
 describe('logs and responses hold no secret', () => {
   it('never writes a client secret, token, code, handle or cookie value, on success or failure', async () => {
     const secrets: string[] = [h.secret];
-    const login = await nativeLogin(h);
+    const login = await nativeLogin(h, { extra: { scope: 'openid' } });
     secrets.push(login.code, login.verifier);
     const tokens = await (await redeem(h, login)).json();
     secrets.push(tokens.access_token, tokens.refresh_token, tokens.id_token);

@@ -1,4 +1,6 @@
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { brokerSubject } from '../../lib/oidc/subject.js';
 import { form, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -9,7 +11,7 @@ afterAll(() => h.close());
 
 describe('native app: login, code, token, refresh, logout', () => {
   it('runs the whole flow with nothing but HTTP calls', async () => {
-    const login = await nativeLogin(h, { state: 'xyz' });
+    const login = await nativeLogin(h, { state: 'xyz', extra: { scope: 'openid profile offline_access', nonce: 'n-0S6_WzA2Mj' } });
     expect(login.redirect.href.startsWith(NATIVE_REDIRECT)).toBe(true);
     expect(login.redirect.searchParams.get('state')).toBe('xyz');
     expect(login.redirect.searchParams.get('iss')).toBe(h.url);
@@ -20,9 +22,12 @@ describe('native app: login, code, token, refresh, logout', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('pragma')).toBe('no-cache');
     const tokens = await res.json();
-    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: expect.stringContaining('openid') });
+    // (v2) `scope` is what the broker granted the app; the provider's goes as `provider_scope`.
+    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'openid profile offline_access', provider_scope: expect.stringContaining('openid') });
     expect(tokens.access_token).toBeTruthy();
-    expect(tokens.id_token.split('.')).toHaveLength(3);
+    // (v2) The broker's own ID token, with the app's nonce, never the provider's.
+    const idToken = decodeJwt(tokens.id_token);
+    expect(idToken).toMatchObject({ iss: h.url, aud: 'app', sub: brokerSubject(h.op.issuer, 'alice'), idp: 'op', idp_sub: 'alice', nonce: 'n-0S6_WzA2Mj', name: 'Alice Example' });
     expect(tokens.expires_in).toBeGreaterThan(200);
     expect(tokens.refresh_expires_in).toBeGreaterThan(0);
     expect(tokens.refresh_token).toMatch(/^[A-Za-z0-9_-]{22}\./);
@@ -34,6 +39,10 @@ describe('native app: login, code, token, refresh, logout', () => {
     const t1 = await r1.json();
     expect(t1.refresh_token).not.toBe(tokens.refresh_token);
     expect(t1.access_token).toBe(tokens.access_token);
+    // A refresh's ID token has no nonce (OIDC Core §12.2), and the same subject and auth_time.
+    const id1 = decodeJwt(t1.id_token);
+    expect(id1.nonce).toBeUndefined();
+    expect(id1).toMatchObject({ sub: idToken.sub, auth_time: idToken.auth_time, sid: idToken.sid, aud: 'app' });
 
     // Near expiry: upstream refresh, a new access token and handle.
     h.clockOffset = 290;
@@ -43,7 +52,7 @@ describe('native app: login, code, token, refresh, logout', () => {
     const t2 = await r2.json();
     expect(t2.access_token).not.toBe(t1.access_token);
     expect(t2.refresh_token).not.toBe(t1.refresh_token);
-    expect(t2.id_token).toBeTruthy();
+    expect(decodeJwt(t2.id_token)).toMatchObject({ iss: h.url, sub: idToken.sub, auth_time: idToken.auth_time });
     h.clockOffset = 0;
 
     const out = await fetch(`${h.url}/logout`, form({ refresh_token: t2.refresh_token, client_id: 'app' }));
@@ -51,7 +60,8 @@ describe('native app: login, code, token, refresh, logout', () => {
     const body = await out.json();
     const endSession = new URL(body.end_session_url);
     expect(endSession.searchParams.get('client_id')).toBe('broker');
-    expect(endSession.searchParams.get('id_token_hint')).toBeTruthy();
+    // The provider's own ID token travels only here, to the provider's own end-session endpoint.
+    expect(decodeJwt(endSession.searchParams.get('id_token_hint')!).iss).toBe(h.op.issuer);
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe('com.example.app:/loggedout');
 
     const after = await refreshNative(h, t2.refresh_token);
@@ -71,6 +81,13 @@ describe('native app: login, code, token, refresh, logout', () => {
     const out = await fetch(`${h.url}/logout`, form({ token: tokens.refresh_token, token_type_hint: 'refresh_token', client_id: 'app' }));
     expect(out.status).toBe(200);
     expect((await refreshNative(h, tokens.refresh_token)).status).toBe(400);
+  });
+
+  it('gives no ID token and no scope to a login that asked for no scope', async () => {
+    const tokens = await (await redeem(h, await nativeLogin(h))).json();
+    expect(tokens.id_token).toBeUndefined();
+    expect(tokens.scope).toBeUndefined();
+    expect(tokens.provider_scope).toContain('openid');
   });
 
   it('publishes RFC 8414 metadata for AppAuth-style libraries', async () => {

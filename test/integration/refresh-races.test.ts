@@ -30,7 +30,7 @@ beforeAll(async () => {
     log: createLogger({ sink: (l) => h.logs.push(l) }),
     now: () => Math.floor(Date.now() / 1000) + h.clockOffset + skew,
   });
-  slow = await startBrokerServer({ ...runtime, cipher: h.runtime.cipher }, { port: 0 });
+  slow = await startBrokerServer({ ...runtime, cipher: h.runtime.cipher, signing: h.runtime.signing }, { port: 0 });
   // Warm the slow container's discovery cache, so its next provider call is the token call.
   await fetch(`${slow.url}/login?client_id=web`, { redirect: 'manual' });
 });

@@ -79,7 +79,7 @@ describe('a Lambda cold start', () => {
       version: '2.0', routeKey: 'GET /.well-known/oauth-authorization-server', rawPath: '/.well-known/oauth-authorization-server', rawQueryString: '', headers: {},
       requestContext: { http: { method: 'GET', path: '/.well-known/oauth-authorization-server' }, requestId: 'r1' }, isBase64Encoded: false,
     };
-    const config = { ...goodConfig(443), publicUrl: 'https://auth.example.com', providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { secretsManager: 'broker/op' } } }, tokenEncryptionKeys: { secretsManager: 'broker/keys' } };
+    const config = { ...goodConfig(443), publicUrl: 'https://auth.example.com', providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { secretsManager: 'broker/op' } } }, tokenEncryptionKeys: { secretsManager: 'broker/keys' }, signingKeys: { secretsManager: 'broker/signing-keys' } };
     const out = script(
       `const { handler } = await import(${JSON.stringify(path.join(root, 'functions/metadata/index.ts'))}); console.log(JSON.stringify(await handler(${JSON.stringify(event)} as any)));`,
       { AWS_LAMBDA_FUNCTION_NAME: 'metadata', BROKER_CONFIG_JSON: JSON.stringify(config) },

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fieldContext } from '../../lib/broker/session-tokens.js';
 import { basicAuthorization } from '../../lib/oauth/client-auth.js';
+import { decodeJwt } from 'jose';
+import { brokerSubject } from '../../lib/oidc/subject.js';
 import { getSession } from '../../lib/store/sessions.js';
 import { browserHeaders, go, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness } from '../support/harness.js';
 
@@ -55,17 +57,23 @@ describe('web app: cookie session, /refresh, /session, /logout', () => {
     expect(session.headers.get('access-control-allow-origin')).toBe(WEB_ORIGIN);
     expect(session.headers.get('access-control-allow-credentials')).toBe('true');
     const info = await session.json();
-    expect(info).toMatchObject({ sub: 'alice', provider: 'op', claims: { sub: 'alice', iss: h.op.issuer } });
+    // (v2) The broker's subject and its ID token's claims for this client, never the provider's token.
+    const sub = brokerSubject(h.op.issuer, 'alice');
+    expect(info).toMatchObject({ sub, provider: 'op', idp_sub: 'alice' });
+    expect(info.claims).toMatchObject({ iss: h.url, aud: 'web', sub, idp: 'op', idp_sub: 'alice', sid: jar.get('broker-session')!.split('.')[0] });
+    expect(info.claims.nonce).toBeUndefined();
     expect(info.expires_at).toBeGreaterThan(Date.now() / 1000);
     expect(JSON.stringify(info)).not.toMatch(/refresh_token|access_token/);
+    expect(JSON.stringify(info)).not.toContain(h.op.issuer);
 
     const r1 = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
     expect(r1.status).toBe(200);
     expect(r1.headers.get('cache-control')).toBe('no-store');
     const t1 = await r1.json();
-    expect(t1).toMatchObject({ token_type: 'Bearer' });
+    // A web login without a scope is an openid login: the broker's ID token, audience = the web client.
+    expect(t1).toMatchObject({ token_type: 'Bearer', scope: 'openid', provider_scope: expect.stringContaining('openid') });
     expect(t1.access_token).toBeTruthy();
-    expect(t1.id_token).toBeTruthy();
+    expect(decodeJwt(t1.id_token)).toMatchObject({ iss: h.url, aud: 'web', sub, auth_time: info.claims.auth_time });
     expect(t1.expires_in).toBeGreaterThan(30);
     expect(t1.refresh_token).toBeUndefined();
 
@@ -75,6 +83,11 @@ describe('web app: cookie session, /refresh, /session, /logout', () => {
     expect(r2.headers.get('x-broker-token-source')).toBe('upstream');
     const t2 = await r2.json();
     expect(t2.access_token).not.toBe(t1.access_token);
+    // OIDC Core §12.2: the same iss, sub, aud and auth_time; a new iat.
+    const id1 = decodeJwt(t1.id_token);
+    const id2 = decodeJwt(t2.id_token);
+    for (const claim of ['iss', 'sub', 'aud', 'auth_time', 'sid'] as const) expect(id2[claim], claim).toEqual(id1[claim]);
+    expect(id2.iat).toBeGreaterThan(id1.iat!);
     h.clockOffset = 0;
 
     const out = await go(jar, `${h.url}/logout`, { method: 'POST', headers: browserHeaders });

@@ -29,6 +29,7 @@ describe('examples/providers', () => {
 
     it('takes its secrets from Secrets Manager and registers one web and one native client', () => {
       expect(doc['tokenEncryptionKeys']).toEqual({ secretsManager: 'broker/token-keys' });
+      expect(doc['signingKeys']).toEqual({ secretsManager: 'broker/signing-keys' });
       const provider = doc['providers'][name];
       if (provider.clientAuth === 'none') expect(provider.clientSecret).toBeUndefined();
       else expect(provider.clientSecret).toEqual({ secretsManager: `broker/${name}`, jsonKey: 'client_secret' });

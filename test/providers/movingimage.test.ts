@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
+import { brokerSubject } from '../../lib/oidc/subject.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../lib/config/parse.js';
 import {
@@ -163,7 +164,7 @@ describe('movingimage: the peer is as strict as the Keycloak realm', () => {
 
 describe('movingimage: native app through the broker', () => {
   it('runs login, code, token, refreshes upstream and logout, with every quirk on the wire', async () => {
-    const login = await nativeLogin(h, { state: 'vm-native' });
+    const login = await nativeLogin(h, { state: 'vm-native', extra: { scope: 'openid email', nonce: 'vm-app-nonce' } });
     expect(login.redirect.href.startsWith(NATIVE_REDIRECT)).toBe(true);
     expect(login.redirect.searchParams.get('state')).toBe('vm-native');
     expect(login.redirect.searchParams.get('iss')).toBe(h.url);
@@ -196,11 +197,18 @@ describe('movingimage: native app through the broker', () => {
     expect(tokens.expires_in).toBeLessThanOrEqual(300);
     expect(tokens.refresh_expires_in).toBeGreaterThan(IDLE - 30);
     expect(tokens.refresh_expires_in).toBeLessThanOrEqual(IDLE);
-    expect(tokens.scope).toBe('openid profile email');
+    // (v2) The app's scope and the broker's ID token; Keycloak's scope as provider_scope.
+    expect(tokens.scope).toBe('openid email');
+    expect(tokens.provider_scope).toBe('openid profile email');
     expect(JSON.stringify(tokens)).not.toContain(last(peer.issuedRefreshTokens));
-    const idToken = decodeJwt(tokens.id_token);
+    // Keycloak's ID token, as the broker received (and checked) it: it stays in the broker.
+    const providerIdToken = exchange.response!['id_token'] as string;
+    expect(JSON.stringify(tokens)).not.toContain(providerIdToken);
+    const idToken = decodeJwt(providerIdToken);
     expect(idToken).toMatchObject({ iss: peer.issuer, aud: CLIENT_ID, azp: CLIENT_ID, nonce: authorize.get('nonce'), typ: 'ID' });
     for (const claim of ['sub', 'exp', 'iat', 'auth_time', 'session_state', 'sid']) expect(idToken[claim], claim).toBeDefined();
+    const brokerIdToken = decodeJwt(tokens.id_token);
+    expect(brokerIdToken).toMatchObject({ iss: h.url, aud: 'app', idp: 'movingimage', idp_sub: idToken.sub, sub: brokerSubject(peer.issuer, idToken.sub!), auth_time: idToken['auth_time'], nonce: 'vm-app-nonce' });
 
     // Still fresh: served from storage, no upstream call.
     const before = refreshes().length;
@@ -221,9 +229,15 @@ describe('movingimage: native app through the broker', () => {
     // Keycloak restarted its refresh lifetime, and so did the broker.
     expect(t1.refresh_expires_in).toBeGreaterThan(IDLE - 30);
     expect(t1.refresh_expires_in).toBeLessThanOrEqual(IDLE);
-    const id1 = decodeJwt(t1.id_token);
+    // Keycloak's refreshed ID token (checked by the broker against the login's, OIDC Core §12.2)...
+    const id1 = decodeJwt(last(peer.tokenRequests).response!['id_token'] as string);
     for (const claim of ['iss', 'sub', 'aud', 'azp', 'auth_time'] as const) expect(id1[claim], claim).toEqual(idToken[claim]);
     expect(id1.iat).toBeGreaterThan(idToken.iat!);
+    // ...and the broker's, with the same subject and auth_time, a later iat and no nonce.
+    const brokerId1 = decodeJwt(t1.id_token);
+    for (const claim of ['iss', 'sub', 'aud', 'auth_time', 'sid'] as const) expect(brokerId1[claim], claim).toEqual(brokerIdToken[claim]);
+    expect(brokerId1.iat).toBeGreaterThan(brokerIdToken.iat!);
+    expect(brokerId1.nonce).toBeUndefined();
 
     // At 3000 s: 1500 s after the last refresh, so still alive, though 3000 s after login.
     h.clockOffset = 3000;
@@ -354,7 +368,7 @@ describe('movingimage: each quirk setting is needed', () => {
 
 describe('movingimage: web app through the broker', () => {
   it('runs login, /session, /refresh (upstream) and /logout', async () => {
-    const { jar, redirect } = await webLogin(h, 'vm-web');
+    const { jar, redirect } = await webLogin(h, 'vm-web', { scope: 'openid profile' });
     expect(redirect.href.startsWith(WEB_REDIRECT)).toBe(true);
     expect(redirect.searchParams.get('state')).toBe('vm-web');
     expect(redirect.searchParams.get('iss')).toBe(h.url);
@@ -362,8 +376,11 @@ describe('movingimage: web app through the broker', () => {
     const session = await go(jar, `${h.url}/session`, { headers: { origin: WEB_ORIGIN } });
     expect(session.status).toBe(200);
     const info = await session.json();
-    expect(info).toMatchObject({ provider: 'movingimage', claims: { iss: peer.issuer, azp: CLIENT_ID, preferred_username: 'alice' } });
+    // (v2) The broker's claims, with the profile claims the web app asked for; no provider-only claims.
+    expect(info).toMatchObject({ provider: 'movingimage', claims: { iss: h.url, aud: 'web', idp: 'movingimage', preferred_username: 'alice' } });
+    expect(info.claims.azp).toBeUndefined();
     expect(info.sub).toBe(info.claims.sub);
+    expect(info.sub).toBe(brokerSubject(peer.issuer, info.idp_sub));
     // Keycloak's refresh lifetime bounds the session.
     expect(info.expires_at).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + IDLE + 1);
 

@@ -7,6 +7,8 @@
  * live on, through any number of upstream refreshes.
  */
 import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { brokerSubject } from '../../lib/oidc/subject.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserHeaders, form, go, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, type Harness } from '../support/harness.js';
 import type { Peer } from '../support/peers/oidc-peer.js';
@@ -111,17 +113,18 @@ describe('ownCloud oCIS (konnect)', () => {
     expect(out.status).toBe(200);
     const endSession = new URL((await out.json()).end_session_url);
     expect(`${endSession.origin}${endSession.pathname}`).toBe(`${peer.origin}/signin/v1/identifier/_/endsession`);
-    expect(endSession.searchParams.get('id_token_hint')).toBeTruthy();
+    expect(decodeJwt(endSession.searchParams.get('id_token_hint')!).iss).toBe(peer.issuer);
     expect(peer.revocations).toHaveLength(0);
     expect((await refreshNative(h, t3.refresh_token)).status).toBe(400);
   });
 
   it('web: cookie session refreshed upstream twice on the same refresh token', async () => {
-    const { jar } = await webLogin(h, 'ocis-web');
+    const { jar } = await webLogin(h, 'ocis-web', { scope: 'openid email' });
     const upstreamRefresh = peer.tokenResponses.at(-1)!.body['refresh_token'] as string;
     expect(upstreamRefresh).toBeTruthy();
     const session = await go(jar, `${h.url}/session`, { headers: { origin: WEB_ORIGIN } });
-    expect(await session.json()).toMatchObject({ sub: 'alice', provider: 'ocis', claims: { iss: peer.issuer, email: 'alice@example.com' } });
+    // (v2) The broker's claims for the web client, with the email its scope asked for.
+    expect(await session.json()).toMatchObject({ sub: brokerSubject(peer.issuer, 'alice'), idp_sub: 'alice', provider: 'ocis', claims: { iss: h.url, aud: 'web', email: 'alice@example.com' } });
 
     for (const round of [1, 2]) {
       h.clockOffset = round * ACCESS_TOKEN_SECONDS - 10;

@@ -7,6 +7,8 @@
  * `offline_access` for a refresh token, refresh token rotation on every use, PKCE S256.
  */
 import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { brokerSubject } from '../../lib/oidc/subject.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserHeaders, form, go, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness } from '../support/harness.js';
 import { basicParts, formEncode, type Peer } from '../support/peers/oidc-peer.js';
@@ -66,7 +68,7 @@ describe('Okta: custom authorization server', () => {
   it('native: login, code, /token, two upstream refreshes with rotated refresh tokens, logout with revocation', async () => {
     const firstToken = peer.tokenRequests.length;
     const firstResponse = peer.tokenResponses.length;
-    const started = await startNativeLogin(h, { state: 'okta-native' });
+    const started = await startNativeLogin(h, { state: 'okta-native', scope: 'openid profile email' });
     const login = await finishNativeLogin(h, started);
     expect(login.redirect.searchParams.get('state')).toBe('okta-native');
     expect(login.redirect.searchParams.get('iss')).toBe(h.url);
@@ -87,9 +89,10 @@ describe('Okta: custom authorization server', () => {
     const res = await redeem(h, login);
     expect(res.status).toBe(200);
     const tokens = await res.json();
-    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: expect.stringContaining('offline_access') });
+    // (v2) The app's granted scope, the provider's as provider_scope, and the broker's own ID token.
+    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'openid profile email', provider_scope: expect.stringContaining('offline_access') });
     expect(tokens.expires_in).toBeGreaterThan(ACCESS_TOKEN_SECONDS - 60);
-    expect(tokens.id_token.split('.')).toHaveLength(3);
+    expect(decodeJwt(tokens.id_token)).toMatchObject({ iss: h.url, aud: 'app', idp: 'okta', idp_sub: 'alice', sub: brokerSubject(peer.issuer, 'alice') });
     expect(tokens.refresh_token).not.toBe(upstreamRefresh0);
     expect(JSON.stringify(tokens)).not.toContain(upstreamRefresh0);
 
@@ -126,7 +129,8 @@ describe('Okta: custom authorization server', () => {
     const endSession = new URL(body.end_session_url);
     expect(`${endSession.origin}${endSession.pathname}`).toBe(`${peer.issuer}/v1/logout`);
     expect(endSession.searchParams.get('client_id')).toBe(OKTA_CLIENT_ID);
-    expect(endSession.searchParams.get('id_token_hint')).toBeTruthy();
+    // Okta needs its own ID token here; it is the only place that token ever leaves the broker.
+    expect(decodeJwt(endSession.searchParams.get('id_token_hint')!)).toMatchObject({ iss: peer.issuer, aud: OKTA_CLIENT_ID });
 
     // Revoked at /v1/revoke, with client_secret_basic too.
     expect(peer.revocations.length).toBe(revocationsBefore + 1);
@@ -151,7 +155,7 @@ describe('Okta: custom authorization server', () => {
 
     const session = await go(jar, `${h.url}/session`, { headers: { origin: WEB_ORIGIN } });
     expect(session.status).toBe(200);
-    expect(await session.json()).toMatchObject({ sub: 'alice', provider: 'okta', claims: { iss: peer.issuer, aud: OKTA_CLIENT_ID } });
+    expect(await session.json()).toMatchObject({ sub: brokerSubject(peer.issuer, 'alice'), provider: 'okta', idp_sub: 'alice', claims: { iss: h.url, aud: 'web', idp: 'okta' } });
 
     const r1 = await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders });
     expect(r1.status).toBe(200);

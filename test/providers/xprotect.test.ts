@@ -8,6 +8,8 @@
  * external login providers chosen with `acr_values=idp:<id>`, and the `vms_token` obtained with
  * the access token after every login and upstream refresh, renewed before it expires.
  */
+import { decodeJwt } from 'jose';
+import { brokerSubject } from '../../lib/oidc/subject.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserHeaders, form, go, NATIVE_REDIRECT, redeem, refreshNative, startHarness, webLogin, type Harness } from '../support/harness.js';
 import { authorizationResponse, exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
@@ -143,7 +145,10 @@ describe('Milestone XProtect: the VMS token', () => {
     expect(tokens.vms_token).toBe(first.token);
     expect(tokens.vms_token_expires_in).toBeGreaterThan(VMS_TTL - 5);
     expect(tokens.vms_token_expires_in).toBeLessThanOrEqual(VMS_TTL);
-    expect(tokens.scope).toContain('managementserver');
+    // (v2) The provider's scope is provider_scope; `scope` is what the app asked the broker for (nothing here).
+    expect(tokens.provider_scope).toContain('managementserver');
+    expect(tokens.scope).toBeUndefined();
+    expect(tokens.id_token).toBeUndefined();
 
     // Fresh: served from storage, the same VMS token, no SOAP call.
     const r0 = await refreshNative(h, tokens.refresh_token);

@@ -18,6 +18,12 @@ import { startOidcProvider, type OidcProviderOptions, type RunningProvider } fro
 export const NATIVE_REDIRECT = 'com.example.app:/oauth2redirect';
 export const WEB_ORIGIN = 'http://127.0.0.1:5999';
 export const WEB_REDIRECT = `${WEB_ORIGIN}/app/`;
+/**
+ * The native client's postLogoutRedirectUri. oidc-provider takes only web URIs as a web client's
+ * post-logout URIs, so the provider does not know this one: tests that follow a logout through
+ * the provider use a loopback URI instead.
+ */
+export const NATIVE_LOGGED_OUT = 'com.example.app:/loggedout';
 
 export interface HarnessOptions {
   /** Edits the broker configuration document before it is parsed. */
@@ -81,7 +87,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       },
     },
     clients: {
-      app: { type: 'native', redirectUris: [NATIVE_REDIRECT, 'http://127.0.0.1/cb'], providers: ['op'], postLogoutRedirectUri: 'com.example.app:/loggedout', allowedOrigins: [WEB_ORIGIN] },
+      app: { type: 'native', redirectUris: [NATIVE_REDIRECT, 'http://127.0.0.1/cb'], providers: ['op'], postLogoutRedirectUri: NATIVE_LOGGED_OUT, allowedOrigins: [WEB_ORIGIN] },
       other: { type: 'native', redirectUris: ['com.example.other:/cb'], providers: ['op'] },
       web: { type: 'web', redirectUris: [WEB_REDIRECT], allowedOrigins: [WEB_ORIGIN], providers: ['op'], postLogoutRedirectUri: `${WEB_ORIGIN}/bye` },
     },
@@ -102,6 +108,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
     now: () => Math.floor(Date.now() / 1000) + harness.clockOffset,
   });
+  // The signing keys now (generated when not configured, which takes a moment), not mid-test.
+  await runtime.signing.get();
   const broker: BrokerServer = await startBrokerServer(runtime, { port });
   return Object.assign(harness, {
     url: broker.url,
@@ -233,9 +241,9 @@ export async function refreshNative(h: Harness, handle: string, clientId = 'app'
 }
 
 /** A web app's login; resolves the jar holding the session cookie and the final redirect. */
-export async function webLogin(h: Harness, state = 'web-state'): Promise<{ jar: Jar; redirect: URL }> {
+export async function webLogin(h: Harness, state = 'web-state', extra: Record<string, string> = {}): Promise<{ jar: Jar; redirect: URL }> {
   const j = jar();
-  const start = await go(j, `${h.url}/login?${new URLSearchParams({ client_id: 'web', state })}`);
+  const start = await go(j, `${h.url}/login?${new URLSearchParams({ client_id: 'web', state, ...extra })}`);
   if (start.status !== 302) throw new Error(`/login answered ${start.status}: ${await start.text()}`);
   const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`);
   const cb = await go(j, callback);
@@ -257,7 +265,8 @@ export async function secondInstance(h: Harness, client?: Pick<DynamoDBClient, '
   });
   // Both instances must read the same key ring: share the first one's cipher.
   const shared = await h.runtime.cipher();
-  const broker = await startBrokerServer({ ...runtime, cipher: async () => shared }, { port: 0 });
+  // And the same signing keys (generated per runtime when not configured).
+  const broker = await startBrokerServer({ ...runtime, cipher: async () => shared, signing: h.runtime.signing }, { port: 0 });
   return { url: broker.url, close: broker.close };
 }
 

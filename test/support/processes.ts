@@ -24,6 +24,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { generateSigningGenerationSync } from '../../lib/oidc/signing-key-ring.js';
 import { generateKeyRingText } from '../../lib/crypto/key-ring.js';
 import { ensureTable, localDynamoClient } from '../../local/dynamo.js';
 import { freePort } from './harness.js';
@@ -40,11 +41,14 @@ export interface BrokerConfigFile {
 
 /**
  * Writes a configuration document for broker processes to a private temporary file, adding one
- * generated key ring as `tokenEncryptionKeys` unless the document names one.
+ * generated key ring as `tokenEncryptionKeys` and one signing ring as `signingKeys` unless the
+ * document names them.
  */
 export function writeBrokerConfig(doc: Record<string, unknown>, options: { keyRing?: string } = {}): BrokerConfigFile {
   const keyRing = options.keyRing ?? generateKeyRingText('chaos1');
-  const full = { ...doc, tokenEncryptionKeys: doc['tokenEncryptionKeys'] ?? { value: keyRing } };
+  // One ID-token signing ring too: every process signs with the key the others publish.
+  const signing = JSON.stringify({ current: 's1', keys: generateSigningGenerationSync('s1') });
+  const full = { ...doc, tokenEncryptionKeys: doc['tokenEncryptionKeys'] ?? { value: keyRing }, signingKeys: doc['signingKeys'] ?? { value: signing } };
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'broker-proc-')), 'config.json');
   writeFileSync(file, JSON.stringify(full), { mode: 0o600 });
   return { path: file, keyRing, doc: full };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { run, type Io } from '../../../lib/cli/main.js';
 import { parseKeyRing } from '../../../lib/crypto/key-ring.js';
+import { parseSigningKeyRing } from '../../../lib/oidc/signing-key-ring.js';
 
 function memoryIo(files: Record<string, string> = {}) {
   const out: string[] = [];
@@ -82,5 +83,55 @@ describe('broker CLI', () => {
     // Messages name key ids only, never key material.
     const key = JSON.parse(files['ring.json']!).keys.k2;
     expect(out.join('\n')).not.toContain(key);
+  });
+});
+
+describe('broker CLI: (v2) signing keys', () => {
+  it('rotates: generate, add (published, not signing), promote, retire; messages name generations only', () => {
+    const { io, out, files } = memoryIo();
+    expect(run(['signing-keys', 'generate'], io)).toBe(0);
+    files['signing.json'] = out[0]!;
+    const first = parseSigningKeyRing(files['signing.json']!).current;
+    expect(run(['signing-keys', 'add', 'signing.json', 's-next'], io)).toBe(0);
+    let ring = parseSigningKeyRing(files['signing.json']!);
+    expect(ring.current).toBe(first);
+    expect([...ring.keys.keys()]).toEqual([first, `${first}.es256`, 's-next', 's-next.es256']);
+    expect(out.at(-1)).toMatch(/promote it no earlier than 25 minutes/);
+    expect(run(['signing-keys', 'promote', 'signing.json', 's-next'], io)).toBe(0);
+    expect(run(['signing-keys', 'retire', 'signing.json', first], io)).toBe(0);
+    ring = parseSigningKeyRing(files['signing.json']!);
+    expect(ring.current).toBe('s-next');
+    expect([...ring.keys.keys()]).toEqual(['s-next', 's-next.es256']);
+    const d = (JSON.parse(files['signing.json']!) as { keys: Record<string, { d: string }> }).keys['s-next']!.d;
+    expect(out.slice(1).join('\n')).not.toContain(d);
+  });
+
+  it('exits 1 for an unknown generation, a duplicate one, retiring the current one, and a malformed ring; 2 without arguments', () => {
+    const { io, out, err, files } = memoryIo();
+    run(['signing-keys', 'generate'], io);
+    files['s.json'] = out[0]!;
+    const current = parseSigningKeyRing(files['s.json']!).current;
+    expect(run(['signing-keys', 'promote', 's.json', 'nope'], io)).toBe(1);
+    expect(run(['signing-keys', 'add', 's.json', current], io)).toBe(1);
+    expect(run(['signing-keys', 'retire', 's.json', current], io)).toBe(1);
+    files['bad.json'] = JSON.stringify({ current: 'x', keys: { x: { kty: 'RSA' } } });
+    expect(run(['signing-keys', 'add', 'bad.json'], io)).toBe(1);
+    expect(err.join('\n')).toMatch(/already has a generation|is current|no generation|private JWK/);
+    expect(run(['signing-keys', 'promote', 's.json'], io)).toBe(2);
+  });
+
+  it('summarises signing keys, empty provider scopes and each client\'s ID token algorithm', () => {
+    const doc = JSON.parse(config);
+    doc.signingKeys = { secretsManager: 'broker/signing-keys' };
+    doc.providers.okta.scopes = [];
+    doc.providers.okta.issuer = undefined;
+    doc.providers.okta.authorizationEndpoint = 'https://api.example.com/authorize';
+    doc.providers.okta.tokenEndpoint = 'https://api.example.com/token';
+    doc.clients.web.idTokenSigningAlg = 'ES256';
+    const { io, out } = memoryIo({ 'c.json': JSON.stringify(doc) });
+    expect(run(['config', 'check', 'c.json'], io)).toBe(0);
+    expect(out[0]).toMatch(/signing +Secrets Manager broker\/signing-keys/);
+    expect(out[0]).toMatch(/scopes: \(none: no scope parameter\)/);
+    expect(out[0]).toMatch(/web: web, .*ID tokens ES256/);
   });
 });

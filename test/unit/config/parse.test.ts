@@ -72,10 +72,23 @@ describe('parseConfig: shape', () => {
     expect(rejectPaths(doc)).toEqual(['clients.web.redirectUris']);
   });
 
-  it('refuses an empty scopes list and a non-integer ttl', () => {
-    const doc = configDocWithProvider({ scopes: [] });
+  it('refuses a non-integer ttl', () => {
+    const doc = minimalConfigDoc();
     doc.ttl = { codeSeconds: 1.5 };
-    expect(rejectPaths(doc).sort()).toEqual(['providers.p.scopes', 'ttl.codeSeconds']);
+    expect(rejectPaths(doc)).toEqual(['ttl.codeSeconds']);
+  });
+
+  it('(v2) accepts "scopes": [] for a provider that knows no scope: no openid, so static endpoints need no jwksUri', () => {
+    const doc = configDocWithProvider({ issuer: undefined, authorizationEndpoint: 'https://idp.example.com/authorize', tokenEndpoint: 'https://idp.example.com/token', scopes: [] });
+    const p = parseConfig(doc, LOCAL).providers['p']!;
+    expect(p.scopes).toEqual([]);
+    expect(p.openid).toBe(false);
+  });
+
+  it('(v2) refuses an empty scope name and an unknown idTokenSigningAlg', () => {
+    const doc = configDocWithProvider({ scopes: ['openid', ''] });
+    doc.clients['app']!['idTokenSigningAlg'] = 'HS256';
+    expect(rejectPaths(doc).sort()).toEqual(['clients.app.idTokenSigningAlg', 'providers.p.scopes.1']);
   });
 
   it('refuses a secret reference of an unknown form', () => {
@@ -286,15 +299,16 @@ describe('parseConfig: rules between fields', () => {
   describe('runtime lambda', () => {
     const sm = (name: string) => ({ secretsManager: name });
 
-    it('refuses a missing tokenEncryptionKeys', () => {
+    it('refuses a missing tokenEncryptionKeys and (v2) signingKeys', () => {
       const doc = configDocWithProvider({ clientSecret: sm('idp') });
-      expect(rejectPaths(doc, LAMBDA)).toEqual(['tokenEncryptionKeys']);
+      expect(rejectPaths(doc, LAMBDA)).toEqual(['tokenEncryptionKeys', 'signingKeys']);
     });
 
     it('refuses {value} and {env} secret references', () => {
       const doc = configDocWithProvider({ clientSecret: { value: 'inline' } });
       doc.tokenEncryptionKeys = { env: 'KEYS' };
-      expect(rejectPaths(doc, LAMBDA).sort()).toEqual(['providers.p.clientSecret', 'tokenEncryptionKeys']);
+      doc['signingKeys'] = { value: '{}' };
+      expect(rejectPaths(doc, LAMBDA).sort()).toEqual(['providers.p.clientSecret', 'signingKeys', 'tokenEncryptionKeys']);
     });
 
     it('accepts the same {value} and {env} references locally', () => {
@@ -306,9 +320,11 @@ describe('parseConfig: rules between fields', () => {
     it('accepts Secrets Manager references', () => {
       const doc = configDocWithProvider({ clientSecret: { secretsManager: 'idp', jsonKey: 'secret' } });
       doc.tokenEncryptionKeys = sm('keys');
+      doc['signingKeys'] = sm('signing-keys');
       const config = parseConfig(doc, LAMBDA);
       expect(config.providers['p']!.clientSecret).toEqual({ secretsManager: 'idp', jsonKey: 'secret' });
       expect(config.tokenEncryptionKeys).toEqual({ secretsManager: 'keys' });
+      expect(config.signingKeys).toEqual({ secretsManager: 'signing-keys' });
     });
   });
 
@@ -408,6 +424,7 @@ describe('parseConfig: a valid minimal document', () => {
       minAccessTokenSeconds: 60,
     });
     expect(config.tokenEncryptionKeys).toBeUndefined();
+    expect(config.signingKeys).toBeUndefined();
 
     const p = config.providers['p']!;
     expect(p.name).toBe('p');
@@ -424,7 +441,7 @@ describe('parseConfig: a valid minimal document', () => {
     expect(p.responseMode).toBe('query');
 
     expect(config.clients['web']).toMatchObject({ id: 'web', type: 'web', providers: ['p'] });
-    expect(config.clients['app']).toMatchObject({ id: 'app', type: 'native', allowedOrigins: [] });
+    expect(config.clients['app']).toMatchObject({ id: 'app', type: 'native', allowedOrigins: [], idTokenSigningAlg: 'RS256' });
     expect([...config.allowedOrigins]).toEqual(['https://app.example.com']);
   });
 
