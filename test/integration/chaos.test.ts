@@ -13,6 +13,7 @@
  * process wrote a token or handle into its log.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getSession, leaseState } from '../../lib/store/sessions.js';
@@ -61,8 +62,11 @@ async function killOne(): Promise<void> {
   gate = new Promise((r) => (open = r));
   while (processing > 0) await sleep(5);
   const [victim, slot] = alive[Math.floor(random() * alive.length)]!;
+  // Frozen first, so the ports of its connections can be read before it dies: its requests held
+  // at the gate are then dropped for certain, however late the provider sees the sockets close.
+  process.kill(victim.pid, 'SIGSTOP');
+  for (const port of portsOf(victim.pid)) victimPorts.add(port);
   await victim.kill();
-  await sleep(100); // the victim's sockets are seen closed
   open();
   gate = undefined;
   tally.kills++;
@@ -72,6 +76,29 @@ async function killOne(): Promise<void> {
     everyProcess.push(again);
   }));
 }
+
+/** The local TCP ports of a (stopped) process's sockets, from /proc. */
+function portsOf(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const socket = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (socket) inodes.add(socket);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 9 && inodes.has(cols[9]!)) ports.add(parseInt(cols[1]!.split(':').pop()!, 16));
+    }
+  }
+  return ports;
+}
+/** Ports of killed processes' connections: their requests never reach the provider. */
+const victimPorts = new Set<number>();
 const restarts: Promise<void>[] = [];
 
 beforeAll(async () => {
@@ -90,7 +117,10 @@ beforeAll(async () => {
     if (ctx.method !== 'POST' || !ctx.path.endsWith('/token')) return next();
     await sleep(50 + random() * 350);
     while (gate) await gate;
-    if (ctx.req.socket.destroyed || ctx.req.socket.readyState !== 'open') return; // its sender died
+    if (victimPorts.has(ctx.req.socket.remotePort ?? -1) || ctx.req.socket.destroyed) {
+      ctx.req.socket.destroy(); // its sender died
+      return;
+    }
     processing++;
     try {
       await next();
@@ -135,6 +165,9 @@ interface Tally {
 
 const tally: Tally = { ok: 0, unavailable: 0, dropped: 0, lostAnswers: 0, bursts: 0, kills: 0, checkedTokens: 0, failures: [], successors: new Map(), secrets: new Set() };
 
+/** When each handle's successor first reached the app. */
+const handedOut = new Map<string, number>();
+
 /** One refresh as an app makes it: retried on 502/503 or no answer, at any process, until it gets tokens. */
 async function refresh(handle: string): Promise<{ access_token: string; refresh_token: string; id_token: string }> {
   for (let attempt = 0; attempt < 200; attempt++) {
@@ -158,6 +191,7 @@ async function refresh(handle: string): Promise<{ access_token: string; refresh_
       const known = tally.successors.get(handle);
       if (known !== undefined && known !== body['refresh_token']) tally.failures.push(`two successors for one handle (${res.headers.get('x-broker-token-source')})`);
       tally.successors.set(handle, body['refresh_token']!);
+      if (!handedOut.has(handle)) handedOut.set(handle, Date.now());
       tally.secrets.add(body['refresh_token']!).add(body['access_token']!);
       return body as { access_token: string; refresh_token: string; id_token: string };
     }
@@ -166,8 +200,10 @@ async function refresh(handle: string): Promise<{ access_token: string; refresh_
       await sleep(100 + random() * 200);
       continue;
     }
-    tally.failures.push(`${res.status} ${body['error']}: ${body['error_description']}`);
-    throw new Error(`session lost: ${res.status} ${body['error']}`);
+    const successor = handedOut.get(handle);
+    const detail = `${res.status} ${body['error']}: ${body['error_description']} (attempt ${attempt}, successor handed out ${successor === undefined ? 'never' : `${Date.now() - successor} ms before`})`;
+    tally.failures.push(detail);
+    throw new Error(`session lost: ${detail}`);
   }
   throw new Error('no answer after 200 attempts');
 }

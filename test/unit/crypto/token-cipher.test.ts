@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { flattenedDecrypt, FlattenedEncrypt } from 'jose';
 import { parseKeyRing, type KeyRing } from '../../../lib/crypto/key-ring.js';
 import { createTokenCipher } from '../../../lib/crypto/token-cipher.js';
 import { DecryptionError } from '../../../lib/errors.js';
@@ -132,5 +133,40 @@ describe('createTokenCipher: round trips', () => {
     const fresh = await cipherB.encrypt(PLAINTEXT, CONTEXT);
     expect(JSON.parse(Buffer.from(fresh.split('.')[0]!, 'base64url').toString('utf8')).kid).toBe('k2');
     await rejection(createTokenCipher(ringA).decrypt(fresh, CONTEXT));
+  });
+});
+
+describe('createTokenCipher: the bytes are RFC 7516 JWE', () => {
+  const key = Buffer.from(k1, 'base64url');
+  const aad = (context: string) => new TextEncoder().encode(context);
+
+  it('decrypts a value a JWE library wrote (dir, A256GCM, AAD = the context), as sessions stored before hold', async () => {
+    const jwe = await new FlattenedEncrypt(new TextEncoder().encode(PLAINTEXT))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: 'k1' })
+      .setAdditionalAuthenticatedData(aad(CONTEXT))
+      .encrypt(key);
+    const compact = `${jwe.protected}..${jwe.iv}.${jwe.ciphertext}.${jwe.tag}`;
+    expect(await createTokenCipher(ringA).decrypt(compact, CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('writes values a JWE library decrypts with the same AAD', async () => {
+    const [protectedHeader, , iv, ciphertext, tag] = (await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT)).split('.') as [string, string, string, string, string];
+    const { plaintext, protectedHeader: header } = await flattenedDecrypt(
+      { protected: protectedHeader, iv, ciphertext, tag, aad: Buffer.from(CONTEXT).toString('base64url') }, key,
+      { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
+    );
+    expect(new TextDecoder().decode(plaintext)).toBe(PLAINTEXT);
+    expect(header).toEqual({ alg: 'dir', enc: 'A256GCM', kid: 'k1' });
+  });
+
+  it.each([
+    { alg: 'dir', enc: 'A128GCM', kid: 'k1' },
+    { alg: 'A256KW', enc: 'A256GCM', kid: 'k1' },
+    { alg: 'dir', enc: 'A256GCM', kid: 'k1', zip: 'DEF' },
+    { alg: 'dir', enc: 'A256GCM' },
+  ])('refuses a header other than dir, A256GCM and a known kid (RFC 7516 §5.2): %j', async (header) => {
+    const [, , iv, ct, tag] = (await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT)).split('.');
+    const forged = `${Buffer.from(JSON.stringify(header)).toString('base64url')}..${iv}.${ct}.${tag}`;
+    await expect(createTokenCipher(ringA).decrypt(forged, CONTEXT)).rejects.toBeInstanceOf(DecryptionError);
   });
 });
