@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   let port: number;
   let demo = false;
   if (env['BROKER_CONFIG']) {
-    config = parseConfigText(readFileSync(env['BROKER_CONFIG'], 'utf8'), { runtime: 'local' });
+    config = parseConfigText(readFileSync(env['BROKER_CONFIG'], 'utf8'), { runtime: 'local', env });
     port = Number(env['PORT'] ?? DEMO_BROKER_PORT);
   } else {
     demo = true;

@@ -39,6 +39,12 @@ export interface BrokerAlarmsProps {
    */
   readonly upstreamFailureRatePercent?: number;
   /**
+   * Failed logins in 5 minutes that raise `login-failures`.
+   *
+   * @default 3
+   */
+  readonly loginFailuresThreshold?: number;
+  /**
    * Fewer upstream calls than this in 5 minutes never raise the failure-rate alarm (one failure
    * in two calls is noise, not an outage).
    *
@@ -113,6 +119,11 @@ export class BrokerAlarms extends Construct {
       evaluationPeriods: 3,
       datapointsToAlarm: 2,
       description: 'oauth broker: calls to identity providers fail (network errors, timeouts, 5xx). Logins and refreshes through the failing provider fail too; check the provider status first.',
+    });
+
+    add('login-failures', broker(METRIC.LoginsFailed), {
+      threshold: props.loginFailuresThreshold ?? 3,
+      description: 'oauth broker: logins failed after the provider sent the user back (the code exchange, the ID token check, a client secret that cannot be read, storage). The log line login.error or request.rejected names the cause; users cancelling at the provider do not count.',
     });
 
     this.alarms = alarms;

@@ -101,7 +101,12 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
     return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared);
   } catch (err) {
     log.metric('login.failed', { LoginsFailed: 1 }, errorFields(err));
-    if (!(err instanceof BrokerError)) return toApp('server_error', 'the login could not be completed', err);
+    if (!(err instanceof BrokerError)) {
+      // Not the user's doing: e.g. a client secret that cannot be read (SecretError names the
+      // reference, never its value). An error, so the operator's error alarm sees it.
+      log.error('login.error', errorFields(err));
+      return toApp('server_error', 'the login could not be completed', err);
+    }
     const code = err instanceof TokenValidationError || err instanceof UpstreamOAuthError ? 'access_denied' : err.code;
     return toApp(code, err instanceof UpstreamOAuthError ? 'the identity provider refused the login' : err.description, err);
   }

@@ -51,6 +51,12 @@ export interface Config {
 export interface ParseOptions {
   /** In AWS Lambda: secrets only from Secrets Manager, and both key rings are required. */
   readonly runtime: 'lambda' | 'local';
+  /**
+   * The environment the local runner starts in: every `{"env": ...}` secret reference must name a
+   * variable set in it, or start-up stops naming the path (rather than the first login failing).
+   * Absent: references are checked for shape only (`config check`, tests).
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Parameters the broker sets itself on an authorization request; config may not set them. */
@@ -84,6 +90,8 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
   const secretRef = (path: string, ref: SecretRef | undefined) => {
     if (ref && options.runtime === 'lambda' && !('secretsManager' in ref)) {
       bad(path, 'in AWS Lambda a secret must come from Secrets Manager ({"secretsManager": ...})');
+    } else if (ref && 'env' in ref && options.env && !options.env[ref.env]) {
+      bad(path, `environment variable ${ref.env} is not set`);
     }
   };
 

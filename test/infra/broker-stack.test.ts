@@ -328,9 +328,9 @@ describe('alarms', () => {
   const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a['Properties'] as Record<string, unknown>);
 
   it('are 13: errors and throttles per function, API 5xx, table throttles, upstream failure rate', () => {
-    expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 3);
+    expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 4);
     expect([...stack.alarms.alarms.keys()].sort()).toEqual([
-      ...FUNCTION_NAMES.flatMap((n) => [`${n}-errors`, `${n}-throttles`]), 'api-5xx', 'table-throttles', 'upstream-failure-rate',
+      ...FUNCTION_NAMES.flatMap((n) => [`${n}-errors`, `${n}-throttles`]), 'api-5xx', 'table-throttles', 'upstream-failure-rate', 'login-failures',
     ].sort());
   });
 
