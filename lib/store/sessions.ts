@@ -388,6 +388,16 @@ export async function endSession(table: Table, sid: string): Promise<SessionReco
  */
 export async function endSessionWith(table: Table, sid: string, credential: RefreshCredential): Promise<SessionRecord | undefined> {
   const { condition, values } = credentialCondition(credential, '(handleHash = :h OR prevHandleHash = :h)');
+  return deleteIf(table, sid, condition, values);
+}
+
+/** Ends a session named by a broker ID token (RP-initiated logout), only if it is that client's at that provider. */
+export async function endSessionOf(table: Table, sid: string, owner: { readonly clientId: string; readonly provider: string }): Promise<SessionRecord | undefined> {
+  return deleteIf(table, sid, 'clientId = :c AND provider = :p', { ':c': S(owner.clientId), ':p': S(owner.provider) });
+}
+
+/** A conditional delete resolving what the item held; undefined when it was gone or not as required. */
+async function deleteIf(table: Table, sid: string, condition: string, values: Record<string, AttributeValue>): Promise<SessionRecord | undefined> {
   try {
     const out = await table.send(new DeleteItemCommand({
       TableName: table.name,
@@ -395,23 +405,6 @@ export async function endSessionWith(table: Table, sid: string, credential: Refr
       ReturnValues: 'ALL_OLD',
       ConditionExpression: condition,
       ExpressionAttributeValues: values,
-    }));
-    return out.Attributes ? parseSession(out.Attributes) : undefined;
-  } catch (err) {
-    if (isConditionFailure(err)) return undefined;
-    throw err;
-  }
-}
-
-/** Ends a session named by a broker ID token (RP-initiated logout), only if it is that client's at that provider. */
-export async function endSessionOf(table: Table, sid: string, owner: { readonly clientId: string; readonly provider: string }): Promise<SessionRecord | undefined> {
-  try {
-    const out = await table.send(new DeleteItemCommand({
-      TableName: table.name,
-      Key: key(sid),
-      ReturnValues: 'ALL_OLD',
-      ConditionExpression: 'clientId = :c AND provider = :p',
-      ExpressionAttributeValues: { ':c': S(owner.clientId), ':p': S(owner.provider) },
     }));
     return out.Attributes ? parseSession(out.Attributes) : undefined;
   } catch (err) {
