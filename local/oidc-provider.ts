@@ -103,7 +103,10 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
     },
     ...options.configuration,
   });
-  server.on('request', provider.callback());
+  // Composed at the first request, so middleware a test adds with provider.use() right after the
+  // start takes part (Koa composes its middleware when callback() is called).
+  let handle: ReturnType<Provider['callback']> | undefined;
+  server.on('request', (req, res) => (handle ??= provider.callback())(req, res));
   return {
     issuer,
     provider,

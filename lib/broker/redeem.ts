@@ -22,6 +22,8 @@ import { fieldContext, grantOf } from './session-tokens.js';
 
 /** After a code's expiry, a replay is refused like any unknown code, and ends nothing. */
 export const CODE_REUSE_TRACKED_SECONDS = 60;
+/** A code with less time than this left is not handed back after a failed follow-up refresh. */
+const UNREDEEM_MARGIN_SECONDS = 5;
 
 export interface RedeemInput {
   readonly code: string;
@@ -63,7 +65,9 @@ async function answer(rt: Runtime, s: SessionRecord, credential: Handle, clientI
       return await refreshSession(rt, { kind: 'handle', credential, clientId });
     } catch (err) {
       // A failed follow-up refresh does not spend the code: the app's retry redeems it again.
-      if (!(err instanceof SessionEndedError) && s.codeExpiresAt !== undefined) {
+      // (Only while the code has time left to be redeemed again; after that the retry is carried
+      // on as a redemption that never answered, see `replayed`.)
+      if (!(err instanceof SessionEndedError) && s.codeExpiresAt !== undefined && s.codeExpiresAt > rt.now() + UNREDEEM_MARGIN_SECONDS) {
         await unredeemCode(rt.table, s.sid, credential.hash, s.codeExpiresAt).catch((e: unknown) => rt.log.warn('token.unredeem_failed', errorFields(e)));
       }
       throw err;
@@ -87,8 +91,8 @@ async function replayed(rt: Runtime, input: RedeemInput, code: Credential, first
   // failed or died before handing out a handle. The first handle is a function of the session and
   // the key (credentials.ts), so the retry knows it: still current, or where a pending rotation began.
   const dueAtRedemption = s.refreshToken !== undefined && s.atExpiresAt <= s.codeUsedAt + rt.config.ttl.minAccessTokenSeconds;
-  const unanswered = (rotationPending(s, now) && s.prevHandleHash === first.hash)
-    || (dueAtRedemption && s.handleHash === first.hash && s.prevHandleHash === undefined);
+  const unanswered = dueAtRedemption
+    && ((rotationPending(s, now) && s.prevHandleHash === first.hash) || (s.handleHash === first.hash && s.prevHandleHash === undefined));
   if (unanswered && isAlive(s, now)) {
     rt.log.info('token.redeem_retried', { client_id: s.clientId, provider: s.provider });
     return answer(rt, s, first, input.clientId);

@@ -32,7 +32,7 @@ import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-
 import type { TokenSet } from '../oauth/token-response.js';
 import type { Runtime } from '../runtime.js';
 import {
-  claimFromPrevious, claimRefresh, completeRefresh, endSession, getSession, isAlive, leaseState, releaseLease, rollBackRotation,
+  claimFromPrevious, claimRefresh, completeRefresh, endSession, endSessionHeldBy, getSession, isAlive, leaseState, releaseLease, rollBackRotation,
   rotationPending, storeDownstream, type LeaseTerms, type RefreshCredential, type SessionRecord, type StoredHandle,
 } from '../store/sessions.js';
 import { isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
@@ -46,11 +46,16 @@ import { fieldContext, grantOf, storedTokens, type TokenGrant } from './session-
  * call with the same refresh token while the first is in flight. Shorter than the function
  * timeout, so a request that waited out a lease still has time to refresh itself.
  */
-export const LEASE_SECONDS = 12;
-/** All provider calls of one upstream refresh (token, a retry after invalid_client, the downstream login) share this budget. */
-export const UPSTREAM_BUDGET_MS = 8_000;
-/** After the provider answered, the final write is retried (storage trouble) for this long. */
+export const LEASE_SECONDS = 13;
+/**
+ * All provider calls of one upstream refresh (token, a retry after invalid_client, the ID token's
+ * keys, the downstream login) share this budget, counted from when the lease was stamped.
+ */
+export const UPSTREAM_BUDGET_MS = 7_000;
+/** After the provider answered, the final write is retried (storage trouble) until this much later, and then abandoned. */
 export const FINAL_WRITE_MS = 2_000;
+/** A holder with less of its budget left than this does not start a provider call (it could not finish in time). */
+const MIN_PROVIDER_MS = 1_000;
 /** How long a request waits for a concurrent refresh of the same session, at most: one lease, and a little. */
 export const WAIT_MS = (LEASE_SECONDS + 1) * 1000;
 const POLL_MS = 150;
@@ -94,6 +99,8 @@ interface Held {
   readonly handle: string | undefined;
   /** Native, when the handle's rotation is pending: the presented handle, restored if the request fails. */
   readonly restore: StoredHandle | undefined;
+  /** When the lease was stamped (epoch ms): the holder's time budget counts from here. */
+  readonly since: number;
 }
 
 export async function refreshSession(rt: Runtime, presented: Presented): Promise<RefreshOutcome> {
@@ -104,6 +111,8 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
     ? { kind: 'handle', hash: presented.credential.hash, clientId: presented.clientId }
     : { kind: 'cookie', hash: presented.credential.hash, ...(presented.clientIds ? { clientIds: presented.clientIds } : {}) };
   const deadline = Date.now() + WAIT_MS;
+  // The grace window is judged by when the request arrived, not by when it got its turn.
+  const arrivedAt = rt.now();
   let waited = false;
   let claims = 0;
   let step: Step = { kind: 'claim' };
@@ -115,26 +124,27 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
     if (step.kind === 'claim') {
       const rotated = presented.kind === 'handle' ? newHandle(sid, presented.credential.generation + 1, cipher) : undefined;
       const rotation = rotated ? { hash: rotated.hash, generation: rotated.generation, enc: await cipher.encrypt(rotated.value, fieldContext(sid, 'handle')) } : undefined;
+      const since = Date.now();
       const lease = leaseTerms(rt, owner);
       const result = await claimRefresh(rt.table, sid, credential, lease, lease.now + rt.config.ttl.sessionIdleSeconds, rotation);
       if (result.ok) {
         const s = result.session;
         if (leaseState(s, rt.now()) === 'none' || s.leaseOwner !== owner) return serve(rt, s, 'stored', rotated?.value, rotated && presented.kind === 'handle' ? presented.credential : undefined);
         const restore = presented.kind === 'handle' ? await storedHandle(cipher, presented.credential) : undefined;
-        return holdLease(rt, { session: s, owner, handle: rotated?.value, restore });
+        return holdLease(rt, { session: s, owner, handle: rotated?.value, restore, since });
       }
-      step = await decide(rt, presented, result.current, cipher, waited);
+      step = await decide(rt, presented, result.current, cipher, waited, arrivedAt);
     } else if (step.kind === 'claim-previous') {
       const held = await claimPrevious(rt, presented as Extract<Presented, { kind: 'handle' }>, step, owner, cipher);
       if (held) return holdLease(rt, held);
-      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited);
+      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, arrivedAt);
     } else if (step.kind === 'serve') {
       return serve(rt, step.session, waited ? 'deduplicated' : 'grace', step.handle);
     } else {
       if (Date.now() >= deadline) throw new UpstreamUnavailableError('a concurrent refresh of this session did not complete; try again');
       await new Promise((r) => setTimeout(r, POLL_MS));
       waited = true;
-      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited);
+      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, arrivedAt);
     }
   }
 }
@@ -150,7 +160,7 @@ async function storedHandle(cipher: TokenCipher, handle: Handle): Promise<Stored
 }
 
 /** Reads the item's state against what was presented: the transitions of docs/design.md. */
-async function decide(rt: Runtime, presented: Presented, s: SessionRecord | undefined, cipher: TokenCipher, waited: boolean): Promise<Step> {
+async function decide(rt: Runtime, presented: Presented, s: SessionRecord | undefined, cipher: TokenCipher, waited: boolean, arrivedAt: number): Promise<Step> {
   const now = rt.now();
   if (!s || !isAlive(s, now)) {
     if (s) await endSession(rt.table, s.sid);
@@ -173,7 +183,7 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
       // The successor was never handed out: the presented handle is still the valid one.
       return lease === 'active' ? { kind: 'wait' } : { kind: 'claim-previous', session: s, abandonedBy: s.leaseOwner };
     }
-    if (s.rotatedAt !== undefined && now - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds) {
+    if (s.rotatedAt !== undefined && arrivedAt - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds) {
       if (lease === 'active') return { kind: 'wait' };
       if (fresh) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
       return { kind: 'claim-previous', session: s, abandonedBy: undefined };
@@ -191,13 +201,14 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
 
 /** Takes the lease for a request presenting the previous handle; undefined when someone else got there first. */
 async function claimPrevious(rt: Runtime, presented: Extract<Presented, { kind: 'handle' }>, step: Extract<Step, { kind: 'claim-previous' }>, owner: string, cipher: TokenCipher): Promise<Held | undefined> {
+  const since = Date.now();
   const result = await claimFromPrevious(rt.table, step.session.sid, presented.credential.hash, presented.clientId, leaseTerms(rt, owner), step.abandonedBy);
   if (!result.ok) return undefined;
   const s = result.session;
   if (step.abandonedBy !== undefined) rt.log.warn('refresh.lease_taken_over', { client_id: s.clientId, provider: s.provider });
   const handle = await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle')));
   // A pending rotation is still the presented handle's to roll back; a handed-out one is not.
-  return { session: s, owner, handle, restore: step.abandonedBy !== undefined ? await storedHandle(cipher, presented.credential) : undefined };
+  return { session: s, owner, handle, restore: step.abandonedBy !== undefined ? await storedHandle(cipher, presented.credential) : undefined, since };
 }
 
 function providerOf(rt: Runtime, s: SessionRecord): Provider {
@@ -248,8 +259,12 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
     throw new SessionEndedError('the session has no refresh token and its access token has expired');
   }
   const refreshToken = await readOrEnd(rt, s, () => cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')), exit);
-  const started = Date.now();
-  const http = withDeadline(rt.http, started + UPSTREAM_BUDGET_MS);
+  // Every provider call of this refresh ends by the budget's end, counted from the lease's stamp,
+  // so the lease outlasts them; a holder that got its lease late does not start at all.
+  const started = held.since;
+  const budgetEnd = started + UPSTREAM_BUDGET_MS;
+  if (budgetEnd - Date.now() < MIN_PROVIDER_MS) throw new UpstreamUnavailableError('the refresh could not start in time; try again');
+  const http = withDeadline(rt.http, budgetEnd);
   let upstream: UpstreamContext;
   let tokens: TokenSet;
   try {
@@ -258,8 +273,10 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
   } catch (err) {
     log.warn('upstream.error', { step: 'refresh', ms: Date.now() - started, ...errorFields(err) });
     if (err instanceof UpstreamOAuthError && err.upstreamCode === 'invalid_grant') {
-      await endSession(rt.table, s.sid);
+      // Only while the lease is still this request's: a request that took it over decides itself.
+      const ended = await endSessionHeldBy(rt.table, s.sid, held.owner);
       exit.settled = true;
+      if (!ended) throw new UpstreamUnavailableError('the refresh took too long; try again');
       throw new SessionEndedError('the provider ended the session');
     }
     if (err instanceof UpstreamRejectedError) exit.rejected = true;
@@ -267,7 +284,7 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
   }
   log.info('refresh.upstream', { ms: Date.now() - started });
   // The provider may have rotated its refresh token: from here on, storing the answer comes first.
-  tokens = await checkRefreshIdToken(rt, provider, upstream.metadata, s, tokens, refreshToken, log, exit);
+  tokens = await checkRefreshIdToken(rt, provider, upstream.metadata, s, tokens, refreshToken, log, exit, budgetEnd);
 
   let downstream: DownstreamGrant | undefined;
   let downstreamError: unknown;
@@ -304,21 +321,32 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
  */
 async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger) {
   const until = started + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS;
+  // No attempt may land after `until`: the SDK's own retries are cut off there too.
+  const signal = AbortSignal.timeout(Math.max(1, until - Date.now()));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await completeRefresh(rt.table, sid, owner, fields, handOut);
+      return await completeRefresh(rt.table, sid, owner, fields, handOut, signal);
     } catch (err) {
-      if (!(err instanceof BrokerUnavailableError) || Date.now() + 100 * attempt > until) {
+      if (!(err instanceof BrokerUnavailableError) || signal.aborted || Date.now() + 100 * attempt > until) {
         log.error('refresh.store_failed', { attempts: attempt, ...errorFields(err) });
-        throw err;
+        throw signal.aborted ? new BrokerUnavailableError('session storage did not answer in time', { cause: err }) : err;
       }
       await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
     }
   }
 }
 
+/** Resolves as `work` does, or fails as an unreachable provider when the budget ends first. */
+function withinBudget<T>(work: Promise<T>, budgetEnd: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UpstreamUnavailableError('the provider\'s keys could not be read in time')), Math.max(0, budgetEnd - Date.now()));
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** A refreshed ID token must keep the session's identity (OIDC Core §12.2); else the session ends. */
-async function checkRefreshIdToken(rt: Runtime, provider: Provider, metadata: UpstreamContext['metadata'], s: SessionRecord, tokens: TokenSet, refreshToken: string, log: Logger, exit: LeaseExit): Promise<TokenSet> {
+async function checkRefreshIdToken(rt: Runtime, provider: Provider, metadata: UpstreamContext['metadata'], s: SessionRecord, tokens: TokenSet, refreshToken: string, log: Logger, exit: LeaseExit, budgetEnd: number): Promise<TokenSet> {
   // No ID token is checked for a provider without openid, so none is kept or handed out.
   if (!provider.openid) return { ...tokens, idToken: undefined };
   if (!tokens.idToken) return tokens;
@@ -326,7 +354,8 @@ async function checkRefreshIdToken(rt: Runtime, provider: Provider, metadata: Up
   try {
     const identity = s.idToken ? identityOf(await cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken'))) : undefined;
     if (!identity) throw new TokenValidationError('the session has no ID token to compare with');
-    await validateRefreshIdToken({ provider, metadata, jwks: rt.jwks.get(provider, metadata) }, tokens.idToken, identity);
+    // The provider's keys may need fetching: that too ends with the budget (then: unchecked, below).
+    await withinBudget(validateRefreshIdToken({ provider, metadata, jwks: rt.jwks.get(provider, metadata) }, tokens.idToken, identity), budgetEnd);
     return tokens;
   } catch (err) {
     if (err instanceof UpstreamUnavailableError || isUnknownSigningKey(err)) {

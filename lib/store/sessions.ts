@@ -283,7 +283,7 @@ export interface RefreshedFields {
  * the grace window runs) or rolls it back (the presented handle, current again). Conditioned on
  * the owner token; a retry of an applied write finds the owner with no lease and reports success.
  */
-export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined): Promise<WriteResult> {
+export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, signal?: AbortSignal): Promise<WriteResult> {
   const set: Record<string, string | number | undefined> = { ...fields };
   const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount'];
   if (typeof handOut === 'number') set['rotatedAt'] = handOut;
@@ -291,9 +291,29 @@ export async function completeRefresh(table: Table, sid: string, owner: string, 
     Object.assign(set, { handleHash: handOut.hash, handleGen: handOut.generation, handleEnc: handOut.enc });
     remove.push('prevHandleHash', 'rotatedAt');
   }
-  const result = await update(table, sid, 'leaseOwner = :o AND attribute_exists(leaseUntil)', { ':o': S(owner) }, { set, copy: {}, remove });
+  const result = await update(table, sid, 'leaseOwner = :o AND attribute_exists(leaseUntil)', { ':o': S(owner) }, { set, copy: {}, remove }, signal);
   if (result.ok || !result.current) return result;
   return result.current.leaseOwner === owner && result.current.leaseUntil === undefined ? { ok: true, session: result.current } : result;
+}
+
+/**
+ * Ends a session whose provider refused its refresh token, only while the lease is still this
+ * request's: if another request took the lease over, it has the last word. Resolves whether the
+ * session is gone (a retry of an applied delete finds no item, which is the same).
+ */
+export async function endSessionHeldBy(table: Table, sid: string, owner: string): Promise<boolean> {
+  try {
+    await table.send(new DeleteItemCommand({
+      TableName: table.name,
+      Key: key(sid),
+      ConditionExpression: 'attribute_not_exists(pk) OR leaseOwner = :o',
+      ExpressionAttributeValues: { ':o': S(owner) },
+    }));
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
 }
 
 /**
@@ -426,7 +446,7 @@ interface Changes {
  * A conditional UpdateItem returning the new record; when the condition fails, one consistent
  * read returns the record as it is (so callers can tell their own retried write from a refusal).
  */
-async function update(table: Table, sid: string, condition: string, conditionValues: Record<string, AttributeValue>, changes: Changes): Promise<WriteResult> {
+async function update(table: Table, sid: string, condition: string, conditionValues: Record<string, AttributeValue>, changes: Changes, signal?: AbortSignal): Promise<WriteResult> {
   const names: Record<string, string> = {};
   const values: Record<string, AttributeValue> = { ...conditionValues };
   const sets: string[] = [];
@@ -458,7 +478,7 @@ async function update(table: Table, sid: string, condition: string, conditionVal
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
-    }));
+    }), signal ? { abortSignal: signal } : undefined);
     if (!out.Attributes) throw new TypeError('UpdateItem returned no attributes');
     return { ok: true, session: parseSession(out.Attributes) };
   } catch (err) {

@@ -20,9 +20,9 @@ export const PARTITION_KEY = 'pk';
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 export function createTable(name: string, client: Pick<DynamoDBClient, 'send'>): Table {
-  const send = (async (command: Parameters<DynamoDBClient['send']>[0]) => {
+  const send = (async (command: Parameters<DynamoDBClient['send']>[0], options?: { abortSignal?: AbortSignal }) => {
     try {
-      return await (client.send as (c: unknown) => Promise<unknown>)(command);
+      return await (client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
     } catch (err) {
       // The SDK has already retried; what is left of a transient failure is a 503 for the app.
       if (isTransient(err)) throw new BrokerUnavailableError('session storage is unavailable', { cause: err });

@@ -1,10 +1,11 @@
 /**
  * A bounded chaos test (issue 8): three broker processes (the local runner) on one dynalite
  * behind the fault proxy (throttling, 500s, dropped connections, applied writes whose answers are
- * lost), a provider whose token endpoint is slow and rotates refresh tokens (reuse of a rotated
- * one revokes the whole grant, so a consumed refresh token sent again would show as a lost
- * session), and one process killed every few seconds while it waits on the provider, then
- * restarted. Native sessions refresh as apps do: some in bursts of concurrent calls with one
+ * lost), a provider whose token endpoint is slow and rotates refresh tokens with a reuse interval
+ * (a rotated one presented again within 30 s gets the same answer, as Okta's grace period; later,
+ * the whole grant is revoked, so a consumed refresh token sent again would show as a lost
+ * session; two calls with one refresh token at once are counted as a failure), and one process
+ * killed every few seconds, then restarted. Native sessions refresh as apps do: some in bursts of concurrent calls with one
  * handle, some retrying with the old handle as if the answer was lost.
  *
  * The invariants: no session ends (no `invalid_grant`, ever); every answer is 200 or a documented
@@ -28,6 +29,10 @@ const SESSIONS = 12;
 const OPS_PER_SESSION = 18;
 const KILL_EVERY_MS = 2_500;
 const SEED = 8;
+/** Longer than the broker's refresh lease (docs/deploy.md asks operators for this). */
+const REUSE_INTERVAL_MS = 30_000;
+const inFlight = new Set<string>();
+const answered = new Map<string, { at: number; body: unknown }>();
 
 let dynamo: LocalDynamo;
 let proxy: FaultProxy;
@@ -112,21 +117,53 @@ beforeAll(async () => {
     accessTokenSeconds: 8, rotateRefreshToken: true,
   });
   // oidc-provider is a Koa application; its types do not show `use`.
-  const koa = op.provider as unknown as { use(fn: (ctx: { method: string; path: string; req: import('node:http').IncomingMessage }, next: () => Promise<void>) => Promise<void>): void };
+  type Ctx = { method: string; path: string; req: import('node:http').IncomingMessage; request: { body?: unknown }; status: number; body: unknown };
+  const koa = op.provider as unknown as { use(fn: (ctx: Ctx, next: () => Promise<void>) => Promise<void>): void };
   koa.use(async (ctx, next) => {
     if (ctx.method !== 'POST' || !ctx.path.endsWith('/token')) return next();
+    // Read the form here (oidc-provider then takes it from ctx.request.body) to see the refresh token.
+    const chunks: Buffer[] = [];
+    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    ctx.request.body = raw;
+    const form = new URLSearchParams(raw);
+    const presented = form.get('grant_type') === 'refresh_token' ? form.get('refresh_token') : null;
     await sleep(50 + random() * 350);
     while (gate) await gate;
     if (victimPorts.has(ctx.req.socket.remotePort ?? -1) || ctx.req.socket.destroyed) {
       ctx.req.socket.destroy(); // its sender died
       return;
     }
+    if (presented) {
+      // The broker's single flight: never two refresh calls with one refresh token at once.
+      if (inFlight.has(presented)) tally.failures.push('two concurrent upstream refreshes with one refresh token');
+      // A reuse interval, as Okta's rotation grace period or Keycloak's "max reuse": the refresh
+      // token just rotated may be presented again for a while (a process killed after the
+      // provider answered) and gets the same answer. Later, oidc-provider's reuse detection
+      // revokes the grant, and the session is lost: the invariants catch it.
+      const earlier = answered.get(presented);
+      if (earlier && Date.now() - earlier.at < REUSE_INTERVAL_MS) {
+        tally.providerReplays++;
+        ctx.status = 200;
+        ctx.body = earlier.body;
+        return;
+      }
+      inFlight.add(presented);
+    }
     processing++;
     try {
       await next();
     } finally {
       processing--;
+      if (presented) {
+        inFlight.delete(presented);
+        if (ctx.status === 200) answered.set(presented, { at: Date.now(), body: ctx.body });
+      }
     }
+  });
+  op.provider.on('grant.error', (_ctx: unknown, error: unknown) => {
+    const err = error as { error?: string; error_description?: string; message?: string };
+    tally.providerErrors.push(`${err.error ?? ''} ${err.error_description ?? err.message ?? ''}`.trim());
   });
   const config = writeBrokerConfig({
     publicUrl,
@@ -152,6 +189,10 @@ afterAll(async () => {
 
 interface Tally {
   ok: number;
+  /** Refresh tokens presented again within the provider's reuse interval (after a kill). */
+  providerReplays: number;
+  /** What the provider refused, and why (oidc-provider's grant.error). */
+  readonly providerErrors: string[];
   unavailable: number;
   dropped: number;
   lostAnswers: number;
@@ -163,7 +204,7 @@ interface Tally {
   readonly secrets: Set<string>;
 }
 
-const tally: Tally = { ok: 0, unavailable: 0, dropped: 0, lostAnswers: 0, bursts: 0, kills: 0, checkedTokens: 0, failures: [], successors: new Map(), secrets: new Set() };
+const tally: Tally = { ok: 0, providerReplays: 0, providerErrors: [], unavailable: 0, dropped: 0, lostAnswers: 0, bursts: 0, kills: 0, checkedTokens: 0, failures: [], successors: new Map(), secrets: new Set() };
 
 /** When each handle's successor first reached the app. */
 const handedOut = new Map<string, number>();
@@ -203,7 +244,7 @@ async function refresh(handle: string): Promise<{ access_token: string; refresh_
     const successor = handedOut.get(handle);
     const detail = `${res.status} ${body['error']}: ${body['error_description']} (attempt ${attempt}, successor handed out ${successor === undefined ? 'never' : `${Date.now() - successor} ms before`})`;
     tally.failures.push(detail);
-    throw new Error(`session lost: ${detail}`);
+    throw new Error(`session lost: ${detail}; the provider said: ${tally.providerErrors.join(' | ')}; replays ${tally.providerReplays}, answered ${answered.size}, kills ${tally.kills}`);
   }
   throw new Error('no answer after 200 attempts');
 }
