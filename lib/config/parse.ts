@@ -189,10 +189,11 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     });
     if (c.type !== 'web' && c.apis.length > 0) bad(`${at}.apis`, 'only web clients call APIs through the broker (native apps hold their own tokens)');
     if (c.type !== 'web' && c.tokenDelivery === 'proxy') bad(`${at}.tokenDelivery`, '"proxy" is for web clients only');
-    c.apis.forEach((name, i) => {
+    if (c.type === 'web') c.apis.forEach((name, i) => {
       const api = Object.hasOwn(raw.apis, name) ? raw.apis[name] : undefined;
       if (!api) bad(`${at}.apis.${i}`, `names no configured API ("${name}")`);
-      else if (!c.providers.includes(api.provider)) {
+      // (An API naming no configured provider is reported once, at the API.)
+      else if (Object.hasOwn(raw.providers, api.provider) && !c.providers.includes(api.provider)) {
         bad(`${at}.apis.${i}`, `the API "${name}" takes tokens of provider "${api.provider}", which this client does not log in with`);
       }
     });

@@ -32,7 +32,9 @@ afterAll(async () => {
 
 /** Everything an answer shows a page or its URL bar: status line, every header (cookies and Location included), body. */
 async function shown(res: Response): Promise<string> {
-  return [String(res.status), ...[...res.headers].map(([k, v]) => `${k}: ${v}`), ...res.headers.getSetCookie(), await res.text()].join('\n');
+  const headers: string[] = [];
+  res.headers.forEach((v, k) => headers.push(`${k}: ${v}`));
+  return [String(res.status), ...headers, ...res.headers.getSetCookie(), await res.text()].join('\n');
 }
 
 /** A JWT (three base64url parts, a JSON header): the broker's ID tokens and the provider's tokens here. */
