@@ -22,7 +22,7 @@ export function toRequest(event: APIGatewayProxyEventV2): HttpRequest {
   // The bytes as sent (API Gateway base64-encodes bodies it does not take for text); the text of
   // them for the routes that read forms.
   const rawBody = event.body === undefined ? NO_BYTES : event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
-  const body = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(rawBody).toString('utf8') : event.body;
+  let text: string | undefined;
   return {
     method: event.requestContext.http.method.toUpperCase(),
     path: event.rawPath,
@@ -30,7 +30,10 @@ export function toRequest(event: APIGatewayProxyEventV2): HttpRequest {
     rawQuery: event.rawQueryString ?? '',
     headers,
     cookies: parseCookieHeader(event.cookies ?? (headers['cookie'] ? [headers['cookie']] : [])),
-    body,
+    // Decoded on first use: the API proxy never reads a (possibly binary, 4 MiB) body as text.
+    get body() {
+      return (text ??= event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(rawBody).toString('utf8') : event.body);
+    },
     rawBody,
     requestId: event.requestContext.requestId,
   };

@@ -9,11 +9,12 @@
 import { accessForApi, apiRefusedToken, type ApiAccess } from '../broker/api-access.js';
 import { ApiTimeoutError, NotFoundError, PayloadTooLargeError, SessionEndedError } from '../errors.js';
 import type { HttpResponse } from '../http/types.js';
-import { errorFields } from '../log.js';
+import { errorFields, type Logger } from '../log.js';
 import { callApi, type ApiAnswer } from '../proxy/api-call.js';
 import { requestHeadersFor, responseHeadersFrom } from '../proxy/headers.js';
 import { PROXY_BUDGET_MS } from '../proxy/limits.js';
 import { apiUrl, parseProxyPath } from '../proxy/path.js';
+import type { Runtime } from '../runtime.js';
 import { checkBrowserRequest, route, sessionCredential } from './common.js';
 
 /** Less than this left of the request's budget: the API is not called at all (`504`). */
@@ -74,7 +75,7 @@ export const proxyRoute = route({ errors: 'browser', cors: 'credentials' }, asyn
 });
 
 /** An API `401`: the stored token is marked spent (the next call refreshes); a failure to mark fails nothing. */
-async function spent(rt: Parameters<typeof accessForApi>[0], access: ApiAccess, log: typeof rt.log): Promise<void> {
+async function spent(rt: Runtime, access: ApiAccess, log: Logger): Promise<void> {
   try {
     const result = await apiRefusedToken(rt, access);
     log.info('proxy.token_spent', { outcome: result.ok ? 'marked' : result.reason });

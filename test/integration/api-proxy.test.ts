@@ -12,7 +12,7 @@ import { getSession } from '../../lib/store/sessions.js';
 import { DEFAULT_BODY_BYTES } from '../../lib/proxy/limits.js';
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from '../../lib/proxy/headers.js';
 import { rawRequest, startEchoApi, type EchoAnswer, type EchoApi } from '../support/echo-api.js';
-import { browserHeaders, countGrants, freePort, go, startHarness, webLogin, WEB_ORIGIN, type Harness, type Jar } from '../support/harness.js';
+import { browserHeaders, countGrants, freePort, go, secondInstance, startHarness, webLogin, WEB_ORIGIN, type Harness, type Jar } from '../support/harness.js';
 
 let h: Harness;
 let api: EchoApi;
@@ -275,6 +275,30 @@ describe('the token', () => {
     const jtis = new Set((await Promise.all(answers.map((r) => r.json() as Promise<EchoAnswer>))).map((a) => a.token.jti));
     expect(jtis.size).toBe(1);
     expect(jtis.has(first.token.jti)).toBe(false);
+  });
+
+  it('shares that one refresh with /refresh and with another container: one upstream call for all of them', async () => {
+    const other = await secondInstance(h);
+    try {
+      const { jar } = await webLogin(h);
+      await echo(jar, '/api/echo/t');
+      const before = upstreamRefreshes();
+      h.clockOffset = 290;
+      const [a, b, c, d] = await Promise.all([
+        call(jar, '/api/echo/t/a'),
+        go(jar, `${other.url}/api/echo/t/b`, { headers: browserHeaders }),
+        go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders }),
+        go(jar, `${other.url}/refresh`, { method: 'POST', headers: browserHeaders }),
+      ]);
+      expect([a, b, c, d].map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      expect(upstreamRefreshes() - before).toBe(1);
+      const [ja, jb] = await Promise.all([a.json(), b.json()]) as EchoAnswer[];
+      expect(ja!.token.jti).toBe(jb!.token.jti);
+      // Proxy mode: /refresh says how long the new token lives, and nothing more.
+      expect(Object.keys(await c.json())).toEqual(['expires_in']);
+    } finally {
+      await other.close();
+    }
   });
 
   it('treats an API 401 as a spent token: the 401 goes back, and the next call refreshes upstream and sends a new token', async () => {
