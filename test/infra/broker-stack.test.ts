@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, FUNCTION_ROUTES, type FunctionName } from '../../functions/routes.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { BUNDLED_CONFIG_FILE, ESM_REQUIRE_BANNER } from '../../infra/constructs/broker-function.js';
+import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 import { acknowledgements, logicalId, nagViolations, normalize, roleStatements, synthBroker, SYNTH_TIMEOUT, type PolicyStatement } from './support.js';
 
 let app: App;
@@ -158,6 +159,16 @@ describe('functions', () => {
       expect(dependsOn).toContain(generated);
       expect(dependsOn.includes(signing), name).toBe(name === 'refresh' || name === 'logout');
     }
+  });
+
+  it('(v2) the API proxy: ANY /api/{proxy+} goes to the proxy function alone, which times out at 29 s, as API Gateway does, after the proxy\'s 28 s budget', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).filter((r) => String(r['Properties'].RouteKey).includes('/api/'));
+    expect(routes.map((r) => r['Properties'].RouteKey)).toEqual(['ANY /api/{proxy+}']);
+    const target = routes[0]!['Properties'].Target as { 'Fn::Join': [string, [string, { Ref: string }]] };
+    const integration = template.toJSON()['Resources'][target['Fn::Join'][1][1].Ref];
+    expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0', TimeoutInMillis: 29000, IntegrationUri: { 'Fn::GetAtt': [fnId('proxy'), 'Arn'] } });
+    expect(template.toJSON()['Resources'][fnId('proxy')].Properties.Timeout).toBe(29);
+    expect(PROXY_BUDGET_MS).toBeLessThan(29_000);
   });
 
   it('(v2) the metadata function bundles no AWS SDK: the discovery document needs neither table nor secret', () => {
