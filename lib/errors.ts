@@ -155,6 +155,14 @@ export class NotFoundError extends BrokerError {
   }
 }
 
+/** `405 invalid_request`: a method the API proxy does not carry (e.g. TRACE, which would reflect the token). */
+export class MethodNotAllowedError extends BrokerError {
+  override readonly name: string = 'MethodNotAllowedError';
+  constructor(description: string) {
+    super('invalid_request', 405, description);
+  }
+}
+
 /** `413 invalid_request`: a request body over the API proxy's cap; nothing is sent on. */
 export class PayloadTooLargeError extends BrokerError {
   override readonly name: string = 'PayloadTooLargeError';

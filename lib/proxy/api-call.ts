@@ -32,10 +32,19 @@ export interface ApiAnswer {
   readonly body: Buffer;
 }
 
+/**
+ * Kept-alive connections per container. An idle one is closed after `timeout`, before APIs and
+ * load balancers usually close theirs (often 5 s or more), and a request that finds its reused
+ * connection reset anyway (a container thawed after a long freeze) is sent once more on a new one.
+ */
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: 64, timeout: 4_000 };
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
+  'http:': new http.Agent(AGENT_OPTIONS),
+  'https:': new https.Agent(AGENT_OPTIONS),
 };
+
+/** Methods whose request may be sent twice with the effect of once (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 
 /** Content codings the proxy can undo if an API uses one although asked for `identity`. */
 const DECODERS: Readonly<Record<string, () => Transform>> = {
@@ -45,12 +54,37 @@ const DECODERS: Readonly<Record<string, () => Transform>> = {
   br: () => zlib.createBrotliDecompress(),
 };
 
-export function callApi(req: ApiRequest): Promise<ApiAnswer> {
+export async function callApi(req: ApiRequest): Promise<ApiAnswer> {
+  const deadline = Date.now() + req.timeoutMs;
+  try {
+    return await exchange(req, req.timeoutMs);
+  } catch (err) {
+    // A kept-alive connection the API (or the network) had closed: nothing reached the API.
+    if (!(err instanceof StaleConnection) || !IDEMPOTENT.has(req.method) || deadline - Date.now() < 100) {
+      throw err instanceof StaleConnection ? err.error : err;
+    }
+    try {
+      return await exchange(req, deadline - Date.now());
+    } catch (again) {
+      throw again instanceof StaleConnection ? again.error : again;
+    }
+  }
+}
+
+/** A reused connection reset before any answer: may be tried again on a new one. */
+class StaleConnection extends Error {
+  constructor(readonly error: ApiUnavailableError) {
+    super(error.message);
+  }
+}
+
+function exchange(req: ApiRequest, timeoutMs: number): Promise<ApiAnswer> {
   const client = req.url.protocol === 'https:' ? https : http;
   const agent = req.url.protocol === 'https:' ? agents['https:'] : agents['http:'];
   const send = req.body.length > 0 && req.method !== 'GET' && req.method !== 'HEAD';
   return new Promise<ApiAnswer>((resolve, reject) => {
     let settled = false;
+    let answered = false;
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
@@ -58,19 +92,20 @@ export function callApi(req: ApiRequest): Promise<ApiAnswer> {
       request.destroy();
       reject(err);
     };
-    const timer = setTimeout(() => fail(new ApiTimeoutError('the API did not answer in time')), req.timeoutMs);
+    const timer = setTimeout(() => fail(new ApiTimeoutError('the API did not answer in time')), timeoutMs);
     const request = client.request(req.url, {
       method: req.method,
       agent,
       headers: { ...req.headers, 'accept-encoding': 'identity', ...(send ? { 'content-length': String(req.body.length) } : {}) },
     }, (res) => {
+      answered = true;
       const declared = Number(res.headers['content-length'] ?? NaN);
       const coding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (coding !== 'identity' && !Object.hasOwn(DECODERS, coding)) {
         res.resume();
         return fail(new ApiUnavailableError(`the API answered in a content coding the proxy cannot pass on (${coding.slice(0, 20)})`));
       }
-      if (coding === 'identity' && declared > req.maxBodyBytes) {
+      if (coding === 'identity' && req.method !== 'HEAD' && declared > req.maxBodyBytes) {
         res.resume();
         return fail(new ApiUnavailableError('the API\'s answer is larger than the proxy carries'));
       }
@@ -96,7 +131,11 @@ export function callApi(req: ApiRequest): Promise<ApiAnswer> {
         resolve({ status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
       });
     });
-    request.on('error', (cause) => fail(new ApiUnavailableError('the API could not be reached', { cause })));
+    request.on('error', (cause) => {
+      const unreachable = new ApiUnavailableError('the API could not be reached', { cause });
+      const reset = (cause as { code?: string }).code === 'ECONNRESET' && request.reusedSocket && !answered;
+      fail(reset ? new StaleConnection(unreachable) : unreachable);
+    });
     request.end(send ? req.body : undefined);
   });
 }

@@ -1,17 +1,17 @@
 /**
  * `/api/{api}/{path}`, any method: the API proxy for web apps (CONTRACT.md, "API proxy for web
- * apps"). In order, cheap to expensive: the CSRF header and the Origin (`403`), the path (`400`),
+ * apps"). In order, cheap to expensive: the CSRF header and the Origin (`403`), the method (`405`), the path (`400`),
  * the API's name (`404`), the body's size (`413`), the cookie (`401`), then the session and its
  * token (one DynamoDB call while the token is fresh; `lib/broker/api-access.ts`), and only then
  * the call. The API's answer goes back with its status, its body byte for byte and the allowlisted
  * headers; the broker's own failures (`502`, `504`, ...) are thrown like every route's.
  */
 import { accessForApi, apiRefusedToken, type ApiAccess } from '../broker/api-access.js';
-import { ApiTimeoutError, NotFoundError, PayloadTooLargeError, SessionEndedError } from '../errors.js';
+import { ApiTimeoutError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, SessionEndedError } from '../errors.js';
 import type { HttpResponse } from '../http/types.js';
 import { errorFields, type Logger } from '../log.js';
 import { callApi, type ApiAnswer } from '../proxy/api-call.js';
-import { requestHeadersFor, responseHeadersFrom } from '../proxy/headers.js';
+import { PROXY_METHODS, requestHeadersFor, responseHeadersFrom } from '../proxy/headers.js';
 import { PROXY_BUDGET_MS } from '../proxy/limits.js';
 import { apiUrl, parseProxyPath } from '../proxy/path.js';
 import type { Runtime } from '../runtime.js';
@@ -23,6 +23,8 @@ const MIN_API_MS = 1_000;
 export const proxyRoute = route({ errors: 'browser', cors: 'credentials' }, async (rt, req): Promise<HttpResponse> => {
   const started = Date.now();
   const clientIds = checkBrowserRequest(rt, req, true);
+  // Not TRACE (an API would echo the Authorization header back), CONNECT or anything unknown.
+  if (!PROXY_METHODS.includes(req.method)) throw new MethodNotAllowedError(`the API proxy carries ${PROXY_METHODS.join(', ')}`);
   const target = parseProxyPath(req.path);
   const api = Object.hasOwn(rt.config.apis, target.api) ? rt.config.apis[target.api]! : undefined;
   if (!api) throw new NotFoundError('no such API');

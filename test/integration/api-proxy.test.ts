@@ -175,6 +175,15 @@ describe('paths, queries, methods and bodies', () => {
     expect(api.received.length).toBeGreaterThan(0);
   });
 
+  it('refuses TRACE (it would echo the token back) and other methods it does not carry (405), before any call', async () => {
+    const before = { apiCalls: api.received.length, db: commands.length };
+    for (const method of ['TRACE', 'PROPFIND', 'LINK']) {
+      const res = await rawRequest(h.url, '/api/echo/x', { method, headers: { ...browserHeaders, cookie: session.header(h.url) } });
+      expect(res.status, method).toBe(405);
+    }
+    expect({ apiCalls: api.received.length, db: commands.length }).toEqual(before);
+  });
+
   it('refuses every path-escape spelling (400) before any DynamoDB or API call', async () => {
     const escapes = [
       '/api/echo/..', '/api/echo/../x', '/api/echo/a/../../x', '/api/echo/./x', '/api/echo/a/.',
