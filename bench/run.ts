@@ -8,6 +8,10 @@
  *    a refresh served from the stored token against one that goes upstream.
  * 3. ID token signing: CPU time of one broker ID token, RS256 against ES256, with the private
  *    key imported once and kept (what the runtime does) against imported for every token.
+ * 4. (v2) The API proxy: a call through `/api/...` against the same call made straight to the
+ *    API with the same token, medians side by side in one run, and the broker's own time per call
+ *    as it logs it; DynamoDB calls per proxied call; the stored session item's size and what a
+ *    read instead of a write costs per million calls at DynamoDB's on-demand prices.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -21,6 +25,11 @@ import { idTokenClaims, signIdToken } from '../lib/oidc/id-token-issuer.js';
 import { identityOfLogin } from '../lib/oidc/session-identity.js';
 import { generateSigningGenerationSync, keyIdOf, parseSigningKeyRing, type IdTokenAlg } from '../lib/oidc/signing-key-ring.js';
 import { createSigningKeys } from '../lib/oidc/signing-keys.js';
+import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { clearApiAccessHints } from '../lib/broker/api-access.js';
+import { fieldContext } from '../lib/broker/session-tokens.js';
+import { getSession, sessionKey } from '../lib/store/sessions.js';
+import { startEchoApi } from '../test/support/echo-api.js';
 import { browserHeaders, go, loginAtProvider, nativeLogin, redeem, refreshNative, startHarness, webLogin, jar } from '../test/support/harness.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -62,7 +71,7 @@ async function coldStarts(runs: number) {
     signingKeys: { secretsManager: 'broker/signing-keys' },
   });
   const rows = [];
-  for (const fn of ['metadata', 'start-login', 'callback', 'refresh', 'logout']) {
+  for (const fn of ['metadata', 'start-login', 'callback', 'refresh', 'logout', 'proxy']) {
     const file = path.join(root, 'dist', fn, 'index.mjs');
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -205,6 +214,113 @@ async function signing(perBatch: number, batches: number) {
   return rows;
 }
 
+/**
+ * DynamoDB on-demand prices, USD per million request units (us-east-1, since November 2024). A
+ * strongly consistent read takes 1 read unit per 4 KB of item; a write 1 write unit per 1 KB of
+ * the larger of the item before and after.
+ */
+const PRICE_PER_MILLION_READ_UNITS = 0.125;
+const PRICE_PER_MILLION_WRITE_UNITS = 0.625;
+
+/** An item's size as DynamoDB bills it: attribute names and values (strings UTF-8, numbers ~1 byte per 2 digits + 1). */
+function itemBytes(item: Record<string, AttributeValue>): number {
+  let n = 0;
+  for (const [name, value] of Object.entries(item)) {
+    n += Buffer.byteLength(name);
+    if (value.S !== undefined) n += Buffer.byteLength(value.S);
+    else if (value.N !== undefined) n += Math.ceil(value.N.replace(/^-/, '').replace('.', '').length / 2) + 1;
+  }
+  return n;
+}
+
+async function apiProxy(samples: number) {
+  const api = await startEchoApi();
+  const h = await startHarness({
+    op: { jwtAccessTokens: true },
+    configure: (doc) => {
+      // A 600 s idle time: proxied calls move the idle expiry at most every 60 s (300 s at the default 14 days).
+      doc.ttl = { sessionIdleSeconds: 600 };
+      doc.apis = { echo: { url: `${api.url}/v1`, provider: 'op' } };
+      doc.clients.web.apis = ['echo'];
+      doc.clients.web.tokenDelivery = 'proxy';
+    },
+  });
+  api.trust(h.op.issuer);
+  const commands: string[] = [];
+  const send = h.runtime.table.send;
+  (h.runtime.table as { send: typeof send }).send = ((cmd: { constructor: { name: string } }) => {
+    commands.push(cmd.constructor.name.replace(/Command$/, ''));
+    return (send as (c: unknown) => Promise<unknown>)(cmd);
+  }) as unknown as typeof send;
+  const calls = async (fn: () => Promise<unknown>) => {
+    const before = commands.length;
+    await fn();
+    return commands.slice(before).join(' + ') || 'none';
+  };
+  try {
+    const { jar: j } = await webLogin(h);
+    const sid = j.get('broker-session')!.split('.')[0]!;
+    const stored = (await getSession(h.runtime.table, sid))!;
+    const token = await (await h.runtime.cipher()).decrypt(stored.accessToken, fieldContext(sid, 'accessToken'));
+    const direct = () => fetch(`${api.url}/v1/things/1?x=1`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }).then((r) => r.arrayBuffer());
+    const proxied = () => go(j, `${h.url}/api/echo/things/1?x=1`, { headers: { ...browserHeaders, accept: 'application/json' } }).then((r) => r.arrayBuffer());
+    // Warm both paths (connections, JWKS, key ring), then interleave them so both see the same machine.
+    for (let i = 0; i < 5; i++) await Promise.all([direct(), proxied()]);
+    const logsBefore = h.logs.length;
+    const directMs: number[] = [];
+    const proxiedMs: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      let t = performance.now();
+      await direct();
+      directMs.push(performance.now() - t);
+      t = performance.now();
+      await proxied();
+      proxiedMs.push(performance.now() - t);
+    }
+    const own = h.logs.slice(logsBefore).filter((l) => l.includes('"event":"proxy.call"')).map((l) => JSON.parse(l).ApiProxyLatency as number);
+
+    // DynamoDB calls per proxied call, in each state of the session.
+    clearApiAccessHints();
+    const rows = [{ 'proxied call': 'first call of a container, token fresh, idle not due', dynamodb: await calls(proxied) }];
+    rows.push({ 'proxied call': 'token fresh, idle not due', dynamodb: await calls(proxied) });
+    h.clockOffset = 61;
+    rows.push({ 'proxied call': 'token fresh, idle expiry due to move (every 60 s here)', dynamodb: await calls(proxied) });
+    h.clockOffset = 290;
+    rows.push({ 'proxied call': 'token due: upstream refresh', dynamodb: await calls(proxied) });
+    api.revoked.add((await (await go(j, `${h.url}/api/echo/x`, { headers: browserHeaders })).json()).token.jti);
+    rows.push({ 'proxied call': 'the API answers 401 (token marked spent)', dynamodb: await calls(proxied) });
+    rows.push({ 'proxied call': 'the call after a 401: upstream refresh', dynamodb: await calls(proxied) });
+    h.clockOffset = 0;
+
+    const raw = await h.runtime.table.send(new GetItemCommand({ TableName: h.runtime.table.name, Key: { pk: { S: sessionKey(sid) } }, ConsistentRead: true }));
+    const bytes = itemBytes(raw.Item!);
+    const readUnits = Math.ceil(bytes / 4096);
+    const writeUnits = Math.ceil(bytes / 1024);
+    const perMillionRead = readUnits * PRICE_PER_MILLION_READ_UNITS;
+    const perMillionWrite = writeUnits * PRICE_PER_MILLION_WRITE_UNITS;
+    return {
+      latency: {
+        'direct ms (median)': Number(median(directMs).toFixed(2)),
+        'proxied ms (median)': Number(median(proxiedMs).toFixed(2)),
+        'difference ms': Number((median(proxiedMs) - median(directMs)).toFixed(2)),
+        'broker own ms, logged (median)': median(own),
+      },
+      calls: rows,
+      cost: {
+        'session item bytes': bytes,
+        'consistent GetItem: read units': readUnits,
+        'UpdateItem: write units': writeUnits,
+        'USD per million proxied calls, a read each': Number(perMillionRead.toFixed(3)),
+        'USD per million proxied calls, a write each': Number(perMillionWrite.toFixed(3)),
+        'write / read': Number((perMillionWrite / perMillionRead).toFixed(1)),
+      },
+    };
+  } finally {
+    await h.close();
+    await api.close();
+  }
+}
+
 const runs = Number(process.env['BENCH_RUNS'] ?? 11);
 console.log(`cold start: ${runs} fresh processes per function`);
 console.table(await coldStarts(runs));
@@ -215,4 +331,11 @@ console.log('refresh latency over loopback (dynalite + oidc-provider)');
 console.table([rt.latency]);
 console.log('ID token signing (one broker ID token, CPU on this machine)');
 console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
+const proxy = await apiProxy(Number(process.env['BENCH_SAMPLES'] ?? 30) * 4);
+console.log('(v2) API proxy over loopback: the same call straight to the API and through the broker, same token, interleaved');
+console.table([proxy.latency]);
+console.log('(v2) DynamoDB calls per proxied call');
+console.table(proxy.calls);
+console.log('(v2) the session item and DynamoDB on-demand cost per million proxied calls (token fresh)');
+console.table([proxy.cost]);
 process.exit(0);

@@ -5,6 +5,8 @@ export const FUNCTION_ROUTES = {
   refresh: ['POST /token', 'OPTIONS /token', 'POST /refresh', 'OPTIONS /refresh', 'GET /session', 'OPTIONS /session', 'GET /jwks'],
   logout: ['POST /logout', 'OPTIONS /logout', 'GET /end-session'],
   metadata: ['GET /.well-known/openid-configuration', 'GET /.well-known/oauth-authorization-server'],
+  /** The API proxy: every method below `/api/` (API Gateway's greedy `{proxy+}`), CORS preflights included. */
+  proxy: ['ANY /api/{proxy+}'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type FunctionName = keyof typeof FUNCTION_ROUTES;

@@ -15,7 +15,7 @@ import { FUNCTION_NAMES, type FunctionName } from '../functions/routes.js';
 import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
 import { BrokerAlarms } from './constructs/broker-alarms.js';
 import { BrokerApi } from './constructs/broker-api.js';
-import { BrokerFunction } from './constructs/broker-function.js';
+import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
 import { SessionTable, type ItemAction } from './constructs/session-table.js';
 
@@ -32,6 +32,10 @@ export const FUNCTION_ACCESS = {
   refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true, signingKeys: true },
   logout: { items: ['dynamodb:DeleteItem'], secrets: true, signingKeys: true },
   metadata: { items: [], secrets: false, signingKeys: false },
+  // The API proxy reads the session (GetItem), refreshes it as `refresh` does (UpdateItem; DeleteItem
+  // for an ended one), marks a spent token (UpdateItem), and needs the client secrets and the key
+  // ring for upstream refreshes; it mints no ID token.
+  proxy: { items: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], secrets: true, signingKeys: false },
 } as const satisfies Record<FunctionName, { readonly items: readonly ItemAction[]; readonly secrets: boolean; readonly signingKeys: boolean }>;
 
 export interface BrokerStackProps extends StackProps {
@@ -104,6 +108,7 @@ export class BrokerStack extends Stack {
         name,
         configFile,
         ...(access.items.length > 0 ? { tableName: this.sessions.table.tableName } : {}),
+        ...(name === 'proxy' ? { timeout: PROXY_FUNCTION_TIMEOUT } : {}),
         memorySize: props.memorySize,
         logRetention: props.logRetention,
       });

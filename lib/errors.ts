@@ -155,6 +155,41 @@ export class NotFoundError extends BrokerError {
   }
 }
 
+/** `405 invalid_request`: a method the API proxy does not carry (e.g. TRACE, which would reflect the token). */
+export class MethodNotAllowedError extends BrokerError {
+  override readonly name: string = 'MethodNotAllowedError';
+  constructor(description: string) {
+    super('invalid_request', 405, description);
+  }
+}
+
+/** `413 invalid_request`: a request body over the API proxy's cap; nothing is sent on. */
+export class PayloadTooLargeError extends BrokerError {
+  override readonly name: string = 'PayloadTooLargeError';
+  constructor(description: string) {
+    super('invalid_request', 413, description);
+  }
+}
+
+/**
+ * `502 server_error`: an API behind the proxy could not be reached, broke off its answer, or
+ * answered more than the proxy carries. Nothing of the API's answer reaches the app.
+ */
+export class ApiUnavailableError extends BrokerError {
+  override readonly name: string = 'ApiUnavailableError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('server_error', 502, description, options);
+  }
+}
+
+/** `504 temporarily_unavailable`: an API behind the proxy did not answer in time. */
+export class ApiTimeoutError extends BrokerError {
+  override readonly name: string = 'ApiTimeoutError';
+  constructor(description: string, options?: { cause?: unknown }) {
+    super('temporarily_unavailable', 504, description, options);
+  }
+}
+
 /**
  * An error answered by a redirect to the app (RFC 6749 §4.1.2.1): thrown by `/login` and
  * `/callback` once the app's redirect URI is trusted. `location` carries the error, the app's

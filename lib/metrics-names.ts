@@ -18,6 +18,19 @@ export const METRIC = {
   Refreshes: 'Refreshes',
   RefreshesDeduplicated: 'RefreshesDeduplicated',
   ReuseRevocations: 'ReuseRevocations',
+  /** Calls through the API proxy, with dimension `Api` (the API's name in the configuration). */
+  ApiCalls: 'ApiCalls',
+  /** The API's answers by status class (1 on the one that applies, 0 on the others). */
+  Api2xx: 'Api2xx',
+  Api3xx: 'Api3xx',
+  Api4xx: 'Api4xx',
+  Api5xx: 'Api5xx',
+  /** No answer from the API: unreachable, broken off, too large (502) or too slow (504). */
+  ApiFailures: 'ApiFailures',
+  /** How long the API took to answer, in ms. */
+  ApiLatency: 'ApiLatency',
+  /** The broker's own time per proxied call (everything but the API's answer), in ms. */
+  ApiProxyLatency: 'ApiProxyLatency',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

@@ -1,8 +1,9 @@
 /**
- * The demo page of the local runner (never deployed): log in as a web app (session cookie) or as
- * a native app (PKCE + one-time code + rotating handle), see the session, the access token and the
- * broker's own ID token decoded, refresh, log out (`POST /logout`) or end the session everywhere
- * (`GET /end-session`, RP-initiated logout). The native flow keeps its handle in sessionStorage,
+ * The demo page of the local runner (never deployed): log in as a web app (session cookie), as a
+ * web app in proxy mode (session cookie, and no token ever in the page), or as a native app (PKCE
+ * + one-time code + rotating handle), see the session, the access token and the broker's own ID
+ * token decoded, call the demo API through the broker's API proxy, refresh, log out
+ * (`POST /logout`) or end the session everywhere (`GET /end-session`, RP-initiated logout). The native flow keeps its handle in sessionStorage,
  * which a real native app would keep in the platform's secure storage instead.
  */
 import type { ServerResponse } from 'node:http';
@@ -21,10 +22,11 @@ button:disabled{opacity:.45;cursor:default}pre{background:#f6f8fa;padding:.75rem
 </style></head><body>
 <h1>OAuth token broker: demo</h1>
 <p>Log in at the embedded OpenID provider as <b>alice</b> (any password). The broker keeps the provider's
-refresh token; this page only ever sees access tokens and, as a native app, the broker's rotating handle.</p>
+refresh token; this page only ever sees access tokens and, as a native app, the broker's rotating handle. In proxy
+mode it sees no token at all: it calls the demo API through the broker.</p>
 <fieldset><legend>Log in</legend>
 <label>Provider <select id="provider"></select></label>
-<label>Client <select id="client"><option value="web">web (session cookie)</option><option value="native">native (PKCE, code, handle)</option></select></label>
+<label>Client <select id="client"><option value="web">web (session cookie)</option><option value="web-proxy">web, proxy mode (no token in the page)</option><option value="native">native (PKCE, code, handle)</option></select></label>
 <button id="login">Log in</button></fieldset>
 <fieldset><legend>Session</legend>
 <p id="status">Not logged in.</p>
@@ -32,6 +34,12 @@ refresh token; this page only ever sees access tokens and, as a native app, the 
 <h3>Session</h3><pre id="session">—</pre>
 <h3>ID token (the broker's)</h3><pre id="idtoken">—</pre>
 <h3>Access token</h3><pre id="token">—</pre>
+</fieldset>
+<fieldset><legend>API</legend>
+<p>The page calls the demo API through the broker (<code>/api/demo/hello</code>): the broker adds the session's access
+token, refreshing it first when it is due. In proxy mode the page never sees a token at all.</p>
+<button id="call-api" disabled>Call the demo API</button>
+<pre id="api">—</pre>
 </fieldset>
 <script src="/demo.js" type="module"></script>
 </body></html>`;
@@ -57,6 +65,12 @@ function showIdToken(idToken) {
   $('end-session').disabled = false;
 }
 function showTokens(body, source) {
+  if (!body.access_token) {
+    // Proxy mode: /refresh keeps the session alive and says how long the stored token lives; the page gets no token.
+    $('token').textContent = '(proxy mode: this page holds no token)\nthe stored access token lives ' + body.expires_in + ' s more\nsource: ' + (source || '?');
+    $('refresh').disabled = false; $('logout').disabled = false;
+    return;
+  }
   showIdToken(body.id_token);
   const decoded = decode(body.access_token);
   const shown = { ...body, refresh_token: body.refresh_token ? '(broker handle, kept by the app)' : undefined, id_token: body.id_token ? '(shown decoded above)' : undefined };
@@ -98,6 +112,15 @@ $('refresh').onclick = async () => {
   status('Refreshed: ' + (res.headers.get('x-broker-token-source') === 'upstream' ? 'a new token from the provider' : 'served from the stored token'));
 };
 
+$('call-api').onclick = async () => {
+  const res = await fetch('/api/demo/hello', { credentials: 'include', headers: { 'X-Broker-Csrf': '1' } });
+  const text = await res.text();
+  let shown = text;
+  try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch {}
+  $('api').textContent = 'HTTP ' + res.status + '\n' + shown;
+  status(res.ok ? 'The demo API answered through the broker.' : 'The API call failed: HTTP ' + res.status, res.ok);
+};
+
 $('logout').onclick = async () => {
   let res;
   if (sessionStorage.getItem('client') === 'native') res = await fetch('/logout', form({ refresh_token: sessionStorage.getItem('handle') || '', client_id: 'native' }));
@@ -105,7 +128,7 @@ $('logout').onclick = async () => {
   const body = await res.json();
   sessionStorage.clear();
   $('token').textContent = '—'; $('session').textContent = '—'; $('idtoken').textContent = '—';
-  $('refresh').disabled = true; $('logout').disabled = true; $('end-session').disabled = true;
+  $('refresh').disabled = true; $('logout').disabled = true; $('end-session').disabled = true; $('call-api').disabled = true; $('api').textContent = '—';
   status(res.ok ? 'Logged out.' + (body.end_session_url ? ' The provider session can be ended at its end-session URL.' : '') : 'Logout failed', res.ok);
 };
 
@@ -132,8 +155,8 @@ else if (params.has('code')) {
   else if (res.ok) { sessionStorage.setItem('handle', body.refresh_token); showTokens(body, 'login'); status('Logged in as a native app.'); $('session').textContent = 'scope: ' + body.scope + ' (the broker\'s ID token is shown decoded below)'; }
   else status('Code redemption failed: ' + body.error, false);
 } else if (await showSession()) {
-  status('Logged in as a web app (session cookie).');
-  $('refresh').disabled = false; $('logout').disabled = false;
+  status(sessionStorage.getItem('client') === 'web-proxy' ? 'Logged in as a web app in proxy mode (session cookie, no token in the page).' : 'Logged in as a web app (session cookie).');
+  $('refresh').disabled = false; $('logout').disabled = false; $('call-api').disabled = false;
 }
 if (params.size) history.replaceState(null, '', '/');
 `;

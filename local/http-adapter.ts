@@ -10,9 +10,12 @@ import { FUNCTION_ROUTES, type FunctionName } from '../functions/routes.js';
 import { routes as callbackRoutes } from '../functions/callback/routes.js';
 import { routes as logoutRoutes } from '../functions/logout/routes.js';
 import { routes as metadataRoutes } from '../functions/metadata/routes.js';
+import { routes as proxyRoutes } from '../functions/proxy/routes.js';
 import { routes as refreshRoutes } from '../functions/refresh/routes.js';
 import { routes as startLoginRoutes } from '../functions/start-login/routes.js';
-import { lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
+import { API_PROXY_PREFIX } from '../lib/http/cors.js';
+import { findRoute, lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
+import { LAMBDA_PAYLOAD_BYTES } from '../lib/proxy/limits.js';
 import type { Route } from '../lib/routes/common.js';
 import type { Runtime } from '../lib/runtime.js';
 
@@ -22,22 +25,53 @@ const FUNCTION_MODULES: Record<FunctionName, Readonly<Record<string, Route>>> = 
   refresh: refreshRoutes,
   logout: logoutRoutes,
   metadata: metadataRoutes,
+  proxy: proxyRoutes,
 };
 
+/** Request bodies the runner takes: the broker's own endpoints take small forms; the API proxy, what Lambda carries. */
 const MAX_BODY = 64 * 1024;
+const MAX_PROXY_BODY = LAMBDA_PAYLOAD_BYTES;
 
 /** One Lambda handler per function, each serving its routes, as API Gateway would dispatch. */
 export function createDispatcher(runtime: Runtime): (method: string, path: string) => Handler | undefined {
-  const byRoute = new Map<string, Handler>();
+  const byRoute: Record<string, Handler> = {};
   for (const [name, keys] of Object.entries(FUNCTION_ROUTES) as [FunctionName, readonly string[]][]) {
     const handler = lambdaHandler(() => runtime, FUNCTION_MODULES[name]);
-    for (const key of keys) byRoute.set(key, handler);
+    for (const key of keys) byRoute[key] = handler;
   }
-  return (method, path) => byRoute.get(`${method} ${path}`);
+  return (method, path) => findRoute(byRoute, method, path)?.route;
+}
+
+/**
+ * The path exactly as the request line has it: never normalized (`..`, `%2e`, `\` stay as sent),
+ * so the broker sees what a client sent, as the API proxy's checks must.
+ */
+export function rawPathOf(target: string | undefined): string {
+  const t = target ?? '/';
+  if (!t.startsWith('/')) return parsedTarget(t).pathname; // absolute-form: a proxy's request line
+  const q = t.indexOf('?');
+  return q < 0 ? t : t.slice(0, q);
+}
+
+/** The query string exactly as the request line has it (API Gateway keeps it percent-encoded too). */
+export function rawQueryOf(target: string | undefined): string {
+  const t = target ?? '/';
+  const q = t.indexOf('?');
+  return q < 0 ? '' : t.slice(q + 1);
+}
+
+/** The request target parsed, for its query parameters; a target URL parsing refuses counts as `/`. */
+function parsedTarget(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://local');
+  } catch {
+    return new URL('http://local/');
+  }
 }
 
 export function toEvent(req: http.IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://local');
+  const url = parsedTarget(req.url);
+  const rawPath = rawPathOf(req.url);
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -55,9 +89,9 @@ export function toEvent(req: http.IncomingMessage, body: Buffer): APIGatewayProx
   const now = new Date();
   return {
     version: '2.0',
-    routeKey: `${method} ${url.pathname}`,
-    rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
+    routeKey: `${method} ${rawPath}`,
+    rawPath,
+    rawQueryString: rawQueryOf(req.url),
     ...(cookies.length ? { cookies } : {}),
     headers,
     ...(url.search ? { queryStringParameters: query } : {}),
@@ -66,9 +100,9 @@ export function toEvent(req: http.IncomingMessage, body: Buffer): APIGatewayProx
       apiId: 'local',
       domainName: headers['host'] ?? 'localhost',
       domainPrefix: (headers['host'] ?? 'localhost').split('.')[0]!,
-      http: { method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: headers['user-agent'] ?? '' },
+      http: { method, path: rawPath, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '', userAgent: headers['user-agent'] ?? '' },
       requestId: randomUUID(),
-      routeKey: `${method} ${url.pathname}`,
+      routeKey: `${method} ${rawPath}`,
       stage: '$default',
       time: now.toISOString(),
       timeEpoch: now.getTime(),
@@ -107,14 +141,15 @@ export function readBody(req: http.IncomingMessage, max: number, done: (body: Bu
 export async function startBrokerServer(runtime: Runtime, options: { host?: string; port?: number; extra?: ExtraRoute } = {}): Promise<BrokerServer> {
   const dispatch = createDispatcher(runtime);
   const server = http.createServer((req, res) => {
-    readBody(req, MAX_BODY, (body) => {
-      const url = new URL(req.url ?? '/', 'http://local');
+    const path = rawPathOf(req.url);
+    readBody(req, path.startsWith(API_PROXY_PREFIX) ? MAX_PROXY_BODY : MAX_BODY, (body) => {
+      const url = parsedTarget(req.url);
       if (!body) {
         res.writeHead(413, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"body too large"}');
         return;
       }
       const method = (req.method ?? 'GET').toUpperCase();
-      const handler = dispatch(method, url.pathname) ?? (method === 'OPTIONS' ? dispatch('POST', url.pathname) : undefined);
+      const handler = dispatch(method, path) ?? (method === 'OPTIONS' ? dispatch('POST', path) : undefined);
       if (!handler) {
         if (options.extra?.(req, res, url)) return;
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"no such endpoint"}');

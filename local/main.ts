@@ -14,6 +14,7 @@ import { createLogger } from '../lib/log.js';
 import { createRuntime } from '../lib/runtime.js';
 import { secretsManagerFetcher } from '../lib/secrets/secrets-manager.js';
 import { createTable } from '../lib/store/table.js';
+import { startDemoApi } from './demo-api.js';
 import { demoPage } from './demo-page.js';
 import { ensureTable, localDynamoClient, startDynalite } from './dynamo.js';
 import { startBrokerServer } from './http-adapter.js';
@@ -59,6 +60,10 @@ async function main(): Promise<void> {
       postLogoutRedirectUris: [`${publicUrl}/`, 'http://127.0.0.1/'],
     });
     closers.push(op2.close);
+    // The demo API, which web apps call through the broker's API proxy: it takes the first
+    // provider's JWT access tokens.
+    const demoApi = await startDemoApi({ issuer: op.issuer });
+    closers.push(demoApi.close);
     config = parseConfig({
       publicUrl,
       providers: {
@@ -81,9 +86,12 @@ async function main(): Promise<void> {
         },
       },
       clients: {
-        web: { type: 'web', redirectUris: [`${publicUrl}/`], allowedOrigins: [publicUrl], providers: ['demo', 'demo-post'], postLogoutRedirectUri: `${publicUrl}/` },
+        web: { type: 'web', redirectUris: [`${publicUrl}/`], allowedOrigins: [publicUrl], providers: ['demo', 'demo-post'], postLogoutRedirectUri: `${publicUrl}/`, apis: ['demo'] },
+        // A web app in proxy mode: it calls the demo API through /api/demo/..., and no answer gives it a token.
+        'web-proxy': { type: 'web', redirectUris: [`${publicUrl}/`], allowedOrigins: [publicUrl], providers: ['demo'], postLogoutRedirectUri: `${publicUrl}/`, apis: ['demo'], tokenDelivery: 'proxy' },
         native: { type: 'native', redirectUris: ['http://127.0.0.1/'], allowedOrigins: [publicUrl], providers: ['demo', 'demo-post'], postLogoutRedirectUri: 'http://127.0.0.1/' },
       },
+      apis: { demo: { url: `${demoApi.url}/v1`, provider: 'demo' } },
     }, { runtime: 'local' });
     log.info('demo.provider', { issuer: op.issuer, user: 'alice (any password)' });
   }

@@ -13,6 +13,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
+import { INTEGRATION_TIMEOUT } from './broker-function.js';
 import { FUNCTION_NAMES, FUNCTION_ROUTES, type FunctionName } from '../../functions/routes.js';
 
 /** Every route key of the contract, `"METHOD /path"`, with the function that serves it. */
@@ -106,6 +107,7 @@ export class BrokerApi extends Construct {
       if (!integration) {
         integration = new HttpLambdaIntegration(`${route.functionName}-integration`, props.functions[route.functionName], {
           payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+          timeout: INTEGRATION_TIMEOUT,
         });
         integrations.set(route.functionName, integration);
       }
@@ -115,7 +117,7 @@ export class BrokerApi extends Construct {
         integration,
       });
       acknowledgeNag(httpRoute, 'AwsSolutions-APIG4',
-        'The broker is the authorization server front: its routes are called by browsers and apps before they hold any AWS or API credential, and each authenticates the caller itself (state and PKCE on login and callback, the HttpOnly session cookie plus Origin checks or the rotating handle on token, refresh, session and logout). An API Gateway authorizer has nothing to check.');
+        'The broker is the authorization server front: its routes are called by browsers and apps before they hold any AWS or API credential, and each authenticates the caller itself (state and PKCE on login and callback, the HttpOnly session cookie plus Origin checks or the rotating handle on token, refresh, session and logout, the cookie plus the CSRF header and Origin on the API proxy). An API Gateway authorizer has nothing to check.');
     }
 
     this.domainName = props.customDomain

@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
 import type { FunctionName } from '../../functions/routes.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
+import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 
 /** The repository root: where `package-lock.json`, `functions/` and `lib/` are. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,6 +31,19 @@ export const BROKER_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const FUNCTION_TIMEOUT = Duration.seconds(25);
 
 /**
+ * API Gateway's integration timeout, the longest it allows (29 s), set on every route: a function
+ * must answer within it, or the app gets API Gateway's own `503` instead of the broker's JSON.
+ */
+export const INTEGRATION_TIMEOUT = Duration.seconds(29);
+
+/**
+ * The API proxy's timeout: 29 s, API Gateway's limit. The proxy ends all its work (a wait for a
+ * concurrent refresh, an upstream refresh, the API call) `PROXY_BUDGET_MS` (28 s) after it started,
+ * so it answers, a `504` included, before either gives up.
+ */
+export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(29);
+
+/**
  * 512 MB by default: Lambda allocates CPU in proportion to memory, and the cold start (parsing a
  * bundled SDK, importing keys) is CPU-bound, so more memory is a faster first request.
  */
@@ -43,6 +57,12 @@ export const ESM_REQUIRE_BANNER = "import { createRequire as __cr } from 'node:m
 
 if (FUNCTION_TIMEOUT.toMilliseconds() <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must leave room to wait out a lease and then refresh`);
+}
+if (FUNCTION_TIMEOUT.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds() || PROXY_FUNCTION_TIMEOUT.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds()) {
+  throw new TypeError('a function must time out before API Gateway does (29 s)');
+}
+if (PROXY_BUDGET_MS >= PROXY_FUNCTION_TIMEOUT.toMilliseconds() || PROXY_BUDGET_MS <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
+  throw new TypeError('the proxy\'s budget must end before its function times out, and leave room for an API call after a whole wait and refresh');
 }
 if (LEASE_SECONDS * 1000 <= UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError(`the refresh lease (${LEASE_SECONDS} s) must outlast its holder's work`);
@@ -59,6 +79,12 @@ export interface BrokerFunctionProps {
    * @default - no `DYNAMODB_TABLE`: the handler uses no table
    */
   readonly tableName?: string;
+  /**
+   * The function's timeout.
+   *
+   * @default FUNCTION_TIMEOUT (25 s)
+   */
+  readonly timeout?: Duration;
   /**
    * Memory in MB (CPU grows with it).
    *
@@ -107,7 +133,7 @@ export class BrokerFunction extends Construct {
       runtime: BROKER_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
-      timeout: FUNCTION_TIMEOUT,
+      timeout: props.timeout ?? FUNCTION_TIMEOUT,
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,

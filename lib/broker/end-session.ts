@@ -53,7 +53,9 @@ export async function endSession(rt: Runtime, query: URLSearchParams): Promise<E
     await revokeUpstream(rt, s);
   }
   // Ended before (or just now): either way the provider's browser session is ended too.
-  const upstream = await providerEndSessionUrl(rt, verified.idp, s, { postLogoutRedirectUri: redirectUri, state });
+  // A client in proxy mode holds no broker ID token to send here; should it come anyway, its
+  // redirect carries no provider ID token either.
+  const upstream = await providerEndSessionUrl(rt, verified.idp, client.tokenDelivery === 'proxy' ? undefined : s, { postLogoutRedirectUri: redirectUri, state });
   const location = upstream ?? (redirectUri !== undefined ? withParams(redirectUri, { state, iss: rt.config.publicUrl }) : undefined);
   return { sid: verified.sid, ended: s !== undefined, location };
 }

@@ -37,6 +37,7 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   return { ended: true, endSessionUrl: client ? await endSessionUrl(rt, client, s.provider, s) : undefined };
 }
 
+/** A client in proxy mode never receives a token, so its end-session URL carries no `id_token_hint`. */
 function endSessionUrl(rt: Runtime, client: Client, providerName: string, s: SessionRecord | undefined): Promise<string | undefined> {
-  return providerEndSessionUrl(rt, providerName, s, { postLogoutRedirectUri: client.postLogoutRedirectUri });
+  return providerEndSessionUrl(rt, providerName, client.tokenDelivery === 'proxy' ? undefined : s, { postLogoutRedirectUri: client.postLogoutRedirectUri });
 }

@@ -3,6 +3,7 @@
  * Every problem is collected with its path, so one run names every bad field.
  */
 import * as v from 'valibot';
+import { API_TIMEOUT_SECONDS, DEFAULT_BODY_BYTES, MAX_BODY_BYTES } from '../proxy/limits.js';
 import { ConfigSchema, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
 import { isSecureOrLoopback, nativeRedirectKind, parseUrl } from './urls.js';
 
@@ -33,6 +34,19 @@ export interface Client extends ClientConfig {
   readonly id: string;
 }
 
+/** An API that web clients call through the broker's proxy (`/api/{name}/{path}`). */
+export interface Api {
+  readonly name: string;
+  /** The base URL without a trailing slash: a proxied path goes below it. */
+  readonly url: string;
+  /** The provider whose access tokens the API takes. */
+  readonly provider: string;
+  /** The largest request body and answer body, each way. */
+  readonly maxBodyBytes: number;
+  /** How long the broker waits for the API's answer. */
+  readonly timeoutMs: number;
+}
+
 export interface Config {
   /** The broker's own origin, without a trailing slash; its RFC 8414 / RFC 9207 issuer. */
   readonly publicUrl: string;
@@ -44,6 +58,8 @@ export interface Config {
   /** The ID-token signing key ring; locally, generated per process when absent. */
   readonly signingKeys: SecretRef | undefined;
   readonly ttl: Readonly<TtlConfig>;
+  /** The APIs of the proxy, by name. */
+  readonly apis: Readonly<Record<string, Api>>;
   /** Every origin some client allows, for CORS preflights. */
   readonly allowedOrigins: ReadonlySet<string>;
 }
@@ -147,12 +163,47 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     });
   }
 
+  const apis: Record<string, Api> = {};
+  for (const [name, a] of Object.entries(raw.apis)) {
+    const at = `apis.${name}`;
+    const u = parseUrl(a.url);
+    if (!u || !/^https?:$/.test(u.protocol)) bad(`${at}.url`, 'must be an absolute http(s) URL');
+    else if (!isSecureOrLoopback(u)) bad(`${at}.url`, 'must be https (http only on loopback)');
+    else if (u.search || u.hash || u.username || u.password || a.url.includes('?') || a.url.includes('#')) {
+      bad(`${at}.url`, 'must have no query, fragment or credentials: the proxied path and query are appended to it');
+    }
+    if (!Object.hasOwn(raw.providers, a.provider)) bad(`${at}.provider`, `names no configured provider ("${a.provider}")`);
+    if (a.maxBodyBytes !== undefined && a.maxBodyBytes > MAX_BODY_BYTES) {
+      bad(`${at}.maxBodyBytes`, `must be at most ${MAX_BODY_BYTES}: Lambda carries no more, base64-encoded`);
+    }
+    if (a.timeoutSeconds !== undefined && a.timeoutSeconds > API_TIMEOUT_SECONDS) {
+      bad(`${at}.timeoutSeconds`, `must be at most ${API_TIMEOUT_SECONDS}: API Gateway gives up at 30 s`);
+    }
+    apis[name] = Object.freeze({
+      name,
+      url: u ? `${u.origin}${u.pathname.replace(/\/+$/, '')}` : a.url,
+      provider: a.provider,
+      maxBodyBytes: a.maxBodyBytes ?? DEFAULT_BODY_BYTES,
+      timeoutMs: (a.timeoutSeconds ?? API_TIMEOUT_SECONDS) * 1000,
+    });
+  }
+
   const clients: Record<string, Client> = {};
   const allowedOrigins = new Set<string>();
   for (const [id, c] of Object.entries(raw.clients)) {
     const at = `clients.${id}`;
     c.providers.forEach((name, i) => {
       if (!(name in raw.providers)) bad(`${at}.providers.${i}`, `names no configured provider ("${name}")`);
+    });
+    if (c.type !== 'web' && c.apis.length > 0) bad(`${at}.apis`, 'only web clients call APIs through the broker (native apps hold their own tokens)');
+    if (c.type !== 'web' && c.tokenDelivery === 'proxy') bad(`${at}.tokenDelivery`, '"proxy" is for web clients only');
+    if (c.type === 'web') c.apis.forEach((name, i) => {
+      const api = Object.hasOwn(raw.apis, name) ? raw.apis[name] : undefined;
+      if (!api) bad(`${at}.apis.${i}`, `names no configured API ("${name}")`);
+      // (An API naming no configured provider is reported once, at the API.)
+      else if (Object.hasOwn(raw.providers, api.provider) && !c.providers.includes(api.provider)) {
+        bad(`${at}.apis.${i}`, `the API "${name}" takes tokens of provider "${api.provider}", which this client does not log in with`);
+      }
     });
     c.redirectUris.forEach((uri, i) => checkRedirectUri(`${at}.redirectUris.${i}`, uri, c.type, bad));
     if (c.postLogoutRedirectUri !== undefined) checkRedirectUri(`${at}.postLogoutRedirectUri`, c.postLogoutRedirectUri, c.type, bad);
@@ -194,6 +245,7 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     tokenEncryptionKeys: raw.tokenEncryptionKeys,
     signingKeys: raw.signingKeys,
     ttl: Object.freeze({ ...ttl }),
+    apis: Object.freeze(apis),
     allowedOrigins,
   });
 }

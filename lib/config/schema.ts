@@ -56,6 +56,25 @@ export const ClientSchema = v.strictObject({
   postLogoutRedirectUri: v.optional(nonEmpty),
   /** The algorithm of the broker's ID tokens for this client. */
   idTokenSigningAlg: v.optional(v.picklist(['RS256', 'ES256']), 'RS256'),
+  /** Web: the APIs (names under the top-level `apis`) this client may call through `/api/{api}/...`. */
+  apis: v.optional(v.array(nonEmpty), []),
+  /**
+   * Web: `tokens` (v1's behaviour) hands access and ID tokens to the page; `proxy` hands out none,
+   * and the page calls its APIs through the broker's proxy.
+   */
+  tokenDelivery: v.optional(v.picklist(['tokens', 'proxy']), 'tokens'),
+});
+
+/** An API the broker's proxy calls for web apps, with the session's access token (`/api/{name}/...`). */
+export const ApiSchema = v.strictObject({
+  /** The base URL; a proxied path is appended below it. https, except on loopback. */
+  url: nonEmpty,
+  /** The provider whose access tokens this API accepts: only sessions at that provider may call it. */
+  provider: nonEmpty,
+  /** The largest request and answer body, in bytes, each way. */
+  maxBodyBytes: v.optional(positiveInt),
+  /** How long the broker waits for the API's whole answer, in seconds. */
+  timeoutSeconds: v.optional(positiveInt),
 });
 
 export const TtlSchema = v.strictObject({
@@ -75,6 +94,8 @@ export const ConfigSchema = v.strictObject({
   tokenEncryptionKeys: v.optional(SecretRefSchema),
   /** The broker's ID-token signing keys (a JSON key ring of private JWKs). */
   signingKeys: v.optional(SecretRefSchema),
+  /** The APIs web clients may call through the broker's proxy. */
+  apis: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'API names use A-Z a-z 0-9 _ - only')), ApiSchema), {}),
   ttl: v.optional(TtlSchema, {}),
 });
 
@@ -82,3 +103,4 @@ export type RawConfig = v.InferOutput<typeof ConfigSchema>;
 export type ProviderConfig = v.InferOutput<typeof ProviderSchema>;
 export type ClientConfig = v.InferOutput<typeof ClientSchema>;
 export type TtlConfig = v.InferOutput<typeof TtlSchema>;
+export type ApiConfig = v.InferOutput<typeof ApiSchema>;

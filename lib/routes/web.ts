@@ -18,6 +18,10 @@ export const refreshRoute = route({ errors: 'browser', cors: 'credentials' }, as
   const cookie = serializeCookie(sessionCookieName(rt.config.secureCookies), credential.value, {
     sameSite: 'Strict', secure: rt.config.secureCookies, maxAge: Math.max(0, sessionEndsAt(session) - rt.now()),
   });
+  // (v2) A client in proxy mode never holds a token: it learns only how long the stored one lives.
+  if (rt.config.clients[session.clientId]?.tokenDelivery === 'proxy') {
+    return json(200, { expires_in: grant.expiresIn }, { 'x-broker-token-source': source }, [cookie]);
+  }
   const oidc = await oidcAnswer(rt, session, { codeExchange: false });
   return json(200, {
     access_token: grant.accessToken,

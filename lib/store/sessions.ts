@@ -79,6 +79,8 @@ const SessionSchema = v.object({
   // provider answers that are neither tokens nor an OAuth error (see `recordRejection`)
   rejectedSince: v.optional(int),
   rejectedCount: v.optional(int),
+  /** When an API behind the proxy last had the stored access token marked spent (see `markAccessTokenSpent`). */
+  spentMarkedAt: v.optional(int),
 });
 
 declare const parsed: unique symbol;
@@ -353,6 +355,58 @@ export async function releaseLease(table: Table, sid: string, owner: string, res
 export async function storeDownstream(table: Table, sid: string, atExpiresAt: number, fields: Pick<RefreshedFields, 'extras' | 'extrasExpiresAt' | 'extrasLifetime' | 'instanceId'>): Promise<SessionRecord | undefined> {
   const result = await update(table, sid, 'atExpiresAt = :a', { ':a': N(atExpiresAt) }, { set: { ...fields }, copy: {}, remove: [] });
   return result.ok ? result.session : undefined;
+}
+
+/** The access token a request used, as it read it: its expiry and its ciphertext. */
+export interface SeenAccessToken {
+  readonly atExpiresAt: number;
+  readonly accessToken: string;
+}
+
+export type SpentResult =
+  /** Marked now (or by this request's own write that the SDK retried, or by another request: the same outcome). */
+  | { readonly ok: true; readonly session: SessionRecord }
+  /**
+   * Not marked: `replaced` (the token is no longer the stored one: a refresh got there first),
+   * `refreshing` (a real lease is on it: its refresh is under way or will be taken over), `recent`
+   * (a token of this session was marked less than `minInterval` ago), `gone` (no session).
+   */
+  | { readonly ok: false; readonly reason: 'replaced' | 'refreshing' | 'recent' | 'gone' };
+
+/**
+ * An API refused the stored access token (`401`): marks it spent, so that the next request
+ * refreshes upstream (through the same claim, lease and single flight as every refresh). The mark
+ * sets `atExpiresAt` to `spentAt - 1`, a time already past, only
+ *
+ * - while that token (its expiry and its very ciphertext) is still the stored one: a token a
+ *   refresh has replaced meanwhile is never touched;
+ * - while no real lease is on it (`leaseState` not `none`): changing `atExpiresAt` would make a
+ *   real lease look unreal and let a second request refresh beside its holder; the holder is
+ *   replacing the token anyway;
+ * - at most once per `minInterval` seconds per session (`spentMarkedAt`), so an API that answers
+ *   `401` to every token cannot make each proxied call an upstream refresh.
+ *
+ * A leftover lease field set (from a request that found the token fresh) does not matter: its
+ * `leaseAtExp` no longer equals `atExpiresAt`, so it stays unreal. A retried write that finds its
+ * own mark (the same ciphertext, `atExpiresAt` spent, `spentMarkedAt` its time) reports success.
+ */
+export async function markAccessTokenSpent(table: Table, sid: string, seen: SeenAccessToken, spentAt: number, minInterval: number): Promise<SpentResult> {
+  const condition = 'atExpiresAt = :seen AND accessToken = :token'
+    + ' AND (attribute_not_exists(leaseUntil) OR leaseAtExp <> atExpiresAt OR leaseAtExp > leaseFreshBound)'
+    + ' AND (attribute_not_exists(spentMarkedAt) OR spentMarkedAt <= :recent)';
+  const result = await update(table, sid, condition, { ':seen': N(seen.atExpiresAt), ':token': S(seen.accessToken), ':recent': N(spentAt - minInterval) }, {
+    set: { atExpiresAt: spentAt - 1, spentMarkedAt: spentAt },
+    copy: {},
+    remove: [],
+  });
+  if (result.ok) return result;
+  const s = result.current;
+  if (!s) return { ok: false, reason: 'gone' };
+  if (s.accessToken !== seen.accessToken) return { ok: false, reason: 'replaced' };
+  if (s.atExpiresAt < seen.atExpiresAt && s.spentMarkedAt !== undefined && s.atExpiresAt === s.spentMarkedAt - 1) return { ok: true, session: s };
+  if (s.atExpiresAt !== seen.atExpiresAt) return { ok: false, reason: 'replaced' };
+  if (s.spentMarkedAt !== undefined && s.spentMarkedAt > spentAt - minInterval) return { ok: false, reason: 'recent' };
+  return { ok: false, reason: 'refreshing' };
 }
 
 export interface Redemption {

@@ -109,6 +109,50 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
     expect(session).toBe(401);
   }, 60_000);
 
+  it('(v2) as a web app in proxy mode, calls the demo API through the broker, and the page never holds a token', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // Every answer the page receives from the broker, as the page's scripts could read it.
+    const bodies: string[] = [];
+    page.on('response', async (res) => {
+      if (res.url().startsWith(url)) bodies.push(`${res.url()}\n${JSON.stringify(await res.allHeaders())}\n${await res.text().catch(() => '')}`);
+    });
+    await page.goto(`${url}/`);
+    await page.selectOption('#client', 'web-proxy');
+    await page.click('#login');
+    await loginAsAlice(page);
+    await page.waitForURL(`${url}/`);
+    await expect.poll(() => page.textContent('#status')).toContain('proxy mode');
+    await expect.poll(() => page.isEnabled('#call-api')).toBe(true);
+
+    await page.click('#call-api');
+    await expect.poll(() => page.textContent('#api')).toContain('HTTP 200');
+    expect(await page.textContent('#api')).toContain('Hello, alice!');
+    expect(await page.textContent('#api')).toContain('verified your access token');
+    expect(await page.textContent('#status')).toContain('The demo API answered through the broker');
+
+    await page.click('#refresh');
+    await expect.poll(() => page.textContent('#token')).toContain('this page holds no token');
+    await page.click('#call-api');
+    await expect.poll(() => page.textContent('#api')).toContain('HTTP 200');
+    await page.screenshot({ path: path.join(output, 'demo-proxy.png'), fullPage: true });
+
+    // No token anywhere the page can reach: its DOM, its storage, its cookies, what it received.
+    const jwt = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\./;
+    expect(await page.content()).not.toMatch(jwt);
+    const storage = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }) + document.cookie);
+    expect(storage).not.toMatch(jwt);
+    expect(await page.evaluate(() => document.cookie)).toBe(''); // the session cookie is HttpOnly
+    expect(bodies.some((b) => b.includes('/api/demo/hello'))).toBe(true);
+    for (const b of bodies) expect(b).not.toMatch(jwt);
+
+    await page.click('#logout');
+    await expect.poll(() => page.textContent('#status')).toContain('Logged out.');
+    const after = await page.evaluate(async () => (await fetch('/api/demo/hello', { headers: { 'X-Broker-Csrf': '1' } })).status);
+    expect(after).toBe(401);
+    await context.close();
+  }, 60_000);
+
   it('logs in as a native app (PKCE, one-time code, rotating handle) and refreshes', async () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${url}/`);

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, FUNCTION_ROUTES, type FunctionName } from '../../functions/routes.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { BUNDLED_CONFIG_FILE, ESM_REQUIRE_BANNER } from '../../infra/constructs/broker-function.js';
+import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 import { acknowledgements, logicalId, nagViolations, normalize, roleStatements, synthBroker, SYNTH_TIMEOUT, type PolicyStatement } from './support.js';
 
 let app: App;
@@ -29,6 +30,7 @@ describe('routes', () => {
   it('are exactly the contract\'s, from functions/routes.ts', () => {
     const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r['Properties'].RouteKey as string);
     expect(routeKeys.sort()).toEqual([
+      'ANY /api/{proxy+}',
       'GET /.well-known/oauth-authorization-server',
       'GET /.well-known/openid-configuration',
       'GET /callback',
@@ -52,7 +54,7 @@ describe('routes', () => {
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
     expect(Object.keys(integrations)).toHaveLength(FUNCTION_NAMES.length);
     for (const integration of Object.values(integrations)) {
-      expect(integration['Properties']).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+      expect(integration['Properties']).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0', TimeoutInMillis: 29000 });
     }
     const functionOf = (integrationId: string) => {
       const uri = integrations[integrationId]!['Properties'].IntegrationUri as { 'Fn::GetAtt': [string, string] };
@@ -113,7 +115,8 @@ describe('functions', () => {
       Architectures: ['arm64'],
       Handler: 'index.handler',
       MemorySize: 512,
-      Timeout: 25,
+      // (v2) The API proxy answers within API Gateway's 29 s; the others within 25 s.
+      Timeout: name === 'proxy' ? 29 : 25,
       TracingConfig: { Mode: 'Active' },
       LoggingConfig: { LogGroup: { Ref: logicalId(stack.functions[name].logGroup) } },
       Role: { 'Fn::GetAtt': [roleId(name), 'Arn'] },
@@ -158,6 +161,16 @@ describe('functions', () => {
     }
   });
 
+  it('(v2) the API proxy: ANY /api/{proxy+} goes to the proxy function alone, which times out at 29 s, as API Gateway does, after the proxy\'s 28 s budget', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).filter((r) => String(r['Properties'].RouteKey).includes('/api/'));
+    expect(routes.map((r) => r['Properties'].RouteKey)).toEqual(['ANY /api/{proxy+}']);
+    const target = routes[0]!['Properties'].Target as { 'Fn::Join': [string, [string, { Ref: string }]] };
+    const integration = template.toJSON()['Resources'][target['Fn::Join'][1][1].Ref];
+    expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0', TimeoutInMillis: 29000, IntegrationUri: { 'Fn::GetAtt': [fnId('proxy'), 'Arn'] } });
+    expect(template.toJSON()['Resources'][fnId('proxy')].Properties.Timeout).toBe(29);
+    expect(PROXY_BUDGET_MS).toBeLessThan(29_000);
+  });
+
   it('(v2) the metadata function bundles no AWS SDK: the discovery document needs neither table nor secret', () => {
     const fn = template.toJSON()['Resources'][fnId('metadata')];
     const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
@@ -189,6 +202,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
     refresh: [items('dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(true), xray],
     logout: [items('dynamodb:DeleteItem'), logs('logout'), secrets(true), xray],
     metadata: [logs('metadata'), xray],
+    proxy: [items('dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('proxy'), secrets(), xray],
   });
 
   it.each(FUNCTION_NAMES)('%s: role policy statements, exact', (name) => {
@@ -216,8 +230,8 @@ describe('IAM: each function gets exactly what its routes use', () => {
     it('lets the table users (all of them write) use the key through DynamoDB only', () => {
       const statement = keyStatements().find((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('dynamodb')))!;
       expect(normalize(statement).Action).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
-      expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName)))));
-      expect(principals(statement)).toHaveLength(4);
+      expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout', 'proxy'].map((n) => roleArn(roleId(n as FunctionName)))));
+      expect(principals(statement)).toHaveLength(5);
     });
 
     it('lets the secret readers decrypt the key rings through Secrets Manager only', () => {
@@ -225,8 +239,8 @@ describe('IAM: each function gets exactly what its routes use', () => {
         && JSON.stringify(s.Action) === '"kms:Decrypt"')!;
       const generatorRole = logicalId(stack.keyRing!.node.findChild('GeneratorRole'));
       const signingGeneratorRole = logicalId(stack.signingKeys!.node.findChild('GeneratorRole'));
-      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole), roleArn(signingGeneratorRole)]));
-      expect(principals(statement)).toHaveLength(5);
+      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout', 'proxy'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole), roleArn(signingGeneratorRole)]));
+      expect(principals(statement)).toHaveLength(6);
     });
 
     it('never names the metadata function, which touches neither table nor secret', () => {
@@ -327,7 +341,7 @@ describe('(v2) ID-token signing keys', () => {
 describe('alarms', () => {
   const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a['Properties'] as Record<string, unknown>);
 
-  it('are 13: errors and throttles per function, API 5xx, table throttles, upstream failure rate', () => {
+  it('are 16: errors and throttles per function, API 5xx, table throttles, upstream failure rate, login failures', () => {
     expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 4);
     expect([...stack.alarms.alarms.keys()].sort()).toEqual([
       ...FUNCTION_NAMES.flatMap((n) => [`${n}-errors`, `${n}-throttles`]), 'api-5xx', 'table-throttles', 'upstream-failure-rate', 'login-failures',
@@ -413,6 +427,7 @@ describe('cdk-nag AwsSolutions', () => {
       'OAuthBroker/Fn-callback/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-logout/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-metadata/Role Annotation::AwsSolutions-IAM5[Resource::*]',
+      'OAuthBroker/Fn-proxy/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-refresh/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-start-login/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Http/Route * Annotation::AwsSolutions-APIG4',

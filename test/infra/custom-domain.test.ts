@@ -98,7 +98,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
     expect(stack.brokerConfig.usesCreatedSigningKeys).toBe(false);
   });
 
-  it.each(['callback', 'refresh', 'logout'] as FunctionName[])('%s reads exactly the configured secrets: ARN as given, name as name-??????', (name) => {
+  it.each(['callback', 'refresh', 'logout', 'proxy'] as FunctionName[])('%s reads exactly the configured secrets: ARN as given, name as name-??????', (name) => {
     const secrets = roleStatements(template, logicalId(stack.functions[name].role)).filter((s) => (s.Action as string[])[0]!.startsWith('secretsmanager:'));
     const sorted = (resources: unknown) => (resources as unknown[]).map((r) => JSON.stringify(r)).sort();
     expect(secrets).toHaveLength(1);
@@ -108,7 +108,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
       KEY_RING_ARN,
       { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:oauth-broker/entra-??????']] },
       // The signing keys only where ID tokens are signed (refresh) or checked (logout).
-      ...(name === 'callback' ? [] : [SIGNING_KEYS_ARN]),
+      ...(name === 'callback' || name === 'proxy' ? [] : [SIGNING_KEYS_ARN]),
     ]));
   });
 
@@ -121,7 +121,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
 describe('alarm topic', () => {
   it('gets every alarm and every return to OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(14);
+    expect(alarms).toHaveLength(16);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [TOPIC_ARN], OKActions: [TOPIC_ARN] });
     }

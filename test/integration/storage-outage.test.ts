@@ -10,7 +10,13 @@ let h: Harness;
 let broken: BrokerServer;
 const logs: string[] = [];
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({
+    configure: (doc) => {
+      // (v2) An API for the proxy; storage fails before it could ever be called.
+      doc.apis = { echo: { url: 'http://127.0.0.1:9/v1', provider: 'op' } };
+      doc.clients.web.apis = ['echo'];
+    },
+  });
   // The same broker, but its DynamoDB endpoint is a closed port: storage is down.
   const client = localDynamoClient(`http://127.0.0.1:${await freePort()}`);
   const runtime = createRuntime({ config: h.config, table: createTable('broker', client), log: createLogger({ sink: (l) => logs.push(l) }) });
@@ -29,6 +35,9 @@ describe('storage outage', () => {
     expect((await token.json()).error).toBe('temporarily_unavailable');
     const refresh = await fetch(`${broken.url}/refresh`, { method: 'POST', headers: { ...browserHeaders, cookie: `broker-session=${'A'.repeat(22)}.${'B'.repeat(43)}` } });
     expect(refresh.status).toBe(503);
+    const proxied = await fetch(`${broken.url}/api/echo/things`, { headers: { ...browserHeaders, cookie: `broker-session=${'A'.repeat(22)}.${'B'.repeat(43)}` } });
+    expect(proxied.status).toBe(503);
+    expect((await proxied.json()).error).toBe('temporarily_unavailable');
     // /login has a trusted redirect URI by then: the browser goes back to the app with the error.
     const login = await fetch(`${broken.url}/login?client_id=web&state=s1`, { redirect: 'manual' });
     expect(login.status).toBe(302);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ApiTimeoutError,
+  ApiUnavailableError,
   BrokerError,
   DecryptionError,
   ERROR_CODES,
@@ -7,6 +9,8 @@ import {
   InvalidClientError,
   InvalidGrantError,
   InvalidRequestError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
   TokenValidationError,
   UpstreamMalformedError,
   UpstreamOAuthError,
@@ -38,6 +42,10 @@ describe('errorBody: BrokerError subclasses', () => {
     ['UpstreamUnavailableError', new UpstreamUnavailableError('timed out'), 503, 'temporarily_unavailable', 'timed out'],
     ['UpstreamMalformedError', new UpstreamMalformedError('not JSON'), 502, 'server_error', 'not JSON'],
     ['TokenValidationError', new TokenValidationError('bad iss'), 400, 'access_denied', 'bad iss'],
+    ['PayloadTooLargeError', new PayloadTooLargeError('too large'), 413, 'invalid_request', 'too large'],
+    ['MethodNotAllowedError', new MethodNotAllowedError('no TRACE'), 405, 'invalid_request', 'no TRACE'],
+    ['ApiUnavailableError', new ApiUnavailableError('unreachable'), 502, 'server_error', 'unreachable'],
+    ['ApiTimeoutError', new ApiTimeoutError('no answer'), 504, 'temporarily_unavailable', 'no answer'],
     ['DecryptionError', new DecryptionError(), 400, 'invalid_grant', 'the session can no longer be read'],
     ['BrokerError', new BrokerError('unsupported_grant_type', 400, 'no'), 400, 'unsupported_grant_type', 'no'],
   ])('maps %s', (_name, err, status, code, description) => {

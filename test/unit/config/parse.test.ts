@@ -508,3 +508,61 @@ describe('parseConfig: limits from review', () => {
     throw new Error('expected a ConfigError');
   });
 });
+
+describe('(v2) the API proxy: apis, a web client\'s apis and tokenDelivery', () => {
+  const withApis = (apis: Record<string, unknown>, client: Record<string, unknown> = {}): ConfigDoc => {
+    const doc = minimalConfigDoc();
+    doc['apis'] = apis;
+    Object.assign(doc.clients['web']!, client);
+    return doc;
+  };
+
+  it('names every bad reference and value by its path, all at once', () => {
+    const doc = withApis({
+      videos: { url: 'http://api.example.com/v1', provider: 'nope' },
+      query: { url: 'https://api.example.com/v1?x=1', provider: 'p' },
+      frag: { url: 'https://api.example.com/v1#x', provider: 'p' },
+      creds: { url: 'https://u:pw@api.example.com/v1', provider: 'p' },
+      rel: { url: '/v1', provider: 'p' },
+      ftp: { url: 'ftp://api.example.com/v1', provider: 'p' },
+      big: { url: 'https://api.example.com', provider: 'p', maxBodyBytes: 6 * 1024 * 1024 },
+      slow: { url: 'https://api.example.com', provider: 'p', timeoutSeconds: 26 },
+    }, { apis: ['videos', 'missing'] });
+    doc.clients['app']!['apis'] = ['videos'];
+    doc.clients['app']!['tokenDelivery'] = 'proxy';
+    expect(rejectPaths(doc).sort()).toEqual([
+      'apis.big.maxBodyBytes', 'apis.creds.url', 'apis.frag.url', 'apis.ftp.url', 'apis.query.url', 'apis.rel.url', 'apis.slow.timeoutSeconds',
+      'apis.videos.provider', 'apis.videos.url', 'clients.app.apis', 'clients.app.tokenDelivery', 'clients.web.apis.1',
+    ]);
+  });
+
+  it('refuses a client API of a provider the client does not log in with', () => {
+    const doc = withApis({ videos: { url: 'https://api.example.com/v1', provider: 'q' } }, { apis: ['videos'] });
+    doc.providers['q'] = { ...doc.providers['p'] };
+    const issues = issuesOf(() => parseConfig(doc, LOCAL));
+    expect(pathsOf(issues)).toEqual(['clients.web.apis.0']);
+    expect(issues[0]!.message).toContain('provider "q"');
+  });
+
+  it('refuses an API name that is not a path segment, and unknown fields of an API', () => {
+    expect(rejectPaths(withApis({ 'a/b': { url: 'https://api.example.com', provider: 'p' } }))).toEqual(['apis.a/b']);
+    expect(rejectPaths(withApis({ a: { url: 'https://api.example.com', provider: 'p', headers: {} } }))).toEqual(['apis.a.headers']);
+    expect(rejectPaths(withApis({}, { tokenDelivery: 'cookies' }))).toEqual(['clients.web.tokenDelivery']);
+  });
+
+  it('accepts https and loopback http, drops a trailing slash, and fills in the defaults', () => {
+    const config = parseConfig(withApis({
+      videos: { url: 'https://api.example.com/v1/', provider: 'p' },
+      local: { url: 'http://127.0.0.1:8080', provider: 'p', maxBodyBytes: 1024, timeoutSeconds: 5 },
+    }, { apis: ['videos', 'local'], tokenDelivery: 'proxy' }), LOCAL);
+    expect(config.apis['videos']).toEqual({ name: 'videos', url: 'https://api.example.com/v1', provider: 'p', maxBodyBytes: 4 * 1024 * 1024, timeoutMs: 25_000 });
+    expect(config.apis['local']).toEqual({ name: 'local', url: 'http://127.0.0.1:8080', provider: 'p', maxBodyBytes: 1024, timeoutMs: 5000 });
+    expect(config.clients['web']).toMatchObject({ apis: ['videos', 'local'], tokenDelivery: 'proxy' });
+    expect(config.clients['app']).toMatchObject({ apis: [], tokenDelivery: 'tokens' });
+    expect(Object.isFrozen(config.apis['videos'])).toBe(true);
+  });
+
+  it('has no APIs unless configured', () => {
+    expect(parseConfig(minimalConfigDoc(), LOCAL).apis).toEqual({});
+  });
+});
