@@ -5,6 +5,7 @@ export const FUNCTION_ROUTES = {
   refresh: ['POST /token', 'OPTIONS /token', 'POST /refresh', 'OPTIONS /refresh', 'GET /session', 'OPTIONS /session', 'GET /jwks'],
   logout: ['POST /logout', 'OPTIONS /logout', 'GET /end-session'],
   metadata: ['GET /.well-known/openid-configuration', 'GET /.well-known/oauth-authorization-server'],
+  'backchannel-logout': ['POST /backchannel-logout/{provider}'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type FunctionName = keyof typeof FUNCTION_ROUTES;

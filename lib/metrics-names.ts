@@ -18,6 +18,12 @@ export const METRIC = {
   Refreshes: 'Refreshes',
   RefreshesDeduplicated: 'RefreshesDeduplicated',
   ReuseRevocations: 'ReuseRevocations',
+  /** Logout tokens a provider sent that passed every check (back-channel logout). */
+  BackchannelLogouts: 'BackchannelLogouts',
+  /** Sessions those logouts ended. */
+  BackchannelSessionsEnded: 'BackchannelSessionsEnded',
+  /** Logout tokens refused (a failed check or a replay). */
+  BackchannelLogoutsRefused: 'BackchannelLogoutsRefused',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

@@ -7,11 +7,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { FUNCTION_ROUTES, type FunctionName } from '../functions/routes.js';
+import { routes as backchannelLogoutRoutes } from '../functions/backchannel-logout/routes.js';
 import { routes as callbackRoutes } from '../functions/callback/routes.js';
 import { routes as logoutRoutes } from '../functions/logout/routes.js';
 import { routes as metadataRoutes } from '../functions/metadata/routes.js';
 import { routes as refreshRoutes } from '../functions/refresh/routes.js';
 import { routes as startLoginRoutes } from '../functions/start-login/routes.js';
+import { matchRoute } from '../lib/http/route-match.js';
 import { lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
 import type { Route } from '../lib/routes/common.js';
 import type { Runtime } from '../lib/runtime.js';
@@ -22,18 +24,19 @@ const FUNCTION_MODULES: Record<FunctionName, Readonly<Record<string, Route>>> = 
   refresh: refreshRoutes,
   logout: logoutRoutes,
   metadata: metadataRoutes,
+  'backchannel-logout': backchannelLogoutRoutes,
 };
 
 const MAX_BODY = 64 * 1024;
 
 /** One Lambda handler per function, each serving its routes, as API Gateway would dispatch. */
 export function createDispatcher(runtime: Runtime): (method: string, path: string) => Handler | undefined {
-  const byRoute = new Map<string, Handler>();
+  const byRoute: Record<string, Handler> = {};
   for (const [name, keys] of Object.entries(FUNCTION_ROUTES) as [FunctionName, readonly string[]][]) {
     const handler = lambdaHandler(() => runtime, FUNCTION_MODULES[name]);
-    for (const key of keys) byRoute.set(key, handler);
+    for (const key of keys) byRoute[key] = handler;
   }
-  return (method, path) => byRoute.get(`${method} ${path}`);
+  return (method, path) => matchRoute(byRoute, method, path)?.route;
 }
 
 export function toEvent(req: http.IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {

@@ -3,6 +3,8 @@
 export interface HttpRequest {
   readonly method: string;
   readonly path: string;
+  /** Path parameters of the matched route (`{provider}` of `/backchannel-logout/{provider}`). */
+  readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
   /** Lower-case header names; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;

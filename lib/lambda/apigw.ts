@@ -7,6 +7,7 @@ import { parseCookieHeader } from '../http/cookies.js';
 import { NotFoundError } from '../errors.js';
 import { corsHeaders, preflight } from '../http/cors.js';
 import { errorResponse } from '../http/error-response.js';
+import { matchRoute } from '../http/route-match.js';
 import { withHeaders } from '../http/respond.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
 import type { Route, RouteProfile } from '../routes/common.js';
@@ -21,6 +22,7 @@ export function toRequest(event: APIGatewayProxyEventV2): HttpRequest {
   return {
     method: event.requestContext.http.method.toUpperCase(),
     path: event.rawPath,
+    params: {},
     query: new URLSearchParams(event.rawQueryString ?? ''),
     headers,
     cookies: parseCookieHeader(event.cookies ?? (headers['cookie'] ? [headers['cookie']] : [])),
@@ -46,9 +48,12 @@ export const CORS_PATHS: Readonly<Record<string, boolean>> = { '/token': false, 
 export function lambdaHandler(runtime: () => Runtime, routes: Readonly<Record<string, Route>>): Handler {
   return async (event, context) => {
     const base = runtime();
-    const req = toRequest(event);
-    const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: `${req.method} ${req.path}` }) };
-    const route = routes[`${req.method} ${req.path}`];
+    const raw = toRequest(event);
+    const matched = matchRoute(routes, raw.method, raw.path);
+    const req: HttpRequest = matched ? { ...raw, params: matched.params } : raw;
+    // The route key, not the path: a path parameter may name something a log should not repeat.
+    const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: matched?.key ?? `${req.method} ${req.path}` }) };
+    const route = matched?.route;
     const isPreflight = !route && req.method === 'OPTIONS' && req.path in CORS_PATHS;
     const profile: RouteProfile = !route ? PLAIN : typeof route.profile === 'function' ? route.profile(req) : route.profile;
     const cors = profile.cors === 'none' ? {} : corsHeaders(req, rt.config.allowedOrigins, profile.cors === 'credentials');
