@@ -96,7 +96,10 @@ async function main(): Promise<void> {
   }
   const tableName = env['DYNAMODB_TABLE'] ?? 'oauth-broker';
   const client = localDynamoClient(endpoint);
-  await ensureTable(client, tableName);
+  const { missingIndexes } = await ensureTable(client, tableName);
+  if (missingIndexes.length) {
+    log.warn('table.indexes_missing', { table: tableName, indexes: missingIndexes.join(','), message: 'this DynamoDB cannot add them to the existing table: back-channel logout and "sessions end" will fail until the table is recreated' });
+  }
 
   const runtime = createRuntime({ config, table: createTable(tableName, client), log, fetchSecret: secretsManagerFetcher() });
   // Read (or generate) the key ring now, so a bad one stops the start and a generated one is said.
