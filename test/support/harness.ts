@@ -57,6 +57,8 @@ export interface Harness {
   readonly runtime: Runtime;
   readonly logs: string[];
   readonly secret: string;
+  /** The embedded DynamoDB (dynalite) the broker's table is on. */
+  readonly dynamoEndpoint: string;
   /** Seconds added to the broker's clock. */
   clockOffset: number;
   close(): Promise<void>;
@@ -154,6 +156,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     runtime,
     logs,
     secret,
+    dynamoEndpoint: dynamo.endpoint,
     async close() {
       await broker.close();
       await op.close();
