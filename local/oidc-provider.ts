@@ -131,7 +131,10 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
     },
     ...options.configuration,
   });
-  server.on('request', provider.callback());
+  // Composed per request: koa-compose copies the middleware list when it composes, so middleware a
+  // test adds with `provider.use(...)` after start (the chaos test's slow, gated token endpoint)
+  // would otherwise never run.
+  server.on('request', (req, res) => provider.callback()(req, res));
   return {
     issuer,
     provider,
