@@ -90,7 +90,7 @@ export async function endSessionsCommand(args: readonly string[], io: SessionsIo
     if (err instanceof KeyRingError) return fail(io, `the token key ring is not valid: ${err.message}`);
     if (err instanceof BrokerError) return fail(io, `${err.description} (${err.cause instanceof Error ? err.cause.name : err.name}); sessions ended so far stay ended: run the command again`);
     const e = err as { name?: string; message?: string };
-    if (e.name === 'ValidationException' && /index/i.test(e.message ?? '')) return fail(io, `the table has no session indexes yet (docs/deploy.md, "Upgrading"): ${e.message}`);
+    if (e.name === 'ValidationException' && /index/i.test(e.message ?? '')) return fail(io, `the table lacks a session index (docs/deploy.md, "Upgrading a stack created before back-channel logout"): ${e.message}`);
     if (typeof e.name === 'string' && /Exception$|Error$/.test(e.name) && e.name !== 'TypeError') return fail(io, `${e.name}: ${e.message ?? ''}`.trim());
     throw err;
   }
