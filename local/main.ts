@@ -46,6 +46,8 @@ async function main(): Promise<void> {
       redirectUris: [`${publicUrl}/callback`],
       postLogoutRedirectUris: [`${publicUrl}/`, 'http://127.0.0.1/'],
       jwtAccessTokens: true,
+      // Logging out at the provider (its /session/end page) ends the broker's sessions too.
+      backchannelLogoutUri: `${publicUrl}/backchannel-logout/demo`,
     });
     closers.push(op.close);
     // A second provider, on any free port, so the demo shows a choice of providers: this one
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
           scopes: ['openid', 'profile', 'email', 'offline_access'],
           authorizationParams: { prompt: 'consent' },
           forwardParams: ['login_hint', 'ui_locales'],
+          backchannelLogout: true,
         },
         'demo-post': {
           issuer: op2.issuer,
