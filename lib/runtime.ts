@@ -109,7 +109,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     lookupKey: () => {
       throw new TypeError('use the cipher returned by cipher() for lookup keys');
     },
-    lookupKeys: () => [],
+    lookupKeys: () => {
+      throw new TypeError('use the cipher returned by cipher() for lookup keys');
+    },
   };
   const http: HttpOptions = {
     ...options.http,
