@@ -7,6 +7,7 @@ export const FUNCTION_ROUTES = {
   metadata: ['GET /.well-known/openid-configuration', 'GET /.well-known/oauth-authorization-server'],
   /** The API proxy: every method below `/api/` (API Gateway's greedy `{proxy+}`), CORS preflights included. */
   proxy: ['ANY /api/{proxy+}'],
+  'backchannel-logout': ['POST /backchannel-logout/{provider}'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type FunctionName = keyof typeof FUNCTION_ROUTES;

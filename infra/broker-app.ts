@@ -15,7 +15,9 @@ import { CONFIG_CONTEXT_KEY, resolveConfigPath } from './config.js';
  * - `stackName`: default `OAuthBroker`;
  * - `domainName` and `certificateArn`: a custom domain (both or neither);
  * - `alarmTopicArn`: an SNS topic for the alarms;
- * - `throttlingRateLimit`, `throttlingBurstLimit`, `memorySize`, `logRetentionDays`: numbers.
+ * - `throttlingRateLimit`, `throttlingBurstLimit`, `memorySize`, `logRetentionDays`: numbers;
+ * - `sessionIndexes`: `all` (default) or `sub`, the first deploy of an upgrade that adds the
+ *   session indexes to an existing table (CloudFormation adds one index per update).
  */
 export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process.env): BrokerStackProps {
   const get = (key: string): string | undefined => {
@@ -38,6 +40,10 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
   if (retentionDays !== undefined && !Object.values(logs.RetentionDays).includes(retentionDays)) {
     throw new Error(`context logRetentionDays must be one of CloudWatch Logs' retention periods (got ${retentionDays})`);
   }
+  const sessionIndexes = get('sessionIndexes');
+  if (sessionIndexes !== undefined && sessionIndexes !== 'all' && sessionIndexes !== 'sub') {
+    throw new Error(`context sessionIndexes must be "all" or "sub" (got "${sessionIndexes}")`);
+  }
   return {
     description: 'OAuth 2.0 / OpenID Connect token broker',
     configPath: resolveConfigPath(app.node.tryGetContext(CONFIG_CONTEXT_KEY), env),
@@ -47,6 +53,7 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
     throttlingBurstLimit: num('throttlingBurstLimit'),
     memorySize: num('memorySize'),
     logRetention: retentionDays as logs.RetentionDays | undefined,
+    ...(sessionIndexes ? { sessionIndexes } : {}),
   };
 }
 

@@ -17,26 +17,38 @@ import { BrokerAlarms } from './constructs/broker-alarms.js';
 import { BrokerApi } from './constructs/broker-api.js';
 import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
-import { SessionTable, type ItemAction } from './constructs/session-table.js';
+import { SessionTable, type ItemAction, type SessionIndexes } from './constructs/session-table.js';
 
 /**
  * What each function may do, mirroring what its entry point (`functions/<name>/index.ts`) wires:
  * `tableFromEnv` gives it the table, and exactly the item operations its routes perform;
- * `secretsManagerFetcher` gives it `GetSecretValue` on the client secrets and the key ring;
- * `signingKeys` (the functions whose entry point reads `runtime.signing`) adds the ID-token
- * signing keys: `refresh` signs ID tokens and serves `/jwks`, `logout` checks `/end-session` hints.
+ * `secretsManagerFetcher` gives it `GetSecretValue` on the token key ring and, with
+ * `clientSecrets`, on the client secrets; `signingKeys` (the functions whose entry point reads
+ * `runtime.signing`) adds the ID-token signing keys: `refresh` signs ID tokens and serves `/jwks`,
+ * `logout` checks `/end-session` hints. `sessionLookup` is `Query` on the session indexes, and
+ * `logoutTokens` writes and reads the replay records of back-channel logout, and nothing else.
  */
 export const FUNCTION_ACCESS = {
-  'start-login': { items: ['dynamodb:PutItem'], secrets: false, signingKeys: false },
-  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true, signingKeys: false },
-  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true, signingKeys: true },
-  logout: { items: ['dynamodb:DeleteItem'], secrets: true, signingKeys: true },
-  metadata: { items: [], secrets: false, signingKeys: false },
+  'start-login': { items: ['dynamodb:PutItem'], secrets: false, clientSecrets: false, signingKeys: false, sessionLookup: false, logoutTokens: false },
+  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true, clientSecrets: true, signingKeys: false, sessionLookup: false, logoutTokens: false },
+  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: true, sessionLookup: false, logoutTokens: false },
+  logout: { items: ['dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: true, sessionLookup: false, logoutTokens: false },
+  metadata: { items: [], secrets: false, clientSecrets: false, signingKeys: false, sessionLookup: false, logoutTokens: false },
   // The API proxy reads the session (GetItem), refreshes it as `refresh` does (UpdateItem; DeleteItem
   // for an ended one), marks a spent token (UpdateItem), and needs the client secrets and the key
   // ring for upstream refreshes; it mints no ID token.
-  proxy: { items: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], secrets: true, signingKeys: false },
-} as const satisfies Record<FunctionName, { readonly items: readonly ItemAction[]; readonly secrets: boolean; readonly signingKeys: boolean }>;
+  proxy: { items: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: false, sessionLookup: false, logoutTokens: false },
+  'backchannel-logout': { items: ['dynamodb:DeleteItem'], secrets: true, clientSecrets: false, signingKeys: false, sessionLookup: true, logoutTokens: true },
+} as const satisfies Record<FunctionName, FunctionAccess>;
+
+export interface FunctionAccess {
+  readonly items: readonly ItemAction[];
+  readonly secrets: boolean;
+  readonly clientSecrets: boolean;
+  readonly signingKeys: boolean;
+  readonly sessionLookup: boolean;
+  readonly logoutTokens: boolean;
+}
 
 export interface BrokerStackProps extends StackProps {
   /** Path of the configuration document (CONTRACT.md, Configuration). */
@@ -61,6 +73,13 @@ export interface BrokerStackProps extends StackProps {
   readonly memorySize?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The session indexes: `'sub'` only for the first of the two deploys that add them to a table
+   * created before back-channel logout (docs/deploy.md).
+   *
+   * @default 'all'
+   */
+  readonly sessionIndexes?: SessionIndexes;
 }
 
 export class BrokerStack extends Stack {
@@ -90,7 +109,7 @@ export class BrokerStack extends Stack {
     mkdirSync(path.dirname(configFile), { recursive: true });
     writeFileSync(configFile, JSON.stringify(this.brokerConfig.document, null, 2) + '\n');
 
-    this.sessions = new SessionTable(this, 'Sessions');
+    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes });
     this.keyRing = this.brokerConfig.usesCreatedKeyRing
       ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
@@ -103,7 +122,7 @@ export class BrokerStack extends Stack {
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
     for (const name of FUNCTION_NAMES) {
-      const access: { readonly items: readonly ItemAction[]; readonly secrets: boolean; readonly signingKeys: boolean } = FUNCTION_ACCESS[name];
+      const access: FunctionAccess = FUNCTION_ACCESS[name];
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
@@ -112,9 +131,9 @@ export class BrokerStack extends Stack {
         memorySize: props.memorySize,
         logRetention: props.logRetention,
       });
-      this.sessions.grantItems(fn.function, ...access.items);
+      this.sessions.grantAccess(fn.function, access);
       if (access.secrets) {
-        for (const secret of [...clientSecrets, keyRingSecret]) secret.grantRead(fn.function);
+        for (const secret of [...(access.clientSecrets ? clientSecrets : []), keyRingSecret]) secret.grantRead(fn.function);
       }
       if (access.signingKeys) signingKeysSecret.grantRead(fn.function);
       // The key rings must hold keys before a function can take a request.

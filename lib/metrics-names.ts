@@ -31,6 +31,12 @@ export const METRIC = {
   ApiLatency: 'ApiLatency',
   /** The broker's own time per proxied call (everything but the API's answer), in ms. */
   ApiProxyLatency: 'ApiProxyLatency',
+  /** Logout tokens a provider sent that passed every check (back-channel logout). */
+  BackchannelLogouts: 'BackchannelLogouts',
+  /** Sessions those logouts ended. */
+  BackchannelSessionsEnded: 'BackchannelSessionsEnded',
+  /** Logout tokens refused (a failed check or a replay). */
+  BackchannelLogoutsRefused: 'BackchannelLogoutsRefused',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];

@@ -106,6 +106,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       throw new TypeError('use the cipher returned by cipher() for macs');
     },
     verifyMac: () => false,
+    lookupKey: () => {
+      throw new TypeError('use the cipher returned by cipher() for lookup keys');
+    },
+    lookupKeys: () => {
+      throw new TypeError('use the cipher returned by cipher() for lookup keys');
+    },
   };
   const http: HttpOptions = {
     ...options.http,
@@ -124,7 +130,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     now,
     async cipher() {
       const cipher = await current();
-      return { ...reloading, mac: (data: string) => cipher.mac(data), verifyMac: (kid: string, data: string, mac: string) => cipher.verifyMac(kid, data, mac) };
+      return {
+        ...reloading,
+        mac: (data: string) => cipher.mac(data),
+        verifyMac: (kid: string, data: string, mac: string) => cipher.verifyMac(kid, data, mac),
+        lookupKey: (data: string) => cipher.lookupKey(data),
+        lookupKeys: (data: string) => cipher.lookupKeys(data),
+      };
     },
   };
 }

@@ -1,9 +1,11 @@
 /** Embedded DynamoDB for local runs and tests: dynalite on loopback, and the broker's table. */
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, UpdateTableCommand, type TableDescription } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { DYNAMODB_HTTP } from '../lib/store/dynamo-client.js';
-import { PARTITION_KEY } from '../lib/store/table.js';
+import { PARTITION_KEY, SESSION_INDEXES } from '../lib/store/table.js';
+
+const INDEXES = [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
 
 export interface LocalDynamo {
   readonly endpoint: string;
@@ -25,23 +27,56 @@ export function localDynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: DYNAMODB_HTTP });
 }
 
-/** Creates the broker's table when it is missing (the deployed table is made by the CDK stack). */
-export async function ensureTable(client: DynamoDBClient, name: string): Promise<void> {
+/**
+ * Creates the broker's table when it is missing, with its session indexes (the deployed table is
+ * made by the CDK stack). An existing table that lacks an index gets it, one at a time, where the
+ * endpoint can add indexes (DynamoDB, DynamoDB local; dynalite cannot). Resolves the indexes still
+ * missing: without them everything works but back-channel logout and `sessions end`.
+ */
+export async function ensureTable(client: DynamoDBClient, name: string): Promise<{ missingIndexes: string[] }> {
+  let table: TableDescription | undefined;
   try {
-    await client.send(new DescribeTableCommand({ TableName: name }));
-    return;
+    table = (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
   }
+  if (table) {
+    const missingIndexes: string[] = [];
+    for (const index of INDEXES) {
+      if ((table.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === index.indexName)) continue;
+      try {
+        await client.send(new UpdateTableCommand({
+          TableName: name,
+          AttributeDefinitions: [{ AttributeName: index.attribute, AttributeType: 'S' }],
+          GlobalSecondaryIndexUpdates: [{ Create: { IndexName: index.indexName, KeySchema: [{ AttributeName: index.attribute, KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } } }],
+        }));
+        if (!await waitActive(client, name, index.indexName)) missingIndexes.push(index.indexName);
+      } catch (err) {
+        if ((err as Error).name !== 'ValidationException') throw err;
+        missingIndexes.push(index.indexName);
+      }
+    }
+    return { missingIndexes };
+  }
   await client.send(new CreateTableCommand({
     TableName: name,
-    AttributeDefinitions: [{ AttributeName: PARTITION_KEY, AttributeType: 'S' }],
+    AttributeDefinitions: [{ AttributeName: PARTITION_KEY, AttributeType: 'S' }, ...INDEXES.map((i) => ({ AttributeName: i.attribute, AttributeType: 'S' as const }))],
     KeySchema: [{ AttributeName: PARTITION_KEY, KeyType: 'HASH' }],
+    GlobalSecondaryIndexes: INDEXES.map((i) => ({ IndexName: i.indexName, KeySchema: [{ AttributeName: i.attribute, KeyType: 'HASH' as const }], Projection: { ProjectionType: 'KEYS_ONLY' as const } })),
     BillingMode: 'PAY_PER_REQUEST',
   }));
-  for (let i = 0; i < 50; i++) {
+  await waitActive(client, name);
+  return { missingIndexes: [] };
+}
+
+/** Waits until the table (and the index) is active; false for an index the endpoint does not show. */
+async function waitActive(client: DynamoDBClient, name: string, indexName?: string): Promise<boolean> {
+  for (let i = 0; i < 600; i++) {
     const out = await client.send(new DescribeTableCommand({ TableName: name }));
-    if (out.Table?.TableStatus === 'ACTIVE') return;
+    const index = indexName === undefined ? undefined : out.Table?.GlobalSecondaryIndexes?.find((x) => x.IndexName === indexName);
+    if (out.Table?.TableStatus === 'ACTIVE' && (indexName === undefined || index?.IndexStatus === 'ACTIVE')) return true;
+    if (indexName !== undefined && !index) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
+  return false;
 }

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { FUNCTION_ROUTES, type FunctionName } from '../functions/routes.js';
+import { routes as backchannelLogoutRoutes } from '../functions/backchannel-logout/routes.js';
 import { routes as callbackRoutes } from '../functions/callback/routes.js';
 import { routes as logoutRoutes } from '../functions/logout/routes.js';
 import { routes as metadataRoutes } from '../functions/metadata/routes.js';
@@ -14,7 +15,7 @@ import { routes as proxyRoutes } from '../functions/proxy/routes.js';
 import { routes as refreshRoutes } from '../functions/refresh/routes.js';
 import { routes as startLoginRoutes } from '../functions/start-login/routes.js';
 import { API_PROXY_PREFIX } from '../lib/http/cors.js';
-import { findRoute, lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
+import { lambdaHandler, routeFor, type Handler } from '../lib/lambda/apigw.js';
 import { LAMBDA_PAYLOAD_BYTES } from '../lib/proxy/limits.js';
 import type { Route } from '../lib/routes/common.js';
 import type { Runtime } from '../lib/runtime.js';
@@ -26,6 +27,7 @@ const FUNCTION_MODULES: Record<FunctionName, Readonly<Record<string, Route>>> = 
   logout: logoutRoutes,
   metadata: metadataRoutes,
   proxy: proxyRoutes,
+  'backchannel-logout': backchannelLogoutRoutes,
 };
 
 /** Request bodies the runner takes: the broker's own endpoints take small forms; the API proxy, what Lambda carries. */
@@ -39,7 +41,7 @@ export function createDispatcher(runtime: Runtime): (method: string, path: strin
     const handler = lambdaHandler(() => runtime, FUNCTION_MODULES[name]);
     for (const key of keys) byRoute[key] = handler;
   }
-  return (method, path) => findRoute(byRoute, method, path)?.route;
+  return (method, path) => routeFor(byRoute, method, path)?.route;
 }
 
 /**

@@ -47,6 +47,8 @@ async function main(): Promise<void> {
       redirectUris: [`${publicUrl}/callback`],
       postLogoutRedirectUris: [`${publicUrl}/`, 'http://127.0.0.1/'],
       jwtAccessTokens: true,
+      // Logging out at the provider (its /session/end page) ends the broker's sessions too.
+      backchannelLogoutUri: `${publicUrl}/backchannel-logout/demo`,
     });
     closers.push(op.close);
     // A second provider, on any free port, so the demo shows a choice of providers: this one
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
           scopes: ['openid', 'profile', 'email', 'offline_access'],
           authorizationParams: { prompt: 'consent' },
           forwardParams: ['login_hint', 'ui_locales'],
+          backchannelLogout: true,
         },
         'demo-post': {
           issuer: op2.issuer,
@@ -104,7 +107,10 @@ async function main(): Promise<void> {
   }
   const tableName = env['DYNAMODB_TABLE'] ?? 'oauth-broker';
   const client = localDynamoClient(endpoint);
-  await ensureTable(client, tableName);
+  const { missingIndexes } = await ensureTable(client, tableName);
+  if (missingIndexes.length) {
+    log.warn('table.indexes_missing', { table: tableName, indexes: missingIndexes.join(','), message: 'this DynamoDB cannot add them to the existing table: back-channel logout and "sessions end" will fail until the table is recreated' });
+  }
 
   const runtime = createRuntime({ config, table: createTable(tableName, client), log, fetchSecret: secretsManagerFetcher() });
   // Read (or generate) the key ring now, so a bad one stops the start and a generated one is said.

@@ -23,6 +23,18 @@ export interface OidcProviderOptions {
   readonly rotateRefreshToken?: boolean;
   /** Issue access tokens as signed JWTs for a demo API (resource `urn:broker:demo-api`). */
   readonly jwtAccessTokens?: boolean;
+  /**
+   * OpenID Connect Back-Channel Logout 1.0: the client's `backchannel_logout_uri`. Ending a user's
+   * session here (`/session/end`) then posts a logout token to it.
+   */
+  readonly backchannelLogoutUri?: string;
+  /**
+   * Whether logout tokens carry `sid` (and ID tokens the session's `sid`); without it they carry
+   * only `sub`.
+   *
+   * @default true
+   */
+  readonly backchannelLogoutSessionRequired?: boolean;
   /** Extra oidc-provider configuration, merged over these defaults. */
   readonly configuration?: Record<string, unknown>;
 }
@@ -31,6 +43,8 @@ export interface RunningProvider {
   readonly issuer: string;
   readonly provider: Provider;
   readonly server: http.Server;
+  /** The provider's signing key (RS256), for tests that sign tokens as the provider would. */
+  readonly signingKey: { readonly kid: string; readonly privateKey: CryptoKey };
   close(): Promise<void>;
 }
 
@@ -61,6 +75,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
   const { port } = server.address() as AddressInfo;
   const issuer = `http://${options.host ?? '127.0.0.1'}:${port}`;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const KID = 'demo-1';
   const auth = options.clientAuth ?? (options.clientSecret ? 'client_secret_basic' : 'none');
   const provider = new Provider(issuer, {
     clients: [{
@@ -71,18 +86,31 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
       post_logout_redirect_uris: options.postLogoutRedirectUris ?? [],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
+      ...(options.backchannelLogoutUri ? {
+        backchannel_logout_uri: options.backchannelLogoutUri,
+        backchannel_logout_session_required: options.backchannelLogoutSessionRequired ?? true,
+      } : {}),
     }],
-    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'demo-1', alg: 'RS256', use: 'sig' }] },
+    jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: KID, alg: 'RS256', use: 'sig' }] },
     cookies: { keys: [randomBytes(16).toString('hex')] },
     pkce: { required: () => true },
     rotateRefreshToken: options.rotateRefreshToken ?? true,
     claims: { openid: ['sub'], profile: ['name', 'given_name', 'family_name'], email: ['email', 'email_verified'] },
     conformIdTokenClaims: false,
     findAccount: demoAccount,
+    // oidc-provider refuses outgoing requests to special-use addresses (SSRF protection), loopback
+    // included; here the broker it posts logout tokens to is on loopback by design.
+    ...(options.backchannelLogoutUri ? {
+      fetch: (url: string, init: RequestInit & { dispatcher?: unknown }) => {
+        const { dispatcher: _ssrfGuard, ...rest } = init;
+        return fetch(url, rest);
+      },
+    } : {}),
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: options.backchannelLogoutUri !== undefined },
       ...(options.jwtAccessTokens ? {
         resourceIndicators: {
           enabled: true,
@@ -111,6 +139,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<R
     issuer,
     provider,
     server,
+    signingKey: { kid: KID, privateKey },
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

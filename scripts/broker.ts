@@ -2,4 +2,4 @@
 /** `npm run broker -- <area> <command> ...`: see lib/cli/main.ts. */
 import { run } from '../lib/cli/main.js';
 
-process.exitCode = run(process.argv.slice(2));
+process.exitCode = await run(process.argv.slice(2));

@@ -94,7 +94,7 @@ export class BrokerAlarms extends Construct {
     });
 
     add('table-throttles', props.table.metricThrottledRequestsForOperations({
-      operations: [dynamodb.Operation.GET_ITEM, dynamodb.Operation.PUT_ITEM, dynamodb.Operation.UPDATE_ITEM, dynamodb.Operation.DELETE_ITEM],
+      operations: [dynamodb.Operation.GET_ITEM, dynamodb.Operation.PUT_ITEM, dynamodb.Operation.UPDATE_ITEM, dynamodb.Operation.DELETE_ITEM, dynamodb.Operation.QUERY],
       period: PERIOD,
     }), {
       threshold: 1,

@@ -1,18 +1,32 @@
 /**
- * The broker's one DynamoDB table (`lib/store/table.ts`: partition key `pk`, TTL `expiresAt`),
- * encrypted with a customer-managed KMS key, kept when the stack goes.
+ * The broker's one DynamoDB table (`lib/store/table.ts`: partition key `pk`, TTL `expiresAt`, the
+ * two sparse keys-only session indexes of back-channel logout), encrypted with a customer-managed
+ * KMS key, kept when the stack goes.
  */
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { PARTITION_KEY, TTL_ATTRIBUTE } from '../../lib/store/table.js';
+import { LOGOUT_TOKEN_KEY_PREFIX, PARTITION_KEY, SESSION_INDEXES, TTL_ATTRIBUTE } from '../../lib/store/table.js';
 
 /** The single-item operations the broker uses; nothing else is ever granted. */
 export type ItemAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem';
 
+/**
+ * Which session indexes the table has. CloudFormation adds at most one global secondary index per
+ * stack update, so a table created before back-channel logout gets them in two deploys: first
+ * `'sub'`, then, once that index is `ACTIVE`, `'all'` (docs/deploy.md).
+ */
+export type SessionIndexes = 'all' | 'sub';
+
 export interface SessionTableProps {
+  /**
+   * The session indexes to have.
+   *
+   * @default 'all'
+   */
+  readonly sessionIndexes?: SessionIndexes;
   /**
    * The key the table (and whatever else the stack chooses) is encrypted with.
    *
@@ -24,6 +38,8 @@ export interface SessionTableProps {
 export class SessionTable extends Construct {
   readonly table: dynamodb.ITable;
   readonly encryptionKey: kms.IKey;
+  /** The names of the session indexes this table has. */
+  readonly indexNames: readonly string[];
 
   constructor(scope: Construct, id: string, props: SessionTableProps = {}) {
     super(scope, id);
@@ -33,7 +49,7 @@ export class SessionTable extends Construct {
       // A retained table is unreadable without its key: keep them together.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.table = new dynamodb.Table(this, 'Table', {
+    const table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: TTL_ATTRIBUTE,
@@ -43,6 +59,18 @@ export class SessionTable extends Construct {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.encryptionKey,
     });
+    // Sparse and keys-only: only session items carry the attributes, and a write that leaves them
+    // alone (every refresh) costs the index nothing.
+    const indexes = props.sessionIndexes === 'sub' ? [SESSION_INDEXES.sub] : [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
+    for (const index of indexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: { name: index.attribute, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+      });
+    }
+    this.indexNames = indexes.map((i) => i.indexName);
+    this.table = table;
   }
 
   /**
@@ -53,10 +81,39 @@ export class SessionTable extends Construct {
    * use, and `grantReadWriteData` grants far more table actions than the broker uses.
    */
   grantItems(grantee: iam.IGrantable, ...actions: ItemAction[]): void {
-    if (actions.length === 0) return;
-    this.table.grant(grantee, ...actions);
+    this.grantAccess(grantee, { items: actions });
+  }
+
+  /**
+   * Grants `items` on the table (on the table only: `Table.grant` would add `<table>/index/*` once
+   * the table has indexes), and optionally:
+   * - `sessionLookup`: `dynamodb:Query` on the session indexes, nothing else;
+   * - `logoutTokens`: `PutItem` and `GetItem` on the logout-token records only
+   *   (`dynamodb:LeadingKeys`), the replay cache of back-channel logout: with it alone a caller
+   *   cannot write a session or a login;
+   *
+   * and the key use all of that needs, through DynamoDB only (one statement per caller).
+   */
+  grantAccess(grantee: iam.IGrantable, access: { readonly items: readonly ItemAction[]; readonly sessionLookup?: boolean; readonly logoutTokens?: boolean }): void {
+    if (access.items.length > 0) iam.Grant.addToPrincipal({ grantee, actions: [...access.items], resourceArns: [this.table.tableArn] });
+    if (access.sessionLookup) {
+      iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`) });
+    }
+    if (access.logoutTokens) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['dynamodb:PutItem', 'dynamodb:GetItem'],
+        resourceArns: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${LOGOUT_TOKEN_KEY_PREFIX}*`] } },
+      });
+    }
+    if (access.items.length === 0 && !access.sessionLookup && !access.logoutTokens) return;
+    const writes = access.logoutTokens === true || access.items.some((a) => a !== 'dynamodb:GetItem');
+    this.grantKeyUse(grantee, writes);
+  }
+
+  private grantKeyUse(grantee: iam.IGrantable, writes: boolean): void {
     const dynamodbService = new kms.ViaServicePrincipal(`dynamodb.${Stack.of(this).region}.amazonaws.com`, grantee.grantPrincipal);
-    const writes = actions.some((a) => a !== 'dynamodb:GetItem');
     this.encryptionKey.grant(dynamodbService, 'kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : []));
   }
 }

@@ -22,6 +22,7 @@ import type { Runtime } from '../runtime.js';
 import { takeLogin, type LoginRecord } from '../store/logins.js';
 import { createSession } from '../store/sessions.js';
 import { newCredential, newSessionId } from './credentials.js';
+import { lookupAttributes } from './session-lookup.js';
 import { single, withParams } from './params.js';
 import { storedTokens } from './session-tokens.js';
 import { appErrorLocation } from './start-login.js';
@@ -147,6 +148,7 @@ async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: 
   const sid = newSessionId();
   const cipher = await rt.cipher();
   const stored = await storedTokens(cipher, sid, tokens, now, now + ttl.sessionMaxSeconds, false);
+  const identity = identityOfLogin(parseScopeString(login.appScope ?? ''), login.appNonce, idTokenClaims, now);
   const base = {
     sid,
     provider: provider.name,
@@ -156,7 +158,9 @@ async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: 
     maxExpiresAt: now + ttl.sessionMaxSeconds,
     ...stored,
     // What the broker's own ID tokens need: one attribute, never the provider's whole token twice.
-    identity: await sealIdentity(cipher, sid, identityOfLogin(parseScopeString(login.appScope ?? ''), login.appNonce, idTokenClaims, now)),
+    identity: await sealIdentity(cipher, sid, identity),
+    // Keyed hashes of the provider's sub and sid, so back-channel logout finds the session (same write).
+    ...lookupAttributes(cipher, provider.name, { sub: identity.idpSub, sid: identity.idpSid }),
     ...(downstream ? await sealDownstream(cipher, sid, downstream, now) : {}),
   };
   if (client.type === 'native') {

@@ -1,11 +1,14 @@
 /**
- * The operator CLI. Exit codes: 0 done, 1 the input is invalid (configuration or key ring),
- * 2 the command line is wrong.
+ * The operator CLI. Exit codes: 0 done, 1 the input is invalid (configuration or key ring) or the
+ * environment refused (`sessions end`: storage, secrets), 2 the command line is wrong.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, parseConfigText } from '../config/parse.js';
 import { KeyRingError } from '../crypto/key-ring.js';
+import { secretsManagerFetcher } from '../secrets/secrets-manager.js';
+import { tableFromEnv } from '../store/dynamo-client.js';
 import { summarizeConfig } from './config-summary.js';
+import { endSessionsCommand, SESSIONS_USAGE, type SessionsDeps } from './sessions.js';
 import { addKey, generateRing, promoteKey, retireKey } from './keys.js';
 import { addSigningGeneration, generateSigningRing, promoteSigningGeneration, retireSigningGeneration, ROTATION_STEP_MINUTES } from './signing-keys.js';
 
@@ -18,7 +21,8 @@ const USAGE = `usage:
   broker signing-keys generate                   print new ID-token signing keys (JSON) on stdout
   broker signing-keys add <ring.json> [<gen>]    add a generation (RS256 + ES256 key), published but not signing
   broker signing-keys promote <ring.json> <gen>  make a generation the one that signs
-  broker signing-keys retire <ring.json> <gen>   remove a generation that is not current`;
+  broker signing-keys retire <ring.json> <gen>   remove a generation that is not current
+${SESSIONS_USAGE}`;
 
 export interface Io {
   out(text: string): void;
@@ -34,8 +38,24 @@ export const nodeIo: Io = {
   write: (p, t) => writeFileSync(p, t, { mode: 0o600 }),
 };
 
-export function run(argv: readonly string[], io: Io = nodeIo): number {
+/** The deployed table and Secrets Manager, from the environment (AWS credentials, region, `DYNAMODB_ENDPOINT`). */
+export const awsDeps: SessionsDeps = {
+  env: process.env,
+  table: (name, env) => tableFromEnv({ ...env, DYNAMODB_TABLE: name }),
+  fetchSecret: () => secretsManagerFetcher(),
+};
+
+/** Runs a command; `sessions end` talks to AWS and resolves later. */
+export function run(argv: readonly string[], io: Io = nodeIo, deps: SessionsDeps = awsDeps): number | Promise<number> {
   const [area, command, file, arg] = argv;
+  if (area === 'sessions' && command === 'end') {
+    const failed = (err: unknown) => failure(err, io);
+    try {
+      return endSessionsCommand(argv.slice(2), io, deps).catch(failed);
+    } catch (err) {
+      return failed(err);
+    }
+  }
   try {
     if (area === 'config' && command === 'check' && file) {
       const config = parseConfigText(io.read(file), { runtime: argv.includes('--lambda') ? 'lambda' : 'local' });
@@ -83,16 +103,21 @@ export function run(argv: readonly string[], io: Io = nodeIo): number {
       return 0;
     }
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof KeyRingError) {
-      io.err(err.message);
-      return 1;
-    }
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      io.err(`no such file: ${(err as NodeJS.ErrnoException).path}`);
-      return 1;
-    }
-    throw err;
+    return failure(err, io);
   }
   io.err(USAGE);
   return 2;
+}
+
+/** An invalid input is exit 1 with its message; anything else is a bug and propagates. */
+function failure(err: unknown, io: Io): number {
+  if (err instanceof ConfigError || err instanceof KeyRingError) {
+    io.err(err.message);
+    return 1;
+  }
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    io.err(`no such file: ${(err as NodeJS.ErrnoException).path}`);
+    return 1;
+  }
+  throw err;
 }

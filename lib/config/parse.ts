@@ -129,6 +129,8 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     const openid = p.scopes.includes('openid');
     if (openid && p.issuer === undefined) bad(`${at}.issuer`, 'is required with the openid scope (the ID token "iss" is checked against it)');
     if (openid && hasStatic && p.jwksUri === undefined) bad(`${at}.jwksUri`, 'is required with the openid scope and static endpoints');
+    // A logout token names the provider's `sub` or `sid`, which only a validated ID token tells the broker.
+    if (p.backchannelLogout && !openid) bad(`${at}.backchannelLogout`, 'needs the openid scope: sessions are found by the sub and sid of the provider\'s ID token');
     if (p.clientAuth === 'none' && p.clientSecret) bad(`${at}.clientSecret`, 'must be absent when clientAuth is "none"');
     if (p.clientAuth !== 'none' && !p.clientSecret) bad(`${at}.clientSecret`, `is required for clientAuth "${p.clientAuth}"`);
     if (p.clientAuth === 'none' && !p.pkce) bad(`${at}.pkce`, 'a public client (clientAuth "none") must use PKCE');

@@ -40,6 +40,11 @@ export const ProviderSchema = v.strictObject({
   forwardParams: v.optional(v.array(nonEmpty), []),
   tokenParams: v.optional(stringMap, {}),
   refreshParams: v.optional(stringMap, {}),
+  /**
+   * OpenID Connect Back-Channel Logout 1.0: the provider posts logout tokens to
+   * `{publicUrl}/backchannel-logout/{name}` and the broker ends the matching sessions.
+   */
+  backchannelLogout: v.optional(v.boolean(), false),
   downstreamLogin: v.optional(
     v.strictObject({
       kind: v.literal('xprotect'),

@@ -32,28 +32,45 @@ export interface TokenCipher {
   mac(data: string): { kid: string; mac: string };
   /** Checks a `mac` made under key `kid`; false for a key the ring no longer holds. */
   verifyMac(kid: string, data: string, mac: string): boolean;
+  /**
+   * A lookup key for `data`: HMAC-SHA-256 under a key derived (HKDF, its own purpose) from the
+   * current ring key, base64url. What the session index stores instead of the provider's `sub`
+   * and `sid`, so a copy of the table names no one.
+   */
+  lookupKey(data: string): string;
+  /** The lookup keys of `data` under every key of the ring (current first): what a search tries. */
+  lookupKeys(data: string): string[];
 }
 
 export function createTokenCipher(ring: KeyRing): TokenCipher {
   const currentKey = ring.keys.get(ring.current);
   if (!currentKey) throw new TypeError('key ring has no current key');
   const currentHeader = headerOf(ring.current);
-  const macKeys = new Map<string, Buffer>();
-  const macKey = (kid: string): Buffer | undefined => {
+  const derivedKeys = new Map<string, Buffer>();
+  const derive = (kid: string, purpose: string): Buffer | undefined => {
     const key = ring.keys.get(kid);
     if (!key) return undefined;
-    let derived = macKeys.get(kid);
+    let derived = derivedKeys.get(`${purpose}\0${kid}`);
     if (!derived) {
       // A separate key per purpose: the encryption key itself never signs anything.
-      derived = Buffer.from(hkdfSync('sha256', key, new Uint8Array(0), 'broker handle mac v1', 32));
-      macKeys.set(kid, derived);
+      derived = Buffer.from(hkdfSync('sha256', key, new Uint8Array(0), purpose, 32));
+      derivedKeys.set(`${purpose}\0${kid}`, derived);
     }
     return derived;
   };
+  const macKey = (kid: string) => derive(kid, 'broker handle mac v1');
+  const lookupKey = (kid: string) => derive(kid, 'broker session lookup v1')!;
   const hmac = (key: Buffer, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
   return {
     mac(data) {
       return { kid: ring.current, mac: hmac(macKey(ring.current)!, data).toString('base64url') };
+    },
+    lookupKey(data) {
+      return hmac(lookupKey(ring.current), data).toString('base64url');
+    },
+    lookupKeys(data) {
+      const kids = [ring.current, ...[...ring.keys.keys()].filter((k) => k !== ring.current)];
+      return kids.map((kid) => hmac(lookupKey(kid), data).toString('base64url'));
     },
     verifyMac(kid, data, mac) {
       const key = macKey(kid);

@@ -4,6 +4,8 @@ export interface HttpRequest {
   readonly method: string;
   /** As API Gateway delivers it (an HTTP API percent-decodes it; the local runner does not). */
   readonly path: string;
+  /** Path parameters of the matched route (`{provider}` of `/backchannel-logout/{provider}`). */
+  readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
   /** The query string as received, without `?`: the API proxy passes it on unchanged. */
   readonly rawQuery: string;

@@ -7,6 +7,7 @@ import { parseCookieHeader } from '../http/cookies.js';
 import { NotFoundError } from '../errors.js';
 import { corsHeaders, corsRuleFor, preflight } from '../http/cors.js';
 import { errorResponse } from '../http/error-response.js';
+import { matchRoute } from '../http/route-match.js';
 import { withHeaders } from '../http/respond.js';
 import type { HttpRequest, HttpResponse } from '../http/types.js';
 import type { Route, RouteProfile } from '../routes/common.js';
@@ -26,6 +27,7 @@ export function toRequest(event: APIGatewayProxyEventV2): HttpRequest {
   return {
     method: event.requestContext.http.method.toUpperCase(),
     path: event.rawPath,
+    params: {},
     query: new URLSearchParams(event.rawQueryString ?? ''),
     rawQuery: event.rawQueryString ?? '',
     headers,
@@ -82,17 +84,27 @@ export function findRoute<T>(routes: Readonly<Record<string, T>>, method: string
 }
 
 /**
+ * The route serving a request, as API Gateway dispatches: an exact key, `ANY`, a greedy
+ * `{proxy+}`, then keys with path parameters (`/backchannel-logout/{provider}`), whose values it
+ * hands over as `params`.
+ */
+export function routeFor<T>(routes: Readonly<Record<string, T>>, method: string, path: string): { key: string; route: T; params: Readonly<Record<string, string>> } | undefined {
+  const found = findRoute(routes, method, path);
+  return found ? { ...found, params: {} } : matchRoute(routes, method, path);
+}
+
+/**
  * A Lambda handler serving `routes` (keyed `"METHOD /path"`) from the runtime `runtime()` gives;
  * call that at module scope first, so a bad configuration fails the cold start.
  */
 export function lambdaHandler(runtime: () => Runtime, routes: Readonly<Record<string, Route>>): Handler {
   return async (event, context) => {
     const base = runtime();
-    const req = toRequest(event);
-    const found = findRoute(routes, req.method, req.path);
-    // The route's key, not the path, is logged: an API path may name things that are none of the log's business.
-    const logged = found?.key.endsWith(GREEDY) ? `${req.method} ${found.key.slice(found.key.indexOf(' ') + 1)}` : `${req.method} ${req.path}`;
-    const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: logged }) };
+    const raw = toRequest(event);
+    const found = routeFor(routes, raw.method, raw.path);
+    const req: HttpRequest = found ? { ...raw, params: found.params } : raw;
+    // The route's key, not the path, is logged: a path may name things that are none of the log's business.
+    const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: found?.key ?? `${req.method} ${req.path}` }) };
     const cors = corsRuleFor(req.path);
     // A CORS preflight is the broker's, never a route's (an `ANY` route receives OPTIONS too).
     const isPreflight = req.method === 'OPTIONS' && cors !== undefined;

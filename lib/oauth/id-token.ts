@@ -94,7 +94,7 @@ async function verifyCommon(ctx: IdTokenContext, idToken: string): Promise<JWTPa
 }
 
 /** A JWKS that could not be fetched or read. (A `kid` it lacks is a validation failure.) */
-function isKeyFetchFailure(err: unknown): boolean {
+export function isKeyFetchFailure(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') return true;
   if (code === 'ERR_JWKS_NO_MATCHING_KEY') return false;

@@ -12,10 +12,10 @@
  * expression string or an attribute value. The state machine these operations implement is in
  * docs/design.md, "Refreshing: a state machine of the session item".
  */
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import * as v from 'valibot';
 import { BrokerUnavailableError } from '../errors.js';
-import { isConditionFailure, N, S, toItem, type Item, type Table } from './table.js';
+import { isConditionFailure, N, S, SESSION_INDEXES, toItem, type Item, type Table } from './table.js';
 
 const int = v.pipe(v.number(), v.integer());
 const str = v.string();
@@ -51,6 +51,13 @@ const SessionSchema = v.object({
    * copy from the provider's validated ID token (lib/oidc/session-identity.ts). Written at login.
    */
   identity: v.optional(str),
+  /**
+   * Keyed hashes of the provider's name and its `sub` / `sid` from the validated ID token
+   * (lib/broker/session-lookup.ts): the keys of the sparse indexes that back-channel logout and
+   * the operator CLI find a user's sessions by. Written at login, never changed.
+   */
+  idpSubKey: v.optional(str),
+  idpSidKey: v.optional(str),
   // native: one-time code
   codeHash: v.optional(str),
   codeChallenge: v.optional(str),
@@ -483,6 +490,77 @@ async function deleteIf(table: Table, sid: string, condition: string, values: Re
     return out.Attributes ? parseSession(out.Attributes) : undefined;
   } catch (err) {
     if (isConditionFailure(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Which sessions a provider's logout (or an operator) names, as lookup keys made under one key of
+ * the ring: every session of the user (`subKey`), or those of one provider session (`sidKey`; with
+ * `subKey` too, only those with both).
+ */
+export type SessionMatch =
+  | { readonly provider: string; readonly subKey: string; readonly sidKey?: undefined }
+  | { readonly provider: string; readonly sidKey: string; readonly subKey?: string };
+
+/**
+ * The ids of the sessions a match names, from the sparse index of `sid` or else `sub` (one Query
+ * per page; keys only). The index is eventually consistent: it may still list a session that has
+ * ended, which `endMatchingSession` then finds gone, and a session written a moment ago may not be
+ * listed yet.
+ */
+export async function findMatchingSessions(table: Table, match: SessionMatch): Promise<string[]> {
+  const index = match.sidKey !== undefined ? SESSION_INDEXES.sid : SESSION_INDEXES.sub;
+  const value = match.sidKey ?? match.subKey!;
+  const sids: string[] = [];
+  let start: Item | undefined;
+  do {
+    const out = await table.send(new QueryCommand({
+      TableName: table.name,
+      IndexName: index.indexName,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': index.attribute },
+      ExpressionAttributeValues: { ':k': S(value) },
+      ...(start ? { ExclusiveStartKey: start } : {}),
+    }));
+    for (const item of out.Items ?? []) {
+      const pk = item['pk']?.S;
+      if (pk?.startsWith('session#')) sids.push(pk.slice('session#'.length));
+    }
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return sids;
+}
+
+/**
+ * Ends (deletes) a session the index listed, only if the item itself still matches: the provider
+ * and the lookup keys are in the condition, so a stale index entry can never end another session.
+ * Resolves true when this call deleted it; false when it was already gone (also when the SDK
+ * retried this very delete after it applied: the effect is the same) or does not match.
+ */
+export async function endMatchingSession(table: Table, sid: string, match: SessionMatch): Promise<boolean> {
+  const values: Record<string, AttributeValue> = { ':p': S(match.provider) };
+  let condition = 'provider = :p';
+  if (match.subKey !== undefined) {
+    values[':u'] = S(match.subKey);
+    condition += ` AND ${SESSION_INDEXES.sub.attribute} = :u`;
+  }
+  if (match.sidKey !== undefined) {
+    values[':s'] = S(match.sidKey);
+    condition += ` AND ${SESSION_INDEXES.sid.attribute} = :s`;
+  }
+  try {
+    const out = await table.send(new DeleteItemCommand({
+      TableName: table.name,
+      Key: key(sid),
+      // A session already gone is no failure: ending is idempotent.
+      ConditionExpression: `attribute_not_exists(pk) OR (${condition})`,
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_OLD',
+    }));
+    return out.Attributes !== undefined;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
     throw err;
   }
 }

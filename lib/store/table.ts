@@ -1,7 +1,9 @@
 /**
  * The broker's one DynamoDB table: partition key `pk` (string), TTL attribute `expiresAt`
- * (epoch seconds). TTL deletion lags, so every read checks expiry itself. Only single-item
- * operations are used; single use and rotation are conditional writes.
+ * (epoch seconds), and two sparse keys-only global secondary indexes that find a provider user's
+ * sessions for back-channel logout (`SESSION_INDEXES`). TTL deletion lags, so every read checks
+ * expiry itself. Writes are single-item; single use and rotation are conditional writes. The only
+ * queries are those two index lookups.
  *
  * This module imports only types from the SDK: the client is made where a function's entry
  * point wires it (`lib/store/dynamo-client.ts`), so functions without storage do not bundle it.
@@ -18,6 +20,22 @@ export interface Table {
 
 export const PARTITION_KEY = 'pk';
 export const TTL_ATTRIBUTE = 'expiresAt';
+
+/**
+ * The sparse global secondary indexes (string partition key only, `KEYS_ONLY` projection): a
+ * session item carries `idpSubKey` (and `idpSidKey` when the provider's ID token had a `sid`), each
+ * a keyed hash of the provider's name and that value (`lib/broker/session-lookup.ts`). Items
+ * without the attribute (logins, logout-token records, sessions of a provider without `openid`)
+ * are not in the index. Writes that leave these attributes alone (every refresh) cost the index
+ * nothing.
+ */
+export const SESSION_INDEXES = {
+  sub: { indexName: 'by-idp-sub', attribute: 'idpSubKey' },
+  sid: { indexName: 'by-idp-sid', attribute: 'idpSidKey' },
+} as const;
+
+/** Items that remember a provider's logout tokens (`jti`) start with this (`lib/store/logout-tokens.ts`). */
+export const LOGOUT_TOKEN_KEY_PREFIX = 'logout-jti#';
 
 export function createTable(name: string, client: Pick<DynamoDBClient, 'send'>): Table {
   const send = (async (command: Parameters<DynamoDBClient['send']>[0], options?: { abortSignal?: AbortSignal }) => {

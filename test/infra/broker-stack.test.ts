@@ -42,6 +42,7 @@ describe('routes', () => {
       'OPTIONS /refresh',
       'OPTIONS /session',
       'OPTIONS /token',
+      'POST /backchannel-logout/{provider}',
       'POST /callback',
       'POST /logout',
       'POST /refresh',
@@ -203,6 +204,25 @@ describe('IAM: each function gets exactly what its routes use', () => {
     logout: [items('dynamodb:DeleteItem'), logs('logout'), secrets(true), xray],
     metadata: [logs('metadata'), xray],
     proxy: [items('dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('proxy'), secrets(), xray],
+    // (v2) Back-channel logout: deletes sessions, queries the two session indexes and nothing
+    // else, writes and reads only the logout-token records, reads only the key ring.
+    'backchannel-logout': [
+      items('dynamodb:DeleteItem'),
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['logout-jti#*'] } },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:Query'],
+        Resource: ['by-idp-sid', 'by-idp-sub'].map((name) => ({ 'Fn::Join': ['', [tableArn(), `/index/${name}`]] })),
+      },
+      logs('backchannel-logout'),
+      { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: { Ref: logicalId(stack.keyRing!.secret) } },
+      xray,
+    ],
   });
 
   it.each(FUNCTION_NAMES)('%s: role policy statements, exact', (name) => {
@@ -227,10 +247,12 @@ describe('IAM: each function gets exactly what its routes use', () => {
     });
     const roleArn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
-    it('lets the table users (all of them write) use the key through DynamoDB only', () => {
-      const statement = keyStatements().find((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('dynamodb')))!;
+    it('lets the table users (all of them write) use the key through DynamoDB only, in one statement', () => {
+      const statements = keyStatements().filter((s) => JSON.stringify(s.Condition) === JSON.stringify(viaService('dynamodb')));
+      expect(statements).toHaveLength(1);
+      const statement = statements[0]!;
       expect(normalize(statement).Action).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
-      expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout', 'proxy'].map((n) => roleArn(roleId(n as FunctionName)))));
+      expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout', 'proxy', 'backchannel-logout'].map((n) => roleArn(roleId(n as FunctionName)))));
       expect(principals(statement)).toHaveLength(5);
     });
 
@@ -239,7 +261,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
         && JSON.stringify(s.Action) === '"kms:Decrypt"')!;
       const generatorRole = logicalId(stack.keyRing!.node.findChild('GeneratorRole'));
       const signingGeneratorRole = logicalId(stack.signingKeys!.node.findChild('GeneratorRole'));
-      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout', 'proxy'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole), roleArn(signingGeneratorRole)]));
+      expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout', 'proxy', 'backchannel-logout'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole), roleArn(signingGeneratorRole)]));
       expect(principals(statement)).toHaveLength(6);
     });
 
@@ -259,7 +281,11 @@ describe('table', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       Properties: {
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'idpSubKey', AttributeType: 'S' },
+          { AttributeName: 'idpSidKey', AttributeType: 'S' },
+        ],
         BillingMode: 'PAY_PER_REQUEST',
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -269,6 +295,20 @@ describe('table', () => {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
     });
+  });
+
+  it('(v2) has exactly the two sparse keys-only session indexes of back-channel logout, and no other index', () => {
+    const table = template.toJSON()['Resources'][logicalId(stack.sessions.table)];
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual([
+      { IndexName: 'by-idp-sub', KeySchema: [{ AttributeName: 'idpSubKey', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+      { IndexName: 'by-idp-sid', KeySchema: [{ AttributeName: 'idpSidKey', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } },
+    ]);
+    expect(table.Properties.LocalSecondaryIndexes).toBeUndefined();
+  });
+
+  it('(v2) only back-channel logout may query, and only the session indexes', () => {
+    const queriers = FUNCTION_NAMES.filter((name) => JSON.stringify(roleStatements(template, roleId(name))).includes('dynamodb:Query'));
+    expect(queriers).toEqual(['backchannel-logout']);
   });
 });
 
@@ -341,7 +381,7 @@ describe('(v2) ID-token signing keys', () => {
 describe('alarms', () => {
   const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a['Properties'] as Record<string, unknown>);
 
-  it('are 16: errors and throttles per function, API 5xx, table throttles, upstream failure rate, login failures', () => {
+  it('are 18: errors and throttles per function, API 5xx, table throttles, upstream failure rate, login failures', () => {
     expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 4);
     expect([...stack.alarms.alarms.keys()].sort()).toEqual([
       ...FUNCTION_NAMES.flatMap((n) => [`${n}-errors`, `${n}-throttles`]), 'api-5xx', 'table-throttles', 'upstream-failure-rate', 'login-failures',
@@ -368,11 +408,11 @@ describe('alarms', () => {
     });
   });
 
-  it('DynamoDB throttles over the four item operations', () => {
+  it('DynamoDB throttles over the four item operations and the index query', () => {
     const alarm = alarms().find((a) => JSON.stringify(a['Metrics'] ?? '').includes('ThrottledRequests'))!;
     const metrics = alarm['Metrics'] as { MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } } }[];
     const operations = metrics.flatMap((m) => m.MetricStat?.Metric.Dimensions.filter((d) => d.Name === 'Operation').map((d) => d.Value) ?? []);
-    expect(operations.sort()).toEqual(['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem']);
+    expect(operations.sort()).toEqual(['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem']);
     expect(metrics.filter((m) => m.MetricStat).every((m) => m.MetricStat!.Metric.MetricName === 'ThrottledRequests')).toBe(true);
   });
 
@@ -424,6 +464,7 @@ describe('cdk-nag AwsSolutions', () => {
     for (const a of acks) expect(a.reason.length).toBeGreaterThan(60);
     const summary = [...new Set(acks.map((a) => `${a.path.replace(/\/Route [A-Z]+ .*$/, '/Route *')} ${a.id.replace(/<[A-Za-z0-9]+\.Arn>/, '<generator>')}`))].sort();
     expect(summary).toEqual([
+      'OAuthBroker/Fn-backchannel-logout/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-callback/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-logout/Role Annotation::AwsSolutions-IAM5[Resource::*]',
       'OAuthBroker/Fn-metadata/Role Annotation::AwsSolutions-IAM5[Resource::*]',

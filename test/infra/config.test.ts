@@ -169,6 +169,12 @@ describe('context', () => {
     expect(() => stackPropsFromContext(app({ domainName: 'auth.example.com' }), {})).toThrow('domainName and certificateArn go together');
     expect(() => stackPropsFromContext(app({ throttlingRateLimit: 'fast' }), {})).toThrow('throttlingRateLimit must be a positive number');
     expect(() => stackPropsFromContext(app({ logRetentionDays: '42' }), {})).toThrow('logRetentionDays');
+    expect(() => stackPropsFromContext(app({ sessionIndexes: 'both' }), {})).toThrow('sessionIndexes must be "all" or "sub"');
+  });
+
+  it('(v2) sessionIndexes: all by default, sub for the first deploy of an upgrade', () => {
+    expect(stackPropsFromContext(app({}), {}).sessionIndexes).toBeUndefined();
+    expect(stackPropsFromContext(app({ sessionIndexes: 'sub' }), {}).sessionIndexes).toBe('sub');
   });
 });
 
@@ -187,6 +193,8 @@ describe('function access mirrors each entry point', () => {
     const source = readFileSync(path.join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8');
     expect(FUNCTION_ACCESS[name].items.length > 0).toBe(source.includes('tableFromEnv'));
     expect(FUNCTION_ACCESS[name].secrets).toBe(source.includes('secretsManagerFetcher'));
+    // Client secrets are read where a provider is called with them; back-channel logout calls none.
+    expect(FUNCTION_ACCESS[name].clientSecrets).toBe(source.includes('secretsManagerFetcher') && name !== 'backchannel-logout');
     expect(FUNCTION_ACCESS[name].signingKeys).toBe(source.includes('runtime.signing'));
   });
 

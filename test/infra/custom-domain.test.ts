@@ -112,6 +112,11 @@ describe('a configuration that names its own key ring and signing keys', () => {
     ]));
   });
 
+  it('(v2) backchannel-logout reads the configured key ring and nothing else', () => {
+    const secrets = roleStatements(template, logicalId(stack.functions['backchannel-logout'].role)).filter((s) => (s.Action as string[])[0]!.startsWith('secretsmanager:'));
+    expect(secrets).toEqual([{ Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: KEY_RING_ARN }]);
+  });
+
   it.each(['start-login', 'metadata'] as FunctionName[])('%s reads no secret', (name) => {
     const actions = roleStatements(template, logicalId(stack.functions[name].role)).flatMap((s) => s.Action as string[]);
     expect(actions.filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
@@ -121,7 +126,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
 describe('alarm topic', () => {
   it('gets every alarm and every return to OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(16);
+    expect(alarms).toHaveLength(18);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [TOPIC_ARN], OKActions: [TOPIC_ARN] });
     }

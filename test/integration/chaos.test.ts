@@ -51,11 +51,12 @@ let seed = SEED;
 const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 
 /**
- * The provider's token endpoint is slow (50–400 ms). A kill waits until no token request is past
- * that delay (being processed), holds new ones back, kills, and lets them go: a request whose
- * sender died finds its connection closed and is dropped before the provider acts on it, as a
- * provider does with a request whose client went away before it was read. So a kill lands while
- * the victim waits on the provider, never in the middle of the provider rotating a token.
+ * The provider's token endpoint is slow (50–400 ms). A kill holds new token requests back, waits
+ * until no token request is past that delay (being processed), kills, and lets the held requests
+ * go: a request whose sender died is dropped before the provider acts on it, as a provider does
+ * with a request whose client went away before it was read. A kill may still land between a
+ * rotation's answer and the broker storing it: then the provider's reuse interval (below) answers
+ * the takeover's replay of the old refresh token, as Okta's grace period would.
  */
 let processing = 0;
 let gate: Promise<void> | undefined;

@@ -35,15 +35,30 @@ export interface HarnessOptions {
    * (`test/support/dynamo-faults.ts`). Default: `localDynamoClient`.
    */
   readonly dynamoClient?: (endpoint: string) => Pick<DynamoDBClient, 'send'>;
+  /**
+   * (v2) Back-channel logout: the provider posts logout tokens to
+   * `{publicUrl}/backchannel-logout/op` and `op` has `"backchannelLogout": true`. `sessionRequired`
+   * (default true): its ID and logout tokens carry `sid`; else logout tokens carry only `sub`.
+   */
+  readonly backchannel?: { readonly sessionRequired?: boolean };
+  /**
+   * (v2) A second provider `op2` (another oidc-provider on 127.0.0.3, client `broker2`, the same
+   * user names), offered to every client after `op`; with `backchannel`, as above.
+   */
+  readonly secondProvider?: { readonly backchannel?: { readonly sessionRequired?: boolean } };
 }
 
 export interface Harness {
   readonly url: string;
   readonly op: RunningProvider;
+  /** With `secondProvider`: provider `op2`. */
+  readonly op2: RunningProvider | undefined;
   readonly config: Config;
   readonly runtime: Runtime;
   readonly logs: string[];
   readonly secret: string;
+  /** The embedded DynamoDB (dynalite) the broker's table is on. */
+  readonly dynamoEndpoint: string;
   /** Seconds added to the broker's clock. */
   clockOffset: number;
   close(): Promise<void>;
@@ -71,8 +86,18 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     clientAuth: 'client_secret_basic',
     redirectUris: [`${publicUrl}/callback`],
     postLogoutRedirectUris: [`${WEB_ORIGIN}/bye`],
+    ...(options.backchannel ? { backchannelLogoutUri: `${publicUrl}/backchannel-logout/op`, backchannelLogoutSessionRequired: options.backchannel.sessionRequired ?? true } : {}),
     ...options.op,
   });
+  const second = options.secondProvider;
+  const op2 = second ? await startOidcProvider({
+    host: '127.0.0.3',
+    clientId: 'broker2',
+    clientSecret: secret,
+    clientAuth: 'client_secret_basic',
+    redirectUris: [`${publicUrl}/callback`],
+    ...(second.backchannel ? { backchannelLogoutUri: `${publicUrl}/backchannel-logout/op2`, backchannelLogoutSessionRequired: second.backchannel.sessionRequired ?? true } : {}),
+  }) : undefined;
   const doc: Record<string, any> = {
     publicUrl,
     providers: {
@@ -84,7 +109,18 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         scopes: ['openid', 'profile', 'offline_access'],
         authorizationParams: { prompt: 'consent' },
         forwardParams: ['login_hint', 'ui_locales'],
+        ...(options.backchannel ? { backchannelLogout: true } : {}),
       },
+      ...(op2 ? {
+        op2: {
+          issuer: op2.issuer,
+          clientId: 'broker2',
+          clientSecret: { value: secret },
+          scopes: ['openid', 'profile', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+          ...(second?.backchannel ? { backchannelLogout: true } : {}),
+        },
+      } : {}),
     },
     clients: {
       app: { type: 'native', redirectUris: [NATIVE_REDIRECT, 'http://127.0.0.1/cb'], providers: ['op'], postLogoutRedirectUri: NATIVE_LOGGED_OUT, allowedOrigins: [WEB_ORIGIN] },
@@ -93,6 +129,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     ttl: {},
   };
+  if (op2) for (const client of Object.values(doc['clients'] as Record<string, { providers: string[] }>)) client.providers.push('op2');
   options.configure?.(doc);
   const config = parseConfig(doc, { runtime: 'local' });
   const logs: string[] = [];
@@ -114,13 +151,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   return Object.assign(harness, {
     url: broker.url,
     op,
+    op2,
     config,
     runtime,
     logs,
     secret,
+    dynamoEndpoint: dynamo.endpoint,
     async close() {
       await broker.close();
       await op.close();
+      await op2?.close();
     },
   });
 }
@@ -215,8 +255,8 @@ export interface NativeLogin {
 }
 
 /** A native app's login up to the broker's one-time code. */
-export async function nativeLogin(h: Harness, options: { clientId?: string; redirectUri?: string; state?: string; extra?: Record<string, string> } = {}): Promise<NativeLogin> {
-  const j = jar();
+export async function nativeLogin(h: Harness, options: { clientId?: string; redirectUri?: string; state?: string; extra?: Record<string, string>; jar?: Jar; user?: string } = {}): Promise<NativeLogin> {
+  const j = options.jar ?? jar();
   const { verifier, challenge } = pkce();
   const redirectUri = options.redirectUri ?? NATIVE_REDIRECT;
   const start = await go(j, `${h.url}/login?${new URLSearchParams({
@@ -224,7 +264,7 @@ export async function nativeLogin(h: Harness, options: { clientId?: string; redi
     code_challenge: challenge, code_challenge_method: 'S256', ...options.extra,
   })}`);
   if (start.status !== 302) throw new Error(`/login answered ${start.status}: ${await start.text()}`);
-  const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`);
+  const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`, options.user);
   const cb = await go(j, callback);
   const redirect = new URL(cb.headers.get('location') ?? 'x:/');
   return { code: redirect.searchParams.get('code') ?? '', verifier, redirect, jar: j };
@@ -241,11 +281,11 @@ export async function refreshNative(h: Harness, handle: string, clientId = 'app'
 }
 
 /** A web app's login; resolves the jar holding the session cookie and the final redirect. */
-export async function webLogin(h: Harness, state = 'web-state', extra: Record<string, string> = {}): Promise<{ jar: Jar; redirect: URL }> {
-  const j = jar();
+export async function webLogin(h: Harness, state = 'web-state', extra: Record<string, string> = {}, options: { jar?: Jar; user?: string } = {}): Promise<{ jar: Jar; redirect: URL }> {
+  const j = options.jar ?? jar();
   const start = await go(j, `${h.url}/login?${new URLSearchParams({ client_id: 'web', state, ...extra })}`);
   if (start.status !== 302) throw new Error(`/login answered ${start.status}: ${await start.text()}`);
-  const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`);
+  const callback = await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`, options.user);
   const cb = await go(j, callback);
   return { jar: j, redirect: new URL(cb.headers.get('location') ?? 'x:/') };
 }
@@ -268,6 +308,32 @@ export async function secondInstance(h: Harness, client?: Pick<DynamoDBClient, '
   // And the same signing keys (generated per runtime when not configured).
   const broker = await startBrokerServer({ ...runtime, cipher: async () => shared, signing: h.runtime.signing }, { port: 0 });
   return { url: broker.url, close: broker.close };
+}
+
+/**
+ * Ends the user's session at the provider as the browser holding `j` would: its end-session page,
+ * then the confirmation form with "yes, sign me out". With back-channel logout on, the provider
+ * posts its logout tokens before it answers. Resolves what it reported per delivery.
+ */
+export async function endSessionAtProvider(op: RunningProvider, j: Jar): Promise<{ delivered: number; failed: string[] }> {
+  const outcome = { delivered: 0, failed: [] as string[] };
+  const ok = () => void outcome.delivered++;
+  const bad = (_ctx: unknown, err: unknown) => void outcome.failed.push((err as Error).message);
+  op.provider.on('backchannel.success', ok);
+  op.provider.on('backchannel.error', bad);
+  try {
+    const page = await go(j, `${op.issuer}/session/end`);
+    const html = await page.text();
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+    if (!action || !xsrf) throw new Error(`the provider's end-session page has no logout form (${page.status})`);
+    const res = await go(j, new URL(action.replace(/&amp;/g, '&'), op.issuer).href, form({ xsrf, logout: 'yes' }));
+    if (res.status >= 400) throw new Error(`the provider's logout answered ${res.status}`);
+  } finally {
+    op.provider.off('backchannel.success', ok);
+    op.provider.off('backchannel.error', bad);
+  }
+  return outcome;
 }
 
 /** Counts the provider's successful token grants by grant type. */

@@ -117,7 +117,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     const key = `${new URL(options.dynamoEndpoint).origin} ${table}`;
     let made = tablesMade.get(key);
     if (!made) {
-      made = ensureTable(localDynamoClient(options.dynamoEndpoint), table);
+      made = ensureTable(localDynamoClient(options.dynamoEndpoint), table).then(() => undefined);
       tablesMade.set(key, made);
       made.catch(() => tablesMade.delete(key));
     }

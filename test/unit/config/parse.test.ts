@@ -91,6 +91,13 @@ describe('parseConfig: shape', () => {
     expect(rejectPaths(doc).sort()).toEqual(['clients.app.idTokenSigningAlg', 'providers.p.scopes.1']);
   });
 
+  it('(v2) backchannelLogout: a boolean, off by default, and only with the openid scope (sessions are found by the ID token\'s sub and sid)', () => {
+    expect(parseConfig(minimalConfigDoc(), LOCAL).providers['p']!.backchannelLogout).toBe(false);
+    expect(parseConfig(configDocWithProvider({ backchannelLogout: true }), LOCAL).providers['p']!.backchannelLogout).toBe(true);
+    expect(rejectPaths(configDocWithProvider({ backchannelLogout: 'yes' }))).toEqual(['providers.p.backchannelLogout']);
+    expect(rejectPaths(configDocWithProvider({ backchannelLogout: true, scopes: ['profile'] }))).toEqual(['providers.p.backchannelLogout']);
+  });
+
   it('refuses a secret reference of an unknown form', () => {
     const doc = configDocWithProvider({ clientSecret: { file: '/etc/secret' } });
     expect(rejectPaths(doc)).toContain('providers.p.clientSecret');

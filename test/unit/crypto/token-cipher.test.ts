@@ -170,3 +170,22 @@ describe('createTokenCipher: the bytes are RFC 7516 JWE', () => {
     await expect(createTokenCipher(ringA).decrypt(forged, CONTEXT)).rejects.toBeInstanceOf(DecryptionError);
   });
 });
+
+describe('(v2) lookup keys: keyed hashes the session index stores', () => {
+  it('are deterministic per key, differ between keys and from the handle mac, and name no input', () => {
+    const a = createTokenCipher(ringA);
+    const b = createTokenCipher(ringB);
+    expect(a.lookupKey('sub\u0000op\u0000alice')).toBe(a.lookupKey('sub\u0000op\u0000alice'));
+    expect(a.lookupKey('sub\u0000op\u0000alice')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(a.lookupKey('sub\u0000op\u0000alice')).not.toBe(a.lookupKey('sub\u0000op\u0000bob'));
+    expect(b.lookupKey('x')).not.toBe(a.lookupKey('x'));
+    expect(a.lookupKey('x')).not.toBe(a.mac('x').mac);
+  });
+
+  it('lookupKeys gives the key under every ring key, the current one first, so a search finds sessions made before a rotation', () => {
+    const before = createTokenCipher(ringA);
+    const after = createTokenCipher(ringB);
+    expect(after.lookupKeys('x')).toEqual([after.lookupKey('x'), before.lookupKey('x')]);
+    expect(createTokenCipher(ringOnlyK2).lookupKeys('x')).toEqual([after.lookupKey('x')]);
+  });
+});

@@ -1,0 +1,3 @@
+import { backchannelLogoutRoute } from '../../lib/routes/backchannel-logout.js';
+
+export const routes = { 'POST /backchannel-logout/{provider}': backchannelLogoutRoute };
