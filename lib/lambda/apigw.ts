@@ -104,7 +104,7 @@ export function lambdaHandler(runtime: () => Runtime, routes: Readonly<Record<st
     const found = routeFor(routes, raw.method, raw.path);
     const req: HttpRequest = found ? { ...raw, params: found.params } : raw;
     // The route's key, not the path, is logged: a path may name things that are none of the log's business.
-    const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: found?.key ?? `${req.method} ${req.path}` }) };
+    const rt: Runtime = { ...base, log: base.log.child({ request_id: context?.awsRequestId ?? req.requestId, apigw_request_id: req.requestId, route: found ? found.key.replace(/^ANY /, `${req.method} `) : `${req.method} ${req.path}` }) };
     const cors = corsRuleFor(req.path);
     // A CORS preflight is the broker's, never a route's (an `ANY` route receives OPTIONS too).
     const isPreflight = req.method === 'OPTIONS' && cors !== undefined;

@@ -253,7 +253,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
       const statement = statements[0]!;
       expect(normalize(statement).Action).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*']);
       expect(principals(statement)).toEqual(expect.arrayContaining(['start-login', 'callback', 'refresh', 'logout', 'proxy', 'backchannel-logout'].map((n) => roleArn(roleId(n as FunctionName)))));
-      expect(principals(statement)).toHaveLength(5);
+      expect(principals(statement)).toHaveLength(6);
     });
 
     it('lets the secret readers decrypt the key rings through Secrets Manager only', () => {
@@ -262,7 +262,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
       const generatorRole = logicalId(stack.keyRing!.node.findChild('GeneratorRole'));
       const signingGeneratorRole = logicalId(stack.signingKeys!.node.findChild('GeneratorRole'));
       expect(principals(statement)).toEqual(expect.arrayContaining([...['callback', 'refresh', 'logout', 'proxy', 'backchannel-logout'].map((n) => roleArn(roleId(n as FunctionName))), roleArn(generatorRole), roleArn(signingGeneratorRole)]));
-      expect(principals(statement)).toHaveLength(6);
+      expect(principals(statement)).toHaveLength(7);
     });
 
     it('never names the metadata function, which touches neither table nor secret', () => {
