@@ -164,6 +164,10 @@ export async function startBrokerServer(runtime: Runtime, options: { host?: stri
         });
     });
   });
+  // As a load balancer keeps idle connections (API Gateway: minutes): a client reusing one just as a
+  // short server timeout closes it would see a reset that no real deployment produces.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
