@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BrokerStack, type BrokerStackProps } from './broker-stack.js';
 import { CONFIG_CONTEXT_KEY, resolveConfigPath } from './config.js';
+import { edgePropsFromContext } from './constructs/broker-edge.js';
 
 /**
  * Context keys (`npx cdk deploy -c key=value`), all optional:
@@ -17,7 +18,12 @@ import { CONFIG_CONTEXT_KEY, resolveConfigPath } from './config.js';
  * - `alarmTopicArn`: an SNS topic for the alarms;
  * - `throttlingRateLimit`, `throttlingBurstLimit`, `memorySize`, `logRetentionDays`: numbers;
  * - `sessionIndexes`: `all` (default) or `sub`, the first deploy of an upgrade that adds the
- *   session indexes to an existing table (CloudFormation adds one index per update).
+ *   session indexes to an existing table (CloudFormation adds one index per update);
+ * - `edge`: `true` puts a CloudFront distribution with per-IP WAF limits in front of the API
+ *   (off by default); with it `edgeDomainName` (the host of `publicUrl`) and `edgeCertificateArn`
+ *   (ACM, us-east-1) are required, and `edgeLoginRateLimit`, `edgeCallbackRateLimit` (requests
+ *   per IP per 5 minutes, default 300) or `edgeWebAclArn` (a us-east-1 CloudFront web ACL, for a
+ *   stack in another region) are optional; any `edge*` key without `edge=true` is refused.
  */
 export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process.env): BrokerStackProps {
   const get = (key: string): string | undefined => {
@@ -44,6 +50,7 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
   if (sessionIndexes !== undefined && sessionIndexes !== 'all' && sessionIndexes !== 'sub') {
     throw new Error(`context sessionIndexes must be "all" or "sub" (got "${sessionIndexes}")`);
   }
+  const edge = edgePropsFromContext(get);
   return {
     description: 'OAuth 2.0 / OpenID Connect token broker',
     configPath: resolveConfigPath(app.node.tryGetContext(CONFIG_CONTEXT_KEY), env),
@@ -54,6 +61,7 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
     memorySize: num('memorySize'),
     logRetention: retentionDays as logs.RetentionDays | undefined,
     ...(sessionIndexes ? { sessionIndexes } : {}),
+    ...(edge ? { edge } : {}),
   };
 }
 

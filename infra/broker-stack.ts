@@ -15,6 +15,7 @@ import { FUNCTION_NAMES, type FunctionName } from '../functions/routes.js';
 import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
 import { BrokerAlarms } from './constructs/broker-alarms.js';
 import { BrokerApi } from './constructs/broker-api.js';
+import { BrokerEdge, type EdgeProps } from './constructs/broker-edge.js';
 import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
 import { SessionTable, type ItemAction, type SessionIndexes } from './constructs/session-table.js';
@@ -80,6 +81,13 @@ export interface BrokerStackProps extends StackProps {
    * @default 'all'
    */
   readonly sessionIndexes?: SessionIndexes;
+  /**
+   * A CloudFront distribution with per-client-IP WAF limits in front of the API, on its own
+   * domain (then the host of `publicUrl`); see infra/constructs/broker-edge.ts and docs/deploy.md.
+   *
+   * @default - no edge: clients call the API directly
+   */
+  readonly edge?: EdgeProps;
 }
 
 export class BrokerStack extends Stack {
@@ -92,6 +100,8 @@ export class BrokerStack extends Stack {
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
   readonly api: BrokerApi;
   readonly alarms: BrokerAlarms;
+  /** The edge in front of the API, when `props.edge` asks for one. */
+  readonly edge: BrokerEdge | undefined;
 
   constructor(scope: Construct, id: string, props: BrokerStackProps) {
     super(scope, id, props);
@@ -101,8 +111,9 @@ export class BrokerStack extends Stack {
     const signingKeysSecretName = `${this.stackName}/signing-keys`;
     this.brokerConfig = loadBrokerConfig(props.configPath, { createdKeyRingSecretName: keyRingSecretName, createdSigningKeysSecretName: signingKeysSecretName });
     const config = this.brokerConfig.config;
-    if (props.customDomain && new URL(config.publicUrl).host !== props.customDomain.domainName) {
-      throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
+    const publicHost = props.edge?.domainName ?? props.customDomain?.domainName;
+    if (publicHost !== undefined && new URL(config.publicUrl).host !== publicHost) {
+      throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${publicHost}, the ${props.edge ? 'edge\'s' : 'custom'} domain`);
     }
     // The document as the functions read it, inside every code asset (no 4 KB environment limit).
     const configFile = path.join(Stage.of(this)!.outdir, `${this.artifactId}.broker.config.json`);
@@ -158,6 +169,8 @@ export class BrokerStack extends Stack {
         }
         : {}),
     });
+
+    this.edge = props.edge ? new BrokerEdge(this, 'Edge', { ...props.edge, api: this.api, logRetention: props.logRetention }) : undefined;
 
     this.alarms = new BrokerAlarms(this, 'Alarms', {
       functions: lambdas,
