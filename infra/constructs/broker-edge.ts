@@ -103,7 +103,8 @@ export class BrokerEdge extends Construct {
     const stack = Stack.of(this);
     validateEdgeProps(props);
     const apiDomain = props.api.domainName;
-    if (apiDomain && apiDomain.name === props.domainName) {
+    // (`apiDomain.name` is a reference to the domain resource; its URL holds the name as given.)
+    if (apiDomain && new URL(props.api.url).host === props.domainName) {
       throw new Error(`the edge and the API's custom domain are both ${props.domainName}: give the API another name (the origin), or no custom domain`);
     }
 
