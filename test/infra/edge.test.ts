@@ -28,16 +28,18 @@ const only = (template: Template, type: string): Resource => {
 };
 
 describe('the edge is off by default', () => {
-  it('the stack has no distribution, no web ACL, no template rule', () => {
+  it('the stack has no distribution, no web ACL, no WAF logs, no template rule', () => {
     const { stack, template } = synthBroker(NO_BUNDLING);
     expect(stack.edge).toBeUndefined();
-    template.resourceCountIs('AWS::CloudFront::Distribution', 0);
-    template.resourceCountIs('AWS::WAFv2::WebACL', 0);
+    for (const type of ['AWS::CloudFront::Distribution', 'AWS::CloudFront::CachePolicy', 'AWS::WAFv2::WebACL', 'AWS::WAFv2::LoggingConfiguration']) {
+      template.resourceCountIs(type, 0);
+    }
+    expect(Object.values(template.findResources('AWS::Logs::LogGroup')).map((g) => JSON.stringify(g['Properties'].LogGroupName ?? ''))).not.toContainEqual(expect.stringContaining('aws-waf-logs'));
     expect(Object.keys(template.toJSON()['Rules'] ?? {}).filter((id) => id.startsWith('Edge'))).toEqual([]);
   }, SYNTH_TIMEOUT.timeout);
 
   it('edge=false is off too', () => {
-    expect(stackPropsFromContext(new App({ context: { edge: 'false' } }), {}).edge).toBeUndefined();
+    expect(stackPropsFromContext(new App({ context: { brokerConfig: EXAMPLE_CONFIG_PATH, edge: 'false' } }), {}).edge).toBeUndefined();
   });
 });
 
@@ -216,7 +218,7 @@ describe('the edge with a web ACL made elsewhere, in front of an API with its ow
 });
 
 describe('the edge\'s settings are checked at synth', () => {
-  const props = (context: Record<string, unknown>) => stackPropsFromContext(new App({ context }), {});
+  const props = (context: Record<string, unknown>) => stackPropsFromContext(new App({ context: { brokerConfig: EXAMPLE_CONFIG_PATH, ...context } }), {});
 
   it.each([
     [{ edgeDomainName: 'auth.example.com' }, /edgeDomainName configure the edge, which is off/],
