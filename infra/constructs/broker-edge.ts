@@ -30,6 +30,9 @@ export const EDGE_CACHE_MAX_TTL = Duration.seconds(60);
 /** The window WAF counts a client IP's requests over (its default, and what the limits mean). */
 export const RATE_LIMIT_WINDOW_SECONDS = 300;
 
+/** The default limit of each rule: requests per client IP per 5 minutes (a login is one `/login` and one `/callback`). */
+export const DEFAULT_RATE_LIMIT = 300;
+
 /** WAF's bounds for a rate-based rule's limit (requests per IP per window). */
 export const RATE_LIMIT_MIN = 10;
 export const RATE_LIMIT_MAX = 2_000_000_000;
@@ -119,7 +122,7 @@ export class BrokerEdge extends Construct {
           assertDescription: `The broker's edge creates a CloudFront web ACL, which exists only in ${EDGE_REGION}: deploy this stack there, or give the edge a web ACL made in ${EDGE_REGION} (-c edgeWebAclArn=...).`,
         }],
       });
-      this.webAcl = rateLimitWebAcl(this, stack.stackName, props.loginRateLimit ?? 300, props.callbackRateLimit ?? 300);
+      this.webAcl = rateLimitWebAcl(this, stack.stackName, props.loginRateLimit ?? DEFAULT_RATE_LIMIT, props.callbackRateLimit ?? DEFAULT_RATE_LIMIT);
       this.wafLogs = new logs.LogGroup(this, 'WafLogs', {
         // WAF logs only to groups named aws-waf-logs-*; the stack id's random part lets a
         // redeploy after `cdk destroy` create its own group beside the retained one.
@@ -190,7 +193,7 @@ export class BrokerEdge extends Construct {
     acknowledgeNag(this.distribution, 'AwsSolutions-CFR1',
       'The broker signs in the users of its apps wherever they are; a country allow-list is the operator\'s product decision, and WAF (geo match) or CloudFront can add one.');
     acknowledgeNag(this.distribution, 'AwsSolutions-CFR3',
-      'CloudFront standard logs always hold the query string, which on /callback carries the authorization code and on /end-session an ID token. The edge\'s per-request record is the WAF log (every request, with the client IP; query string, Cookie, Authorization and DPoP redacted), and the API\'s access log behind it.');
+      'CloudFront standard logs always hold the query string, which on /callback carries the authorization code and on /end-session an ID token. The edge\'s per-request record is the WAF log (every request with the client IP; the query string, Cookie, Authorization and DPoP redacted in the web ACL this stack creates), and the API\'s access log behind it.');
 
     this.url = `https://${props.domainName}`;
     // Readable output names (no hash), as the deploy guide quotes them.
@@ -248,7 +251,7 @@ function rateLimitWebAcl(scope: Construct, stackName: string, loginLimit: number
 
 /** Throws on anything CloudFront or WAF would refuse at deploy time, naming the setting. */
 export function validateEdgeProps(props: EdgeProps): void {
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(props.domainName)) {
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])$/.test(props.domainName)) {
     throw new Error(`edge domain name must be a lower-case host name such as auth.example.com (got "${props.domainName}")`);
   }
   const certificate = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate\/[A-Za-z0-9-]+$/.exec(props.certificateArn);
