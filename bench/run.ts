@@ -39,11 +39,11 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 async function roundTrips() {
   const h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
   let calls = 0;
-  const send = h.runtime.table.send;
-  (h.runtime.table as { send: typeof send }).send = ((cmd: unknown) => {
+  const call = h.runtime.table.call;
+  (h.runtime.table as { call: typeof call }).call = ((operation, input) => {
     calls++;
-    return (send as (c: unknown) => Promise<unknown>)(cmd);
-  }) as typeof send;
+    return call(operation, input);
+  }) as typeof call;
   const count = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
     const before = calls;
     const out = await fn();
