@@ -216,10 +216,10 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
       result.logBytes[pathName] = (broker.stdoutBytes() - logs0) / n;
     };
 
-    await pairs('stored refresh', samples, 10, (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
+    await pairs('stored refresh', samples, 40, (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
     items['session, native, after a stored refresh'] = itemSize(await getItem('broker', brokerPk));
 
-    await pairs('upstream refresh', samples, 5, async (server) => {
+    await pairs('upstream refresh', samples, 20, async (server) => {
       await markStale(server, server === 'broker' ? brokerPk : floorKey(seeded.sid));
       return server === 'broker' ? refreshBroker('upstream') : refreshFloor();
     });

@@ -17,8 +17,11 @@ export interface Child {
 }
 
 export async function startChild(file: string, env: NodeJS.ProcessEnv = {}): Promise<Child> {
+  // BENCH_PROFILE=<dir>: each child writes a CPU profile there when the bench stops it (node --cpu-prof).
+  const dir = process.env['BENCH_PROFILE'];
+  const profile = dir ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${dir}`] : [];
   const child = fork(file, [], {
-    execArgv: ['--import', 'tsx', '--no-warnings'],
+    execArgv: ['--import', 'tsx', '--no-warnings', ...profile],
     env: { PATH: process.env['PATH'], NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
@@ -86,6 +89,8 @@ export function serveTimings(server: import('node:http').Server, label: (req: im
 /** Answers the bench's questions: each handler's result goes back with the question's kind. */
 export function answerBench(handlers: Record<string, (message: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>>): void {
   const all: typeof handlers = { cpu: () => ({ ...process.cpuUsage() }), ...handlers };
+  // Stopped by the bench: exit normally, so a CPU profile (BENCH_PROFILE) is written.
+  process.once('SIGTERM', () => process.exit(0));
   process.on('message', async (message: Record<string, unknown>) => {
     const kind = String(message['kind']);
     const handler = all[kind];

@@ -22,11 +22,14 @@ export function secretsManagerFromEnv(env: NodeJS.ProcessEnv = process.env): Aws
   });
 }
 
-export function secretsManagerFetcher(client: Pick<AwsJsonClient, 'call'> = secretsManagerFromEnv()): SecretFetcher {
+/** Reads secrets with `client`, by default Secrets Manager from the environment, made on the first read. */
+export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): SecretFetcher {
+  let reader = client;
   return async (secretId) => {
     let out: { SecretString?: unknown };
     try {
-      out = await client.call<{ SecretString?: unknown }>('GetSecretValue', { SecretId: secretId });
+      reader ??= secretsManagerFromEnv();
+      out = await reader.call<{ SecretString?: unknown }>('GetSecretValue', { SecretId: secretId });
     } catch (cause) {
       const name = cause instanceof Error ? cause.name : 'Error';
       throw new SecretError(`reading secret "${secretId}" failed (${name})`, { cause });
