@@ -4,8 +4,9 @@
  * signing keys imported), against `node -e 0` in the same environment. Each run is timed as a
  * whole process, from spawn to exit, and the two alternate run by run, so the delta of each pair
  * is taken on the same machine at the same moment; the median of those deltas is what a function
- * adds to bare Node.js. The environment is the deployed one (`NODE_OPTIONS=--enable-source-maps`,
- * credentials and region from the environment).
+ * adds to bare Node.js. The environment is the deployed one (credentials and region from the
+ * environment, no NODE_OPTIONS); a second column runs the same bundle with
+ * `NODE_OPTIONS=--enable-source-maps`, which the functions no longer set (it parses the map at start).
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -64,6 +65,7 @@ export interface ColdStartRow {
   readonly 'function ms': number;
   readonly 'delta ms (median of pairs)': number;
   readonly 'import + init ms (in process)': number;
+  readonly 'delta with --enable-source-maps': number;
 }
 
 export async function coldStarts(root: string, functions: readonly string[], runs: number): Promise<ColdStartRow[]> {
@@ -84,31 +86,35 @@ export async function coldStarts(root: string, functions: readonly string[], run
     for (const fn of functions) {
       const file = path.join(root, 'dist', fn, 'index.mjs');
       const env: NodeJS.ProcessEnv = {
-        PATH: process.env['PATH'], NODE_OPTIONS: '--enable-source-maps', BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
+        PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
         DYNAMODB_TABLE: 't', AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_SESSION_TOKEN: 'bench',
       };
+      const mapped = { ...env, NODE_OPTIONS: '--enable-source-maps' };
       const bare: number[] = [];
       const full: number[] = [];
       const inProcess: number[] = [];
       const deltas: number[] = [];
+      const mapDeltas: number[] = [];
       const importArgs = ['--no-warnings', '--input-type=module', '-e', `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`];
       await timedRun(importArgs, env); // warm the file cache
+      const kinds = ['bare', 'fn', 'mapped'] as const;
       for (let i = 0; i < runs; i++) {
-        const order = i % 2 ? ['fn', 'bare'] : ['bare', 'fn'];
-        let b = 0;
-        let f = 0;
-        for (const which of order) {
-          if (which === 'bare') {
-            b = (await timedRun(['-e', '0'], env)).ms;
+        // Each round runs the three in a rotating order, so none always comes first.
+        const times: Partial<Record<(typeof kinds)[number], number>> = {};
+        for (let k = 0; k < kinds.length; k++) {
+          const kind = kinds[(i + k) % kinds.length]!;
+          if (kind === 'bare') {
+            times.bare = (await timedRun(['-e', '0'], env)).ms;
           } else {
-            const run = await timedRun(importArgs, env);
-            f = run.ms;
-            inProcess.push(Number(run.stdout.trim()));
+            const run = await timedRun(importArgs, kind === 'fn' ? env : mapped);
+            times[kind] = run.ms;
+            if (kind === 'fn') inProcess.push(Number(run.stdout.trim()));
           }
         }
-        bare.push(b);
-        full.push(f);
-        deltas.push(f - b);
+        bare.push(times.bare!);
+        full.push(times.fn!);
+        deltas.push(times.fn! - times.bare!);
+        mapDeltas.push(times.mapped! - times.bare!);
       }
       rows.push({
         function: fn,
@@ -116,6 +122,7 @@ export async function coldStarts(root: string, functions: readonly string[], run
         'function ms': round(median(full)),
         'delta ms (median of pairs)': round(median(deltas)),
         'import + init ms (in process)': round(median(inProcess)),
+        'delta with --enable-source-maps': round(median(mapDeltas)),
       });
     }
   } finally {

@@ -15,6 +15,8 @@ export const ESBUILD_OPTIONS = {
   target: 'node22',
   minify: true,
   sourcemap: true,
+  // As the CDK stack builds them: line mappings only (the sources are in the repository).
+  sourcesContent: false,
   mainFields: ['module', 'main'],
   // Some dependencies still call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
