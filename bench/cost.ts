@@ -106,7 +106,8 @@ export function operations(m: {
   const login = i['login in progress']!;
   const session0 = i['session, native with openid, before redemption']!;
   const session1 = i['session, native with openid, after redemption']!;
-  const steady = Math.max(i['session, native, after a stored refresh']!, i['session, native, after an upstream refresh']!);
+  // A session refreshes for days: its writes are on the item as it is from its first upstream refresh on.
+  const steady = Math.max(i['steady session (no code fields), after a stored refresh']!, i['steady session (no code fields), after an upstream refresh']!);
   // A login: PutItem (login), UpdateItem (take it: the item grows by usedBy), PutItem (session).
   const loginWrites = writeUnits(login) + writeUnits(login + 40) + writeUnits(session0);
   return [

@@ -35,7 +35,7 @@ import {
   claimFromPrevious, claimRefresh, completeRefresh, endSession, endSessionHeldBy, getSession, isAlive, leaseState, releaseLease, rollBackRotation,
   rotationPending, storeDownstream, type LeaseTerms, type RefreshCredential, type SessionRecord, type StoredHandle,
 } from '../store/sessions.js';
-import { isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
+import { codeForgettable, isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
 import { downstreamFor, renewalDue, sealDownstream, type DownstreamGrant } from './downstream.js';
 import { fieldContext, grantOf, storedTokens, type TokenGrant } from './session-tokens.js';
 
@@ -306,7 +306,9 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
   };
   // A handle taken over within the grace window was handed out already: its rotatedAt stays.
   const handOut = held.restore === undefined ? undefined : failing ? held.restore : now;
-  const written = await finalWrite(rt, s.sid, held.owner, fields, handOut, started, log);
+  // A redeemed code whose replays are no longer tracked: its fields go (item size is write units).
+  const forgetCode = s.codeHash !== undefined && codeForgettable(s.codeExpiresAt, now);
+  const written = await finalWrite(rt, s.sid, held.owner, fields, handOut, started, log, forgetCode);
   exit.settled = true;
   if (!written.ok) return leaseLost(rt, s, written.current, tokens.refreshToken, log);
   if (failing) throw downstreamError;
@@ -319,13 +321,13 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
  * answered (and may have rotated its refresh token), so giving up early would lose it.
  * `handOut`: native only; the time the rotation is handed out, or the handle to restore instead.
  */
-async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger) {
+async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger, forgetCode: boolean) {
   const until = started + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS;
   // No attempt may land after `until`: the SDK's own retries are cut off there too.
   const signal = AbortSignal.timeout(Math.max(1, until - Date.now()));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await completeRefresh(rt.table, sid, owner, fields, handOut, signal);
+      return await completeRefresh(rt.table, sid, owner, fields, handOut, signal, forgetCode);
     } catch (err) {
       if (!(err instanceof BrokerUnavailableError) || signal.aborted || Date.now() + 100 * attempt > until) {
         log.error('refresh.store_failed', { attempts: attempt, ...errorFields(err) });

@@ -146,6 +146,8 @@ const MAY_TAKE_LEASE =
   'OR leaseUntil <= :now OR leaseAtExp <> atExpiresAt OR leaseAtExp > leaseFreshBound)';
 
 const LEASE_FIELDS = ['leaseUntil', 'leaseAtExp', 'leaseFreshBound', 'leaseRotates'] as const;
+/** A native session's one-time code, kept after redemption only while its replays are tracked. */
+const CODE_FIELDS = ['codeHash', 'codeChallenge', 'codeRedirectUri', 'codeExpiresAt', 'codeUsedAt'] as const;
 
 /** The result of a conditional write: the record as written, or the record as found (undefined: no item). */
 export type WriteResult =
@@ -291,10 +293,11 @@ export interface RefreshedFields {
  * whose rotation is pending, `handOut` either hands it out (a time: the new `rotatedAt`, from which
  * the grace window runs) or rolls it back (the presented handle, current again). Conditioned on
  * the owner token; a retry of an applied write finds the owner with no lease and reports success.
+ * `forgetCode`: the redeemed code's fields go too, once its replays are no longer tracked.
  */
-export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, signal?: AbortSignal): Promise<WriteResult> {
+export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, signal?: AbortSignal, forgetCode = false): Promise<WriteResult> {
   const set: Record<string, string | number | undefined> = { ...fields };
-  const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount'];
+  const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount', ...(forgetCode ? CODE_FIELDS : [])];
   if (typeof handOut === 'number') set['rotatedAt'] = handOut;
   else if (handOut) {
     Object.assign(set, { handleHash: handOut.hash, handleGen: handOut.generation, handleEnc: handOut.enc });
