@@ -12,7 +12,7 @@
  * 5. The cost per million operations from the model of docs/design.md (bench/cost.ts).
  *
  * Environment: BENCH_RUNS (cold starts per function, default 11), BENCH_SAMPLES (requests per
- * hot path and server, default 40), BENCH_SIGNS (signatures per batch, default 200).
+ * hot path and server, default 60), BENCH_SIGNS (signatures per batch, default 200).
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -137,7 +137,7 @@ console.table(bundleRows(root, FUNCTION_NAMES));
 const rt = await roundTrips();
 console.log('DynamoDB calls per operation');
 console.table(rt.calls);
-const samples = Number(process.env['BENCH_SAMPLES'] ?? 40);
+const samples = Number(process.env['BENCH_SAMPLES'] ?? 60);
 const hot = await hotPaths(samples);
 console.log(`hot paths: broker and floor side by side, ${samples} requests each, alternating (ms; own = total - DynamoDB - provider)`);
 console.table(hotPathRows(hot));
