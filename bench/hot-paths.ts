@@ -216,11 +216,11 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
       result.logBytes[pathName] = (broker.stdoutBytes() - logs0) / n;
     };
 
-    await pairs('stored refresh', samples, 40, (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
+    await pairs('stored refresh', samples, 100, (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
     const afterStored = await getItem('broker', brokerPk);
     items['session, native, after a stored refresh'] = itemSize(afterStored);
 
-    await pairs('upstream refresh', samples, 20, async (server) => {
+    await pairs('upstream refresh', samples, 60, async (server) => {
       await markStale(server, server === 'broker' ? brokerPk : floorKey(seeded.sid));
       return server === 'broker' ? refreshBroker('upstream') : refreshFloor();
     });
