@@ -4,14 +4,11 @@
  * AWS SDK's (`localDynamoClient`, for tools and tests that check the SDK's behaviour).
  */
 import type { AddressInfo } from 'node:net';
-import {
-  CreateTableCommand, DeleteItemCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, ResourceNotFoundException,
-  ScanCommand, UpdateItemCommand, UpdateTableCommand, type TableDescription,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, UpdateTableCommand, type TableDescription } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import type { AwsJsonClient } from '../lib/aws/json-client.js';
 import { DYNAMODB_HTTP, dynamoClient, LOCAL_CREDENTIALS } from '../lib/store/dynamo-client.js';
-import { PARTITION_KEY, SESSION_INDEXES, type TableClient } from '../lib/store/table.js';
+import { PARTITION_KEY, SESSION_INDEXES } from '../lib/store/table.js';
 
 const INDEXES = [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
 
@@ -40,20 +37,7 @@ export function localDynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: 'local', credentials: LOCAL_CREDENTIALS, requestHandler: DYNAMODB_HTTP });
 }
 
-const COMMANDS = { GetItem: GetItemCommand, PutItem: PutItemCommand, UpdateItem: UpdateItemCommand, DeleteItem: DeleteItemCommand, Query: QueryCommand, Scan: ScanCommand } as const;
-
-/** The table's operations through an AWS SDK client (e.g. one with test middleware in its stack). */
-export function sdkTableClient(client: Pick<DynamoDBClient, 'send'>): TableClient {
-  return {
-    async call(operation, input, options) {
-      const Command = COMMANDS[operation as keyof typeof COMMANDS] as unknown as (new (input: object) => object) | undefined;
-      if (!Command) throw new TypeError(`no SDK command for ${operation}`);
-      const send = client.send as (c: unknown, o?: unknown) => Promise<{ $metadata: unknown }>;
-      const { $metadata: _, ...out } = await send(new Command(input), options?.abortSignal ? { abortSignal: options.abortSignal } : undefined);
-      return out;
-    },
-  };
-}
+export { sdkTableClient } from '../lib/store/sdk-table.js';
 
 /**
  * Creates the broker's table when it is missing, with its session indexes (the deployed table is

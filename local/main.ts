@@ -12,8 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig, parseConfigText, type Config } from '../lib/config/parse.js';
 import { createLogger } from '../lib/log.js';
 import { createRuntime } from '../lib/runtime.js';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { secretsManagerFetcher } from '../lib/secrets/secrets-manager.js';
+import { sdkSecretsManagerFetcher } from '../lib/secrets/sdk-secrets-manager.js';
 import { createTable } from '../lib/store/table.js';
 import { startDemoApi } from './demo-api.js';
 import { demoPage } from './demo-page.js';
@@ -113,7 +112,7 @@ async function main(): Promise<void> {
     log.warn('table.indexes_missing', { table: tableName, indexes: missingIndexes.join(','), message: 'this DynamoDB cannot add them to the existing table: back-channel logout and "sessions end" will fail until the table is recreated' });
   }
 
-  const runtime = createRuntime({ config, table: createTable(tableName, localTableClient(endpoint)), log, fetchSecret: sdkSecretsManager() });
+  const runtime = createRuntime({ config, table: createTable(tableName, localTableClient(endpoint)), log, fetchSecret: sdkSecretsManagerFetcher() });
   // Read (or generate) the key ring now, so a bad one stops the start and a generated one is said.
   await runtime.cipher();
   // Likewise the ID-token signing keys (generated for the process when not configured).
@@ -129,20 +128,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-}
-
-/**
- * Secrets Manager through the AWS SDK, made on the first read: a local run takes credentials
- * wherever the SDK finds them (a profile, SSO), not only from the environment as Lambda's do.
- */
-function sdkSecretsManager() {
-  let client: SecretsManagerClient | undefined;
-  return secretsManagerFetcher({
-    call: async <T>(_operation: string, input: object) => {
-      client ??= new SecretsManagerClient({});
-      return (await client.send(new GetSecretValueCommand(input as { SecretId: string }))) as T;
-    },
-  });
 }
 
 main().catch((err: unknown) => {
