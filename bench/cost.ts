@@ -4,7 +4,7 @@
  * size), DynamoDB and provider calls, log bytes. Prices are AWS's public us-east-1 list prices as
  * the author knew them (see `PRICES.asOf`): check the pricing pages before relying on them.
  */
-import { writeUnits } from './items.js';
+import { readUnits, writeUnits } from './items.js';
 
 export const PRICES = {
   asOf: 'AWS us-east-1 list prices as published in 2025 (DynamoDB on-demand after the November 2024 reduction; Lambda INIT billed since August 2025)',
@@ -33,6 +33,8 @@ export const ASSUMPTIONS = {
   dynamoMs: 5,
   /** The provider's token endpoint over the internet, p50: it depends on the provider; this is a middling one. */
   providerMs: 60,
+  /** (v2) The app's API answering a proxied call, p50: it depends on the API; one near the broker. */
+  apiMs: 30,
   /** Lambda's own lines per invocation (START, END, REPORT with the X-Ray segment). */
   platformLogBytes: 420,
   /** Active tracing's default sampling at volume: 5% of requests (plus one a second). */
@@ -50,6 +52,8 @@ export interface Operation {
   readonly cpuMs: number;
   readonly dynamoCalls: number;
   readonly providerCalls: number;
+  /** (v2) Calls to the app's API (the proxy's). */
+  readonly apiCalls?: number;
   /** Write units of each write (from item sizes: the larger of before and after). */
   readonly writeUnits: number;
   readonly readUnits: number;
@@ -59,7 +63,7 @@ export interface Operation {
 /** Lambda's billed duration of an operation at `memoryMb`: CPU stretched by the CPU share, plus the waits, rounded up per invocation. */
 export function durationMs(op: Operation, memoryMb: number): number {
   const cpu = op.cpuMs * Math.max(1, ASSUMPTIONS.fullCpuMb / memoryMb);
-  const waits = op.dynamoCalls * ASSUMPTIONS.dynamoMs + op.providerCalls * ASSUMPTIONS.providerMs;
+  const waits = op.dynamoCalls * ASSUMPTIONS.dynamoMs + op.providerCalls * ASSUMPTIONS.providerMs + (op.apiCalls ?? 0) * ASSUMPTIONS.apiMs;
   // Each invocation's duration is rounded up to the millisecond: half a millisecond on average.
   return cpu + waits + op.invocations * 0.5;
 }
@@ -69,7 +73,7 @@ export interface CostLine {
   readonly 'Lambda requests': number;
   readonly 'Lambda GB-s': number;
   readonly 'API Gateway': number;
-  readonly 'DynamoDB writes': number;
+  readonly 'DynamoDB': number;
   readonly 'logs': number;
   readonly 'X-Ray': number;
   readonly 'secrets + KMS': number;
@@ -87,7 +91,7 @@ export function costPerMillion(op: Operation, memoryMb: number): CostLine {
     'Lambda requests': m * op.invocations * PRICES.lambdaRequest,
     'Lambda GB-s': m * gbSeconds * PRICES.lambdaGbSecond,
     'API Gateway': m * op.invocations * PRICES.apiRequest,
-    'DynamoDB writes': m * (op.writeUnits * PRICES.dynamoWrite + op.readUnits * PRICES.dynamoRead),
+    DynamoDB: m * (op.writeUnits * PRICES.dynamoWrite + op.readUnits * PRICES.dynamoRead),
     logs: m * (op.logBytes + op.invocations * ASSUMPTIONS.platformLogBytes) * PRICES.logByte,
     'X-Ray': m * op.invocations * ASSUMPTIONS.xraySampled * PRICES.xrayTrace,
     'secrets + KMS': containerHours * ASSUMPTIONS.secretReadsPerContainerHour * (PRICES.secretsCall + PRICES.kmsRequest),
@@ -96,11 +100,11 @@ export function costPerMillion(op: Operation, memoryMb: number): CostLine {
   return { operation: op.name, ...Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, money(v)])), 'total $ per million': money(total) } as CostLine;
 }
 
-/** The four operations of the model from the bench's measurements. */
+/** The operations of the model from the bench's measurements. */
 export function operations(m: {
   items: Record<string, number>;
-  cpu: { stored: number; upstream: number; redemption: number; login: number };
-  logBytes: { stored: number; upstream: number; redemption: number; login: number };
+  cpu: { stored: number; upstream: number; redemption: number; login: number; proxied: number };
+  logBytes: { stored: number; upstream: number; redemption: number; login: number; proxied: number };
 }): Operation[] {
   const i = m.items;
   const login = i['login in progress']!;
@@ -118,6 +122,12 @@ export function operations(m: {
     },
     { name: 'stored refresh', invocations: 1, cpuMs: m.cpu.stored, dynamoCalls: 1, providerCalls: 0, writeUnits: writeUnits(steady), readUnits: 0, logBytes: m.logBytes.stored },
     { name: 'upstream refresh', invocations: 1, cpuMs: m.cpu.upstream, dynamoCalls: 2, providerCalls: 1, writeUnits: 2 * writeUnits(steady), readUnits: 0, logBytes: m.logBytes.upstream },
+    // (v2) A proxied call with a fresh token: one strongly consistent GetItem (the idle expiry's
+    // UpdateItem at most every 300 s per session is left out), the API's answer waited for.
+    {
+      name: 'proxied API call', invocations: 1, cpuMs: m.cpu.proxied, dynamoCalls: 1, providerCalls: 0, apiCalls: 1,
+      writeUnits: 0, readUnits: readUnits(i['session, web (proxy mode)']!), logBytes: m.logBytes.proxied,
+    },
   ];
 }
 

@@ -20,6 +20,8 @@ export interface FloorSettings {
   /** RSA private key (PKCS#8 PEM) for the ID tokens of code redemptions. */
   readonly signingKey: string;
   readonly idleSeconds: number;
+  /** Where proxied calls go (`GET /api/<path>` becomes `GET <apiUrl>/<path>`). */
+  readonly apiUrl: string;
   readonly minAccessTokenSeconds: number;
 }
 

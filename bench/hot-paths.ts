@@ -9,7 +9,10 @@
  *
  * Paths: a refresh served from the stored token (1 UpdateItem), an upstream refresh (2 UpdateItems
  * and the provider's refresh grant; the bench marks the stored token stale before each sample, as
- * time would), and a native code redemption with `openid` (1 UpdateItem and an RS256 ID token).
+ * time would), a native code redemption with `openid` (1 UpdateItem and an RS256 ID token), and
+ * (v2) a proxied API call of a web session in proxy mode with a fresh token (1 consistent GetItem
+ * and the API's answer; the API is a bare server in its own process, bench/procs/api.ts, whose
+ * time is in the "provider" column of that path).
  */
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -19,14 +22,14 @@ import { GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/clie
 import { generateKeyRingText } from '../lib/crypto/key-ring.js';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
 import { ensureTable, localDynamoClient } from '../local/dynamo.js';
-import { freePort, go, jar, loginAtProvider, nativeLogin, NATIVE_REDIRECT, pkce, type Harness, type NativeLogin } from '../test/support/harness.js';
+import { browserHeaders, freePort, go, jar, loginAtProvider, nativeLogin, NATIVE_REDIRECT, pkce, WEB_ORIGIN, WEB_REDIRECT, webLogin, type Harness, type NativeLogin } from '../test/support/harness.js';
 import { floorKey, seal, type FloorSettings } from './floor-kit.js';
 import { startChild, type Child } from './procs/child.js';
 import { itemSize, type Item } from './items.js';
 import { median, percentile, round, sum } from './stats.js';
 
 const here = import.meta.dirname;
-const PATHS = ['stored refresh', 'upstream refresh', 'code redemption'] as const;
+const PATHS = ['stored refresh', 'upstream refresh', 'code redemption', 'proxied API call'] as const;
 export type HotPath = (typeof PATHS)[number];
 type Server = 'broker' | 'floor';
 
@@ -67,6 +70,20 @@ function post(url: string, fields: Record<string, string>): Promise<{ status: nu
   });
 }
 
+/** One GET over the same keep-alive agent, with the given headers. */
+function get(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = http.request(url, { method: 'GET', agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
 export async function hotPaths(samples: number): Promise<HotPathResult> {
@@ -83,10 +100,16 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     BENCH_PROVIDER: JSON.stringify({ host: '127.0.0.2', clientId: 'broker', clientSecret: secret, clientAuth: 'client_secret_basic', redirectUris: [`${brokerUrl}/callback`], accessTokenSeconds: 300 }),
   });
   const issuer = String(provider.ready['issuer']);
+  const api = await startChild(path.join(here, 'procs/api.ts'));
+  const apiUrl = `${String(api.ready['url'])}/v1`;
   const config = {
     publicUrl: brokerUrl,
     providers: { op: { issuer, clientId: 'broker', clientSecret: { value: secret }, clientAuth: 'client_secret_basic', scopes: ['openid', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } } },
-    clients: { app: { type: 'native', redirectUris: [NATIVE_REDIRECT], providers: ['op'] } },
+    apis: { echo: { url: apiUrl, provider: 'op' } },
+    clients: {
+      app: { type: 'native', redirectUris: [NATIVE_REDIRECT], providers: ['op'] },
+      web: { type: 'web', redirectUris: [WEB_REDIRECT], allowedOrigins: [WEB_ORIGIN], providers: ['op'], apis: ['echo'], tokenDelivery: 'proxy' },
+    },
     tokenEncryptionKeys: { value: generateKeyRingText() },
     signingKeys: { value: JSON.stringify({ current: 's1', keys: generateSigningGenerationSync('s1') }) },
   };
@@ -97,12 +120,12 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     endpoint, table: 'floor', tokenEndpoint: `${issuer}/token`, jwksUri: `${issuer}/jwks`, issuer, clientId: 'broker', clientSecret: secret,
     selfIssuer: 'http://floor.example', key: randomBytes(32).toString('base64url'),
     signingKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    idleSeconds: 1_209_600, minAccessTokenSeconds: 60,
+    idleSeconds: 1_209_600, minAccessTokenSeconds: 60, apiUrl,
   };
   const floor = await startChild(path.join(here, 'procs/floor.ts'), { BENCH_FLOOR: JSON.stringify(floorSettings) });
   const floorUrl = String(floor.ready['url']);
   const floorKeyBytes = Buffer.from(floorSettings.key, 'base64url');
-  const children = [floor, broker, provider, dynamo];
+  const children = [floor, broker, api, provider, dynamo];
 
   const items: Record<string, number> = {};
   const getItem = async (table: string, pk: string): Promise<Item> => (await ddb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }))).Item as Item;
@@ -149,9 +172,10 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     return { sid, handle, code, verifier };
   };
 
+  // The API's time counts as the provider's: the other party the request waits on.
   const take = async () => {
-    const [d, p] = await Promise.all([dynamo.ask<{ timings: { ms: number }[] }>('take'), provider.ask<{ timings: { ms: number }[] }>('take')]);
-    return { dynamo: d.timings.map((t) => t.ms), provider: p.timings.map((t) => t.ms) };
+    const [d, p, a] = await Promise.all(['take', 'take', 'take'].map((k, i) => [dynamo, provider, api][i]!.ask<{ timings: { ms: number }[] }>(k)));
+    return { dynamo: d!.timings.map((t) => t.ms), provider: [...p!.timings, ...a!.timings].map((t) => t.ms) };
   };
   const timed = async (send: () => Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }>, expect: (r: { status: number; headers: http.IncomingHttpHeaders; body: string }) => void): Promise<[Sample, string]> => {
     await take();
@@ -279,6 +303,38 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     }
     result.cpu['code redemption'] = { broker: cpu.broker / samples, floor: cpu.floor / samples };
     result.logBytes['code redemption'] = logs / samples;
+
+    // (v2) Proxied API calls: a web session in proxy mode at the broker, one seeded at the floor,
+    // the token fresh in both (the API answers 200 in both; the broker's idle expiry moves at most
+    // every 300 s, so a call is one consistent GetItem).
+    const web = await webLogin(h);
+    const brokerCookie = `broker-session=${web.jar.get('broker-session')!}`;
+    items['session, web (proxy mode)'] = itemSize(await getItem('broker', `session#${web.jar.get('broker-session')!.split('.')[0]!}`));
+    const floorWeb = await (async () => {
+      const tokens = await providerTokens();
+      const sid = randomBytes(16).toString('base64url');
+      const pk = floorKey(sid);
+      const now = Math.floor(Date.now() / 1000);
+      const cookie = `${sid}.${randomBytes(32).toString('base64url')}`;
+      await ddb.send(new PutItemCommand({
+        TableName: 'floor',
+        Item: {
+          pk: { S: pk }, clientId: { S: 'web' }, cookieHash: { S: sha256(cookie) },
+          hardExpiresAt: { N: String(now + 86_400) }, idleExpiresAt: { N: String(now + 1_209_600) }, atExpiresAt: { N: String(now + tokens.expires_in) },
+          accessToken: { S: seal(floorKeyBytes, tokens.access_token, `${pk}#accessToken`) },
+          refreshToken: { S: seal(floorKeyBytes, tokens.refresh_token, `${pk}#refreshToken`) },
+        },
+      }));
+      return `floor-session=${cookie}`;
+    })();
+    const apiHeaders = { ...browserHeaders, accept: 'application/json' };
+    const proxiedOk = (r: { status: number; body: string }) => {
+      if (r.status !== 200 || !(JSON.parse(r.body) as { bearer?: boolean }).bearer) throw new Error(`proxied call answered ${r.status}: ${r.body.slice(0, 200)}`);
+    };
+    await pairs('proxied API call', samples, 100, async (server) => (await timed(
+      () => get(`${server === 'broker' ? brokerUrl : floorUrl}/api/echo/things/1?x=1`, { ...apiHeaders, cookie: server === 'broker' ? brokerCookie : floorWeb }),
+      proxiedOk,
+    ))[0]);
 
     // A login in progress: the login item, keyed by the hash of the broker's state.
     const j = jar();

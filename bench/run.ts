@@ -6,7 +6,11 @@
  *    against `node -e 0`, run by run (bench/cold-start.ts); bundle sizes (bench/bundles.ts).
  * 2. Round trips: DynamoDB calls per operation, counted at the table.
  * 3. Hot paths: the broker against a hand-written floor, side by side, each request split into
- *    DynamoDB, provider and own time (bench/hot-paths.ts); item sizes (bench/items.ts).
+ *    DynamoDB, provider (or API) and own time: stored refresh, upstream refresh, code redemption,
+ *    (v2) proxied API call (bench/hot-paths.ts); item sizes (bench/items.ts).
+ *    (v2) The API proxy in process as well: a call through `/api/...` against the same call made
+ *    straight to the API with the same token; DynamoDB calls per proxied call in each session
+ *    state; the session item's read-vs-write cost per million calls.
  * 4. ID token signing: CPU time of one broker ID token, RS256 against ES256, with the private
  *    key imported once and kept (what the runtime does) against imported for every token.
  * 5. The cost per million operations from the model of docs/design.md (bench/cost.ts).
@@ -23,6 +27,11 @@ import { idTokenClaims, signIdToken } from '../lib/oidc/id-token-issuer.js';
 import { identityOfLogin } from '../lib/oidc/session-identity.js';
 import { generateSigningGenerationSync, keyIdOf, parseSigningKeyRing, type IdTokenAlg } from '../lib/oidc/signing-key-ring.js';
 import { createSigningKeys } from '../lib/oidc/signing-keys.js';
+import { type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { clearApiAccessHints } from '../lib/broker/api-access.js';
+import { fieldContext } from '../lib/broker/session-tokens.js';
+import { getSession, sessionKey } from '../lib/store/sessions.js';
+import { startEchoApi } from '../test/support/echo-api.js';
 import { FUNCTION_NAMES } from '../functions/routes.js';
 import { DEFAULT_MEMORY_MB } from '../infra/constructs/broker-function.js';
 import { browserHeaders, go, loginAtProvider, nativeLogin, redeem, refreshNative, startHarness, webLogin, jar } from '../test/support/harness.js';
@@ -40,9 +49,9 @@ async function roundTrips() {
   const h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
   let calls = 0;
   const call = h.runtime.table.call;
-  (h.runtime.table as { call: typeof call }).call = ((operation, input) => {
+  (h.runtime.table as { call: typeof call }).call = ((operation, input, options) => {
     calls++;
-    return call(operation, input);
+    return call(operation, input, options);
   }) as typeof call;
   const count = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
     const before = calls;
@@ -128,6 +137,113 @@ async function signing(perBatch: number, batches: number) {
   return rows;
 }
 
+/**
+ * DynamoDB on-demand prices, USD per million request units (us-east-1, since November 2024). A
+ * strongly consistent read takes 1 read unit per 4 KB of item; a write 1 write unit per 1 KB of
+ * the larger of the item before and after.
+ */
+const PRICE_PER_MILLION_READ_UNITS = 0.125;
+const PRICE_PER_MILLION_WRITE_UNITS = 0.625;
+
+/** An item's size as DynamoDB bills it: attribute names and values (strings UTF-8, numbers ~1 byte per 2 digits + 1). */
+function itemBytes(item: Record<string, AttributeValue>): number {
+  let n = 0;
+  for (const [name, value] of Object.entries(item)) {
+    n += Buffer.byteLength(name);
+    if (value.S !== undefined) n += Buffer.byteLength(value.S);
+    else if (value.N !== undefined) n += Math.ceil(value.N.replace(/^-/, '').replace('.', '').length / 2) + 1;
+  }
+  return n;
+}
+
+async function apiProxy(samples: number) {
+  const api = await startEchoApi();
+  const h = await startHarness({
+    op: { jwtAccessTokens: true },
+    configure: (doc) => {
+      // A 600 s idle time: proxied calls move the idle expiry at most every 60 s (300 s at the default 14 days).
+      doc.ttl = { sessionIdleSeconds: 600 };
+      doc.apis = { echo: { url: `${api.url}/v1`, provider: 'op' } };
+      doc.clients.web.apis = ['echo'];
+      doc.clients.web.tokenDelivery = 'proxy';
+    },
+  });
+  api.trust(h.op.issuer);
+  const commands: string[] = [];
+  const call = h.runtime.table.call;
+  (h.runtime.table as { call: typeof call }).call = ((operation, input, options) => {
+    commands.push(operation);
+    return call(operation, input, options);
+  }) as typeof call;
+  const calls = async (fn: () => Promise<unknown>) => {
+    const before = commands.length;
+    await fn();
+    return commands.slice(before).join(' + ') || 'none';
+  };
+  try {
+    const { jar: j } = await webLogin(h);
+    const sid = j.get('broker-session')!.split('.')[0]!;
+    const stored = (await getSession(h.runtime.table, sid))!;
+    const token = await (await h.runtime.cipher()).decrypt(stored.accessToken, fieldContext(sid, 'accessToken'));
+    const direct = () => fetch(`${api.url}/v1/things/1?x=1`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }).then((r) => r.arrayBuffer());
+    const proxied = () => go(j, `${h.url}/api/echo/things/1?x=1`, { headers: { ...browserHeaders, accept: 'application/json' } }).then((r) => r.arrayBuffer());
+    // Warm both paths (connections, JWKS, key ring), then interleave them so both see the same machine.
+    for (let i = 0; i < 5; i++) await Promise.all([direct(), proxied()]);
+    const logsBefore = h.logs.length;
+    const directMs: number[] = [];
+    const proxiedMs: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      let t = performance.now();
+      await direct();
+      directMs.push(performance.now() - t);
+      t = performance.now();
+      await proxied();
+      proxiedMs.push(performance.now() - t);
+    }
+    const own = h.logs.slice(logsBefore).filter((l) => l.includes('"event":"proxy.call"')).map((l) => JSON.parse(l).ApiProxyLatency as number);
+
+    // DynamoDB calls per proxied call, in each state of the session.
+    clearApiAccessHints();
+    const rows = [{ 'proxied call': 'first call of a container, token fresh, idle not due', dynamodb: await calls(proxied) }];
+    rows.push({ 'proxied call': 'token fresh, idle not due', dynamodb: await calls(proxied) });
+    h.clockOffset = 61;
+    rows.push({ 'proxied call': 'token fresh, idle expiry due to move (every 60 s here)', dynamodb: await calls(proxied) });
+    h.clockOffset = 290;
+    rows.push({ 'proxied call': 'token due: upstream refresh', dynamodb: await calls(proxied) });
+    api.revoked.add((await (await go(j, `${h.url}/api/echo/x`, { headers: browserHeaders })).json()).token.jti);
+    rows.push({ 'proxied call': 'the API answers 401 (token marked spent)', dynamodb: await calls(proxied) });
+    rows.push({ 'proxied call': 'the call after a 401: upstream refresh', dynamodb: await calls(proxied) });
+    h.clockOffset = 0;
+
+    const raw = await call('GetItem', { TableName: h.runtime.table.name, Key: { pk: { S: sessionKey(sid) } }, ConsistentRead: true });
+    const bytes = itemBytes(raw.Item!);
+    const readUnits = Math.ceil(bytes / 4096);
+    const writeUnits = Math.ceil(bytes / 1024);
+    const perMillionRead = readUnits * PRICE_PER_MILLION_READ_UNITS;
+    const perMillionWrite = writeUnits * PRICE_PER_MILLION_WRITE_UNITS;
+    return {
+      latency: {
+        'direct ms (median)': Number(median(directMs).toFixed(2)),
+        'proxied ms (median)': Number(median(proxiedMs).toFixed(2)),
+        'difference ms': Number((median(proxiedMs) - median(directMs)).toFixed(2)),
+        'broker own ms, logged (median)': median(own),
+      },
+      calls: rows,
+      cost: {
+        'session item bytes': bytes,
+        'consistent GetItem: read units': readUnits,
+        'UpdateItem: write units': writeUnits,
+        'USD per million proxied calls, a read each': Number(perMillionRead.toFixed(3)),
+        'USD per million proxied calls, a write each': Number(perMillionWrite.toFixed(3)),
+        'write / read': Number((perMillionWrite / perMillionRead).toFixed(1)),
+      },
+    };
+  } finally {
+    await h.close();
+    await api.close();
+  }
+}
+
 const runs = Number(process.env['BENCH_RUNS'] ?? 11);
 execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
 console.log(`cold start: ${runs} fresh processes per function, each paired with \`node -e 0\` (whole process, spawn to exit)`);
@@ -143,14 +259,21 @@ console.log(`hot paths: broker and floor side by side, ${samples} requests each,
 console.table(hotPathRows(hot));
 console.log('item sizes (bytes, as DynamoDB counts them) and write units per write');
 console.table(Object.entries(hot.items).map(([item, bytes]) => ({ item, bytes, 'write units': writeUnits(bytes) })));
+const proxy = await apiProxy(Number(process.env['BENCH_PROXY_SAMPLES'] ?? 60));
+console.log('(v2) API proxy over loopback, in process: the same call straight to the API and through the broker, same token, interleaved');
+console.table([proxy.latency]);
+console.log('(v2) DynamoDB calls per proxied call');
+console.table(proxy.calls);
+console.log('(v2) the session item and DynamoDB on-demand cost per million proxied calls (token fresh)');
+console.table([proxy.cost]);
 console.log('ID token signing (one broker ID token, CPU on this machine)');
 console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
 const ops = operations({
   items: hot.items,
-  cpu: { stored: hot.cpu['stored refresh'].broker, upstream: hot.cpu['upstream refresh'].broker, redemption: hot.cpu['code redemption'].broker, login: hot.login.cpu },
-  logBytes: { stored: hot.logBytes['stored refresh'], upstream: hot.logBytes['upstream refresh'], redemption: hot.logBytes['code redemption'], login: hot.login.logBytes },
+  cpu: { stored: hot.cpu['stored refresh'].broker, upstream: hot.cpu['upstream refresh'].broker, redemption: hot.cpu['code redemption'].broker, login: hot.login.cpu, proxied: hot.cpu['proxied API call'].broker },
+  logBytes: { stored: hot.logBytes['stored refresh'], upstream: hot.logBytes['upstream refresh'], redemption: hot.logBytes['code redemption'], login: hot.login.logBytes, proxied: hot.logBytes['proxied API call'] },
 });
-console.log(`cost per million operations at ${DEFAULT_MEMORY_MB} MB, arm64 (${PRICES.asOf}; assumed: DynamoDB ${ASSUMPTIONS.dynamoMs} ms a call, provider ${ASSUMPTIONS.providerMs} ms)`);
+console.log(`cost per million operations at ${DEFAULT_MEMORY_MB} MB, arm64 (${PRICES.asOf}; assumed: DynamoDB ${ASSUMPTIONS.dynamoMs} ms a call, provider ${ASSUMPTIONS.providerMs} ms, API ${ASSUMPTIONS.apiMs} ms)`);
 console.table(ops.map((op) => costPerMillion(op, DEFAULT_MEMORY_MB)));
 console.log('billed ms and $ per million by memory size');
 console.table(memoryRows(ops));

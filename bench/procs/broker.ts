@@ -11,21 +11,22 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FUNCTION_ROUTES, type FunctionName } from '../../functions/routes.js';
-import type { Handler } from '../../lib/lambda/apigw.js';
+import { routeFor, type Handler } from '../../lib/lambda/apigw.js';
 import { readBody, toEvent, writeResult } from '../../local/http-adapter.js';
 import { answerBench } from './child.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const byRoute = new Map<string, Handler>();
+const byRoute: Record<string, Handler> = {};
 for (const [name, keys] of Object.entries(FUNCTION_ROUTES) as [FunctionName, readonly string[]][]) {
   const { handler } = await import(pathToFileURL(path.join(root, 'dist', name, 'index.mjs')).href) as { handler: Handler };
-  for (const key of keys) byRoute.set(key, handler);
+  for (const key of keys) byRoute[key] = handler;
 }
 
 const server = http.createServer((req, res) => {
   readBody(req, 64 * 1024, (body) => {
     const url = new URL(req.url ?? '/', 'http://local');
-    const handler = byRoute.get(`${req.method} ${url.pathname}`);
+    // As API Gateway matches them: exact keys, then greedy ones (the proxy's ANY /api/{proxy+}).
+    const handler = routeFor(byRoute, req.method ?? 'GET', url.pathname)?.route;
     if (!body || !handler) {
       res.writeHead(404).end();
       return;

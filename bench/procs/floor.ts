@@ -5,6 +5,9 @@
  * the same crypto (SHA-256 of the presented credential, a new random handle and its hash, AES-256-GCM
  * for every stored token, an RS256 check of the provider's new ID token, an RS256 ID token of its
  * own for the code exchange) and hand-built JSON; no framework, no validation library, no logs.
+ * A proxied API call (`GET /api/<path>` with the floor's session cookie): one consistent GetItem,
+ * the cookie's hash checked, the access token opened, the API called with it over a keep-alive
+ * connection, its answer passed back.
  * Settings come as JSON in BENCH_FLOOR (`FloorSettings`).
  */
 import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
@@ -156,7 +159,37 @@ async function redeem(code: string, verifier: string, clientId: string, redirect
   return [200, `{"access_token":${JSON.stringify(accessToken)},"token_type":"Bearer","expires_in":${Number(item.atExpiresAt.N) - now},"refresh_token":${JSON.stringify(handle)},"id_token":"${token}","scope":"openid profile"}`];
 }
 
+// ---- the API proxy ----
+const apiUrl = new URL(cfg.apiUrl);
+function proxied(path: string, cookie: string, res: http.ServerResponse): void {
+  const value = /(?:^|;\s*)floor-session=([^;]+)/.exec(cookie)?.[1] ?? '';
+  const sid = value.slice(0, 22);
+  const pk = floorKey(sid);
+  const now = Math.floor(Date.now() / 1000);
+  const fail = (status: number) => res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"invalid_session"}');
+  ddb('GetItem', { TableName: cfg.table, Key: { pk: S(pk) }, ConsistentRead: true }).then(({ status, json }) => {
+    const item = json.Item;
+    if (status !== 200 || !item || item.cookieHash?.S !== sha256(value) || Number(item.hardExpiresAt.N) <= now || Number(item.idleExpiresAt.N) <= now
+      || Number(item.atExpiresAt.N) <= now + cfg.minAccessTokenSeconds) return fail(401);
+    const token = open(key, item.accessToken.S, `${pk}#accessToken`);
+    const up = http.request(new URL(`${apiUrl.pathname.replace(/\/$/, '')}${path}`, apiUrl), { method: 'GET', agent, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (c: Buffer) => chunks.push(c));
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks);
+        res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/octet-stream', 'cache-control': 'no-store', 'content-length': body.length }).end(body);
+      });
+    });
+    up.on('error', () => fail(502));
+    up.end();
+  }, () => fail(503));
+}
+
 const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url?.startsWith('/api/')) {
+    req.resume();
+    return proxied(req.url.slice('/api/echo'.length), req.headers.cookie ?? '', res);
+  }
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {

@@ -17,8 +17,8 @@ export function sdkTableClient(client: Pick<DynamoDBClient, 'send'>): TableClien
     async call(operation, input, options) {
       const Command = COMMANDS[operation as keyof typeof COMMANDS] as unknown as (new (input: object) => object) | undefined;
       if (!Command) throw new TypeError(`no SDK command for ${operation}`);
-      const send = client.send as (c: unknown, o?: unknown) => Promise<{ $metadata: unknown }>;
-      const { $metadata: _, ...out } = await send(new Command(input), options?.abortSignal ? { abortSignal: options.abortSignal } : undefined);
+      const send = client.send as (this: typeof client, c: unknown, o?: unknown) => Promise<{ $metadata: unknown }>;
+      const { $metadata: _, ...out } = await send.call(client, new Command(input), options?.abortSignal ? { abortSignal: options.abortSignal } : undefined);
       return out;
     },
   };
