@@ -44,10 +44,10 @@ export const INTEGRATION_TIMEOUT = Duration.seconds(29);
 export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(29);
 
 /**
- * 512 MB by default, chosen from measured duration × price (docs/design.md, "The cost model"):
+ * 512 MB by default, chosen from measured duration × price (docs/design.md, "Cost model"):
  * Lambda gives CPU in proportion to memory, so CPU-bound work costs the same GB-seconds at any
  * size below 1,769 MB and waiting on DynamoDB or a provider costs in proportion. 256 MB would save
- * 0.5–4% of a request's cost and double the CPU time of every answer and cold start.
+ * 0.5–5% of a request's cost and double the CPU time of every answer and cold start.
  */
 export const DEFAULT_MEMORY_MB = 512;
 
