@@ -115,6 +115,35 @@ describe('AWS JSON client: failures', () => {
     expect(err).toMatchObject({ name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 503 } });
   });
 
+  it('an abort signal ends the attempt in flight and every retry: AbortError, the server seen once', async () => {
+    let attempts = 0;
+    const url = await serve(() => {
+      attempts++; // never answers
+    });
+    const controller = new AbortController();
+    const pending = client(url, { requestTimeoutMs: 10_000 }).call('UpdateItem', {}, { abortSignal: controller.signal });
+    await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    const err = await rejection(pending);
+    expect(err.name).toBe('AbortError');
+    expect(attempts).toBe(1);
+  });
+
+  it('an abort signal that fires during the backoff ends the call before the next attempt; one already fired sends nothing', async () => {
+    let attempts = 0;
+    const url = await serve((_req, res) => {
+      attempts++;
+      answer(res, 500, { __type: 'InternalServerError', message: 'oops' });
+    });
+    const err = await rejection(client(url, { backoff: () => 5_000 }).call('UpdateItem', {}, { abortSignal: AbortSignal.timeout(200) }));
+    expect(err.name).toBe('AbortError');
+    expect(attempts).toBe(1);
+    const before = attempts;
+    const aborted = await rejection(client(url).call('UpdateItem', {}, { abortSignal: AbortSignal.abort() }));
+    expect(aborted.name).toBe('AbortError');
+    expect(attempts).toBe(before);
+  });
+
   it('fails closed without credentials in the environment, naming them', () => {
     expect(() => credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a' })).toThrow(/AWS_SECRET_ACCESS_KEY/);
     expect(credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_SESSION_TOKEN: 'c' })).toEqual({ accessKeyId: 'a', secretAccessKey: 'b', sessionToken: 'c' });
