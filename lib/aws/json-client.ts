@@ -233,17 +233,24 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
 function serviceError(res: WireResponse, attempts: number): AwsServiceError {
   let type = String(res.headers['x-amzn-errortype'] ?? '');
   let message = '';
+  let fields: Record<string, unknown> = {};
   try {
     const json = JSON.parse(res.body) as { __type?: string; message?: string; Message?: string };
-    type = json.__type ?? type;
-    message = json.message ?? json.Message ?? '';
+    const { __type, message: m, Message, ...rest } = json;
+    type = __type ?? type;
+    message = m ?? Message ?? '';
+    fields = rest;
   } catch {
     // not JSON: named by its status below
   }
   // "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "...:http://internal..."
   const name = type.split('#').pop()!.split(':')[0] || (res.statusCode >= 500 ? 'InternalServerError' : 'UnknownError');
   const requestId = res.headers['x-amzn-requestid'];
-  return new AwsServiceError(name, message || name, res.statusCode, typeof requestId === 'string' ? requestId : undefined, attempts);
+  const err = new AwsServiceError(name, message || name, res.statusCode, typeof requestId === 'string' ? requestId : undefined, attempts);
+  // The error's other members, as the SDK exposes them (a failed condition's `Item`, with
+  // ReturnValuesOnConditionCheckFailure; `CancellationReasons`); never over the error's own.
+  for (const [k, v] of Object.entries(fields)) if (!(k in err)) (err as unknown as Record<string, unknown>)[k] = v;
+  return err;
 }
 
 /** Credentials from the environment, as Lambda provides a function's role: fails closed when they are missing. */

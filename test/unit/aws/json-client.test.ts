@@ -55,6 +55,14 @@ describe('AWS JSON client: failures', () => {
     expect(attempts).toBe(1);
   });
 
+  it('a condition failure carries the item DynamoDB returned with it (ReturnValuesOnConditionCheckFailure), as the SDK\'s error does', async () => {
+    const url = await serve((_req, res) => answer(res, 400, {
+      __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException', message: 'The conditional request failed', Item: { pk: { S: 'session#a' } }, name: 'not-this',
+    }));
+    const err = await rejection(client(url).call('UpdateItem', { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+    expect(err).toMatchObject({ name: 'ConditionalCheckFailedException', Item: { pk: { S: 'session#a' } } });
+  });
+
   it('throttling is retried up to maxAttempts, then raised as the service named it', async () => {
     let attempts = 0;
     const url = await serve((_req, res) => {
