@@ -270,10 +270,16 @@ export function regionFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * A service's endpoint: `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` when set (as the SDK
- * reads them), else its regional endpoint (`amazonaws.com.cn` in the China regions).
+ * reads them), else its regional endpoint (`amazonaws.com.cn` in the China regions). FIPS and
+ * dual-stack endpoints (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`, which the SDK
+ * honours) are not derived here: asked for without an explicit endpoint, they fail closed rather
+ * than silently reach the standard one.
  */
 export function endpointFor(prefix: string, envName: string, region: string, env: NodeJS.ProcessEnv = process.env): string {
   const configured = env[`AWS_ENDPOINT_URL_${envName}`] ?? env['AWS_ENDPOINT_URL'];
   if (configured) return configured;
+  for (const flag of ['AWS_USE_FIPS_ENDPOINT', 'AWS_USE_DUALSTACK_ENDPOINT']) {
+    if (env[flag]?.toLowerCase() === 'true') throw new TypeError(`${flag} is set: give the endpoint explicitly (AWS_ENDPOINT_URL_${envName})`);
+  }
   return `https://${prefix}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
 }

@@ -199,5 +199,9 @@ describe('AWS JSON client', () => {
     expect(endpointFor('dynamodb', 'DYNAMODB', 'cn-north-1', {})).toBe('https://dynamodb.cn-north-1.amazonaws.com.cn');
     expect(endpointFor('secretsmanager', 'SECRETS_MANAGER', 'us-east-1', { AWS_ENDPOINT_URL: 'http://a', AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://b' })).toBe('http://b');
     expect(endpointFor('dynamodb', 'DYNAMODB', 'us-east-1', { AWS_ENDPOINT_URL: 'http://a' })).toBe('http://a');
+    // FIPS or dual-stack asked for: never silently the standard endpoint.
+    expect(() => endpointFor('dynamodb', 'DYNAMODB', 'us-gov-west-1', { AWS_USE_FIPS_ENDPOINT: 'true' })).toThrow(/AWS_USE_FIPS_ENDPOINT.*AWS_ENDPOINT_URL_DYNAMODB/);
+    expect(() => endpointFor('secretsmanager', 'SECRETS_MANAGER', 'us-east-1', { AWS_USE_DUALSTACK_ENDPOINT: 'TRUE' })).toThrow(/AWS_USE_DUALSTACK_ENDPOINT/);
+    expect(endpointFor('dynamodb', 'DYNAMODB', 'us-gov-west-1', { AWS_USE_FIPS_ENDPOINT: 'true', AWS_ENDPOINT_URL_DYNAMODB: 'https://dynamodb-fips.us-gov-west-1.amazonaws.com' })).toBe('https://dynamodb-fips.us-gov-west-1.amazonaws.com');
   });
 });
