@@ -7,8 +7,7 @@ import { routes } from './routes.js';
 
 // At module scope: a bad configuration fails the cold start, naming every bad field.
 const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
-// The key ring too, during init: a missing or malformed ring fails the start, not a request.
-await runtime.cipher();
-// And the ID-token signing keys, which check the hints of /end-session.
-await runtime.signing.get();
+// The key ring and the ID-token signing keys (which check the hints of /end-session) too, during
+// init: a missing or malformed ring fails the start, not a request. Both reads at once, as in refresh.
+await Promise.all([runtime.cipher(), runtime.signing.get()]);
 export const handler = lambdaHandler(() => runtime, routes);

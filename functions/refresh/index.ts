@@ -8,9 +8,10 @@ import { routes } from './routes.js';
 
 // At module scope: a bad configuration fails the cold start, naming every bad field.
 const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
-// The key ring too, during init: a missing or malformed ring fails the start, not a request.
-await runtime.cipher();
-// And the ID-token signing keys: read, and the current private keys imported once for the container.
-const signing = await runtime.signing.get();
+// The key ring and the ID-token signing keys too, during init: a missing or malformed ring fails
+// the start, not a request. Both reads at once: Secrets Manager's answer time, not the second
+// connection's handshake, is what a sequential second read would add. The current private keys
+// are imported once for the container.
+const [, signing] = await Promise.all([runtime.cipher(), runtime.signing.get()]);
 await Promise.all(ID_TOKEN_ALGS.map((alg) => signing.signingKey(alg)));
 export const handler = lambdaHandler(() => runtime, routes);

@@ -44,8 +44,10 @@ export const INTEGRATION_TIMEOUT = Duration.seconds(29);
 export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(29);
 
 /**
- * 512 MB by default: Lambda allocates CPU in proportion to memory, and the cold start (parsing a
- * bundled SDK, importing keys) is CPU-bound, so more memory is a faster first request.
+ * 512 MB by default, chosen from measured duration × price (docs/design.md, "Cost model"):
+ * Lambda gives CPU in proportion to memory, so CPU-bound work costs the same GB-seconds at any
+ * size below 1,769 MB and waiting on DynamoDB or a provider costs in proportion. 256 MB would save
+ * 0.5–5% of a request's cost and double the CPU time of every answer and cold start.
  */
 export const DEFAULT_MEMORY_MB = 512;
 
@@ -140,8 +142,10 @@ export class BrokerFunction extends Construct {
       environment: {
         BROKER_CONFIG: BUNDLED_CONFIG_FILE, // relative to the task root, Lambda's working directory
         LOG_LEVEL: props.logLevel ?? 'info',
-        // Stack traces of a crash point into functions/ and lib/, not the minified bundle.
-        NODE_OPTIONS: '--enable-source-maps',
+        // No NODE_OPTIONS=--enable-source-maps: Node then reads and parses the source map at
+        // every cold start (measured ~10 ms of a full CPU, ~35 ms at 512 MB), and the broker logs
+        // error names and messages, not stacks. The map ships beside the bundle, for reading a
+        // crash's stack offline.
         ...(props.tableName !== undefined ? { DYNAMODB_TABLE: props.tableName } : {}),
       },
       bundling: {
@@ -154,8 +158,8 @@ export class BrokerFunction extends Construct {
         // Line mappings only: the sources are in the repository, and a smaller map loads faster.
         sourcesContent: false,
         banner: ESM_REQUIRE_BANNER,
-        // The SDK in the bundle, not the runtime's copy: measured faster to cold-start here, and
-        // the version is the lockfile's, not whatever the runtime ships this month.
+        // No function imports the AWS SDK (lib/aws/json-client.ts speaks to DynamoDB and Secrets
+        // Manager); should one ever, it is bundled at the lockfile's version, not the runtime's copy.
         bundleAwsSDK: true,
         esbuildArgs: { '--legal-comments': 'none' },
         logLevel: LogLevel.WARNING,

@@ -5,8 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ConfigError, parseConfigText } from '../config/parse.js';
 import { KeyRingError } from '../crypto/key-ring.js';
-import { secretsManagerFetcher } from '../secrets/secrets-manager.js';
-import { tableFromEnv } from '../store/dynamo-client.js';
+import { sdkSecretsManagerFetcher } from '../secrets/sdk-secrets-manager.js';
+import { sdkTableFromEnv } from '../store/sdk-table.js';
 import { summarizeConfig } from './config-summary.js';
 import { endSessionsCommand, SESSIONS_USAGE, type SessionsDeps } from './sessions.js';
 import { addKey, generateRing, promoteKey, retireKey } from './keys.js';
@@ -38,11 +38,14 @@ export const nodeIo: Io = {
   write: (p, t) => writeFileSync(p, t, { mode: 0o600 }),
 };
 
-/** The deployed table and Secrets Manager, from the environment (AWS credentials, region, `DYNAMODB_ENDPOINT`). */
+/**
+ * The deployed table and Secrets Manager through the AWS SDK, with its credential chain (a profile,
+ * SSO, the environment) and region; `DYNAMODB_ENDPOINT` for a local DynamoDB.
+ */
 export const awsDeps: SessionsDeps = {
   env: process.env,
-  table: (name, env) => tableFromEnv({ ...env, DYNAMODB_TABLE: name }),
-  fetchSecret: () => secretsManagerFetcher(),
+  table: (name, env) => sdkTableFromEnv({ ...env, DYNAMODB_TABLE: name }),
+  fetchSecret: () => sdkSecretsManagerFetcher(),
 };
 
 /** Runs a command; `sessions end` talks to AWS and resolves later. */

@@ -4,7 +4,7 @@
  * with only its URLs and secret pointed at a local peer (`test/support/peers/proto.ts`).
  */
 import { readFileSync } from 'node:fs';
-import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
+import type { ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/parse.js';
 import {
@@ -68,13 +68,13 @@ async function countItems(prefix: string): Promise<number> {
   let count = 0;
   let start: ScanCommandOutput['LastEvaluatedKey'];
   do {
-    const out: ScanCommandOutput = await table.send(new ScanCommand({
+    const out = await table.call('Scan', {
       TableName: table.name,
       ExclusiveStartKey: start,
       FilterExpression: 'begins_with(pk, :p)',
       ExpressionAttributeValues: { ':p': { S: prefix } },
       ProjectionExpression: 'pk',
-    }));
+    });
     count += out.Items?.length ?? 0;
     start = out.LastEvaluatedKey;
   } while (start);
