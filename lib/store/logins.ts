@@ -5,7 +5,7 @@
  * retries: a retried put finds its own transaction hash, a retried take finds its own `usedBy`.
  */
 import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { isConditionFailure, N, num, S, str, toItem, type Table } from './table.js';
+import { isConditionFailure, KEY_PREFIXES, N, num, S, str, toItem, type Table } from './table.js';
 
 export interface LoginRecord {
   readonly stateHash: string;
@@ -28,7 +28,7 @@ export interface LoginRecord {
   readonly expiresAt: number;
 }
 
-const key = (stateHash: string) => ({ pk: S(`login#${stateHash}`) });
+const key = (stateHash: string) => ({ pk: S(`${KEY_PREFIXES.login}${stateHash}`) });
 
 export async function putLogin(table: Table, login: LoginRecord): Promise<void> {
   await table.send(new PutItemCommand({
