@@ -284,7 +284,8 @@ describe('IAM: each function gets exactly what its routes use', () => {
   });
 
   it.each(FUNCTION_NAMES)('%s: role policy statements, exact', (name) => {
-    expect(roleStatements(template, roleId(name))).toEqual(expected()[name].map(normalize));
+    const inOrder = (statements: PolicyStatement[]) => statements.map(normalize).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    expect(inOrder(roleStatements(template, roleId(name)))).toEqual(inOrder(expected()[name]));
   });
 
   it.each(FUNCTION_NAMES)('%s: no AWS managed policy, and only X-Ray has a wildcard resource', (name) => {
@@ -439,8 +440,9 @@ describe('(v2) ID-token signing keys', () => {
 describe('alarms', () => {
   const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a['Properties'] as Record<string, unknown>);
 
-  it('are 18: errors and throttles per function, API 5xx, table throttles, upstream failure rate, login failures', () => {
-    expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 4);
+  it('are 19: errors and throttles per function, API 5xx, table throttles, upstream failure rate, login failures, and (in its own construct) API 429s', () => {
+    expect(alarms()).toHaveLength(FUNCTION_NAMES.length * 2 + 4 + 1);
+    expect(logicalId(stack.throttledRequests.alarm)).toMatch(/^Throttled/);
     expect([...stack.alarms.alarms.keys()].sort()).toEqual([
       ...FUNCTION_NAMES.flatMap((n) => [`${n}-errors`, `${n}-throttles`]), 'api-5xx', 'table-throttles', 'upstream-failure-rate', 'login-failures',
     ].sort());
