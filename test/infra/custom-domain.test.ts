@@ -126,7 +126,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
 describe('alarm topic', () => {
   it('gets every alarm and every return to OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(18);
+    expect(alarms).toHaveLength(19);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [TOPIC_ARN], OKActions: [TOPIC_ARN] });
     }
