@@ -145,6 +145,21 @@ export type RouteKeyOf<N extends FunctionName> = keyof (typeof FUNCTIONS)[N]['ro
 /** Every route key of every function. */
 export type RouteKey = { [N in FunctionName]: RouteKeyOf<N> }[FunctionName];
 
+/**
+ * The route keys API Gateway has for a function: its routes, and the `OPTIONS` route of each path
+ * whose route has a CORS class and a fixed method (an `ANY` route receives the preflight itself).
+ * The stack creates exactly these; the local runner dispatches exactly these.
+ */
+export function deployedRoutes(name: FunctionName): { readonly routeKey: string; readonly route: RouteSpec }[] {
+  const out = new Map<string, RouteSpec>();
+  for (const [routeKey, route] of Object.entries(functionSpec(name).routes)) {
+    out.set(routeKey, route);
+    const [method, path] = routeKey.split(' ') as [string, string];
+    if (route.cors !== undefined && method !== 'ANY') out.set(`OPTIONS ${path}`, route);
+  }
+  return [...out].map(([routeKey, route]) => ({ routeKey, route }));
+}
+
 /** A function's spec, widened (for code that handles every function alike). */
 export function functionSpec(name: FunctionName): FunctionSpec {
   return FUNCTIONS[name];

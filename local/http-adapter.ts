@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { FunctionRoutes } from '../functions/handler.js';
-import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
+import { deployedRoutes, FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
 import { routes as backchannelLogoutRoutes } from '../functions/backchannel-logout/routes.js';
 import { routes as callbackRoutes } from '../functions/callback/routes.js';
 import { routes as logoutRoutes } from '../functions/logout/routes.js';
@@ -47,7 +47,7 @@ export function createDispatcher(runtime: Runtime): (method: string, path: strin
     const spec = functionSpec(name);
     const scoped: Runtime = { ...runtime, table: scopedTable(runtime.table, spec, name) };
     const handler = lambdaHandler(() => scoped, FUNCTION_MODULES[name]);
-    for (const key of Object.keys(spec.routes)) byRoute[key] = handler;
+    for (const { routeKey } of deployedRoutes(name)) byRoute[routeKey] = handler;
   }
   return (method, path) => routeFor(byRoute, method, path)?.route;
 }

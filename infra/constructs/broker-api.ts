@@ -15,7 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
 import { INTEGRATION_TIMEOUT } from './broker-function.js';
-import { FUNCTION_NAMES, functionSpec, type FunctionName, type ThrottleClass } from '../../functions/manifest.js';
+import { deployedRoutes, FUNCTION_NAMES, type FunctionName, type ThrottleClass } from '../../functions/manifest.js';
 import { resolveRouteThrottles, type RouteThrottles } from './route-throttles.js';
 
 export interface RouteEntry {
@@ -43,11 +43,7 @@ export function routeTable(): RouteEntry[] {
     entries.set(routeKey, { routeKey, method: apigwv2.HttpMethod[method as keyof typeof apigwv2.HttpMethod], path, functionName, throttle });
   };
   for (const functionName of FUNCTION_NAMES) {
-    for (const [routeKey, route] of Object.entries(functionSpec(functionName).routes)) {
-      add(routeKey, functionName, route.throttle);
-      const [method, path] = routeKey.split(' ') as [string, string];
-      if (route.cors !== undefined && method !== 'ANY') add(`OPTIONS ${path}`, functionName, route.throttle);
-    }
+    for (const { routeKey, route } of deployedRoutes(functionName)) add(routeKey, functionName, route.throttle);
   }
   return [...entries.values()];
 }
