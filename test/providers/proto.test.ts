@@ -4,13 +4,13 @@
  * with only its URLs and secret pointed at a local peer (`test/support/peers/proto.ts`).
  */
 import { readFileSync } from 'node:fs';
-import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/parse.js';
 import {
   browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
 } from '../support/harness.js';
 import { startProtoPeer, type JsonRequest, type ProtoPeer } from '../support/peers/proto.js';
+import { countItems as countTableItems } from '../support/table.js';
 
 const example = JSON.parse(readFileSync(new URL('../../examples/providers/proto.json', import.meta.url), 'utf8')) as Record<string, any>;
 const CLIENT_ID = 'proto-token-broker';
@@ -63,23 +63,7 @@ const last = <T>(list: readonly T[]): T => list[list.length - 1]!;
 const grants = (type: string) => peer.tokenRequests.filter((r) => r.json?.['grant_type'] === type);
 
 /** Items in the broker's table whose key starts with `prefix`. */
-async function countItems(prefix: string): Promise<number> {
-  const table = h.runtime.table;
-  let count = 0;
-  let start: ScanCommandOutput['LastEvaluatedKey'];
-  do {
-    const out: ScanCommandOutput = await table.send(new ScanCommand({
-      TableName: table.name,
-      ExclusiveStartKey: start,
-      FilterExpression: 'begins_with(pk, :p)',
-      ExpressionAttributeValues: { ':p': { S: prefix } },
-      ProjectionExpression: 'pk',
-    }));
-    count += out.Items?.length ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return count;
-}
+const countItems = (prefix: string) => countTableItems(h.runtime.table, prefix);
 
 /** The JSON body must carry the client credentials and the grant's fields, nothing form-encoded. */
 function expectJsonGrant(r: JsonRequest, fields: Record<string, unknown>): void {
