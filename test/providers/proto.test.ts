@@ -4,11 +4,12 @@
  * with only its URLs and secret pointed at a local peer (`test/support/peers/proto.ts`).
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/parse.js';
 import {
-  browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
+  browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
 } from '../support/harness.js';
+import { providerSuite } from '../support/provider-suite.js';
 import { startProtoPeer, type JsonRequest, type ProtoPeer } from '../support/peers/proto.js';
 import { countItems as countTableItems } from '../support/table.js';
 
@@ -20,43 +21,35 @@ const AT_SECONDS = 3600;
 let peer: ProtoPeer;
 let h: Harness;
 
-beforeAll(async () => {
-  peer = await startProtoPeer({
-    clientId: CLIENT_ID,
-    clientSecret: SECRET,
-    accessTokenSeconds: AT_SECONDS,
-    now: () => Math.floor(Date.now() / 1000) + (h?.clockOffset ?? 0),
-  });
-  h = await startHarness({
-    configure: (doc) => {
-      const provider = {
-        ...example.providers.proto,
-        authorizationEndpoint: peer.authorizationEndpoint,
-        tokenEndpoint: peer.tokenEndpoint,
-        revocationEndpoint: peer.revocationEndpoint,
-        clientId: CLIENT_ID,
-        clientSecret: { value: SECRET },
-      };
-      doc.providers.proto = provider;
-      // Variants that each drop one quirk setting, to show that each one is needed.
-      const { defaultTokenType: _, ...noDefaultType } = provider;
-      doc.providers['proto-no-default-type'] = noDefaultType;
-      doc.providers['proto-form'] = { ...provider, tokenRequestFormat: 'form' };
-      doc.providers['proto-wrong-secret'] = { ...provider, clientSecret: { value: 'not-the-secret' } };
-      doc.providers['proto-no-pkce'] = { ...provider, pkce: false };
-      doc.clients.app.providers = ['proto', 'proto-no-default-type', 'proto-form', 'proto-wrong-secret', 'proto-no-pkce'];
-      doc.clients.web.providers = ['proto'];
-      peer.redirectUris.push(`${doc.publicUrl}/callback`);
-    },
-  });
-});
-afterEach(() => {
-  h.clockOffset = 0;
-  peer.rotateRefreshTokens = true;
-});
-afterAll(async () => {
-  await h?.close();
-  await peer?.close();
+providerSuite({
+  start: (now) => startProtoPeer({ clientId: CLIENT_ID, clientSecret: SECRET, accessTokenSeconds: AT_SECONDS, now }),
+  configure(doc, peer) {
+    const provider = {
+      ...example.providers.proto,
+      authorizationEndpoint: peer.authorizationEndpoint,
+      tokenEndpoint: peer.tokenEndpoint,
+      revocationEndpoint: peer.revocationEndpoint,
+      clientId: CLIENT_ID,
+      clientSecret: { value: SECRET },
+    };
+    doc.providers.proto = provider;
+    // Variants that each drop one quirk setting, to show that each one is needed.
+    const { defaultTokenType: _, ...noDefaultType } = provider;
+    doc.providers['proto-no-default-type'] = noDefaultType;
+    doc.providers['proto-form'] = { ...provider, tokenRequestFormat: 'form' };
+    doc.providers['proto-wrong-secret'] = { ...provider, clientSecret: { value: 'not-the-secret' } };
+    doc.providers['proto-no-pkce'] = { ...provider, pkce: false };
+    doc.clients.app.providers = ['proto', 'proto-no-default-type', 'proto-form', 'proto-wrong-secret', 'proto-no-pkce'];
+    doc.clients.web.providers = ['proto'];
+    peer.redirectUris.push(`${doc.publicUrl}/callback`);
+  },
+  ready(started, harness) {
+    peer = started;
+    h = harness;
+  },
+  reset(peer) {
+    peer.rotateRefreshTokens = true;
+  },
 });
 
 const last = <T>(list: readonly T[]): T => list[list.length - 1]!;
