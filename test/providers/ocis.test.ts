@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { browserHeaders, form, go, redeem, refreshNative, webLogin, WEB_ORIGIN, type Harness } from '../support/harness.js';
 import { providerSuite } from '../support/provider-suite.js';
 import type { Peer } from '../support/peers/oidc-peer.js';
-import { exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
+import { finishNativeLogin, startNativeLogin, useExampleProvider } from '../support/peers/example-flows.js';
 import { OCIS_CLIENT_ID, startOcisPeer } from '../support/peers/ocis.js';
 
 const SECRET = `oc:is%+ s3cret/${randomBytes(4).toString('hex')}`;
@@ -24,12 +24,7 @@ let h: Harness;
 providerSuite({
   start: () => startOcisPeer({ clientSecret: SECRET }),
   configure(doc, peer) {
-    peer.attach(doc['publicUrl']);
-    const ocis = exampleProvider('ocis');
-    ocis['issuer'] = peer.issuer;
-    ocis['clientId'] = OCIS_CLIENT_ID;
-    ocis['clientSecret'] = { value: SECRET };
-    useProvider(doc, 'ocis', ocis);
+    useExampleProvider(doc, 'ocis', peer, () => ({ clientId: OCIS_CLIENT_ID, clientSecret: { value: SECRET } }));
     doc['ttl'] = { minAccessTokenSeconds: 30 };
   },
   ready(started, harness) {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { browserHeaders, form, go, redeem, refreshNative, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness } from '../support/harness.js';
 import { providerSuite } from '../support/provider-suite.js';
 import { basicParts, formEncode, type Peer } from '../support/peers/oidc-peer.js';
-import { exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
+import { finishNativeLogin, startNativeLogin, useExampleProvider } from '../support/peers/example-flows.js';
 import { OKTA_CLIENT_ID, startOktaPeer } from '../support/peers/okta.js';
 
 const SECRET = `ok:ta%+ s3cret/${randomBytes(4).toString('hex')}`;
@@ -23,16 +23,14 @@ let h: Harness;
 providerSuite({
   start: () => startOktaPeer({ clientSecret: SECRET, accessTokenSeconds: 3600 }),
   configure(doc, peer) {
-    peer.attach(doc['publicUrl']);
-    const okta = exampleProvider('okta');
-    okta['issuer'] = peer.issuer;
-    okta['clientId'] = OKTA_CLIENT_ID;
-    // Locally the secret is a value; deployed it comes from Secrets Manager (see the example).
-    okta['clientSecret'] = { value: SECRET };
-    // The peer is oidc-provider, which grants offline_access only with prompt=consent
-    // (OIDC Core §11); Okta itself does not need it.
-    okta['authorizationParams'] = { ...okta['authorizationParams'], prompt: 'consent' };
-    useProvider(doc, 'okta', okta);
+    useExampleProvider(doc, 'okta', peer, (okta) => ({
+      clientId: OKTA_CLIENT_ID,
+      // Locally the secret is a value; deployed it comes from Secrets Manager (see the example).
+      clientSecret: { value: SECRET },
+      // The peer is oidc-provider, which grants offline_access only with prompt=consent
+      // (OIDC Core §11); Okta itself does not need it.
+      authorizationParams: { ...okta['authorizationParams'], prompt: 'consent' },
+    }));
     doc['ttl'] = { minAccessTokenSeconds: 30 };
   },
   ready(started, harness) {

@@ -13,7 +13,7 @@ import { brokerSubject } from '../../lib/oidc/subject.js';
 import { describe, expect, it } from 'vitest';
 import { browserHeaders, form, go, NATIVE_REDIRECT, redeem, refreshNative, webLogin, type Harness } from '../support/harness.js';
 import { providerSuite } from '../support/provider-suite.js';
-import { authorizationResponse, exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
+import { authorizationResponse, finishNativeLogin, startNativeLogin, useExampleProvider } from '../support/peers/example-flows.js';
 import { EXTERNAL_PROVIDERS_PATH, SOAP_ACTION, startXProtectPeer, XPROTECT_CLIENT_ID, type XProtectPeer } from '../support/peers/xprotect.js';
 
 const ACCESS_TOKEN_SECONDS = 3600;
@@ -25,11 +25,7 @@ let h: Harness;
 providerSuite({
   start: () => startXProtectPeer({ accessTokenSeconds: ACCESS_TOKEN_SECONDS, vmsTtlSeconds: VMS_TTL }),
   configure(doc, peer) {
-    peer.attach(doc['publicUrl']);
-    const xprotect = exampleProvider('xprotect');
-    xprotect['issuer'] = peer.issuer;
-    xprotect['downstreamLogin'] = { ...xprotect['downstreamLogin'], url: peer.serverCommandUrl };
-    useProvider(doc, 'xprotect', xprotect);
+    useExampleProvider(doc, 'xprotect', peer, (xprotect) => ({ downstreamLogin: { ...xprotect['downstreamLogin'], url: peer.serverCommandUrl } }));
     // A small margin, so the VMS token's renewal can be seen while the access token is fresh.
     doc['ttl'] = { minAccessTokenSeconds: 10 };
   },
