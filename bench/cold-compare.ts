@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FUNCTION_NAMES } from '../functions/routes.js';
+import { FUNCTION_NAMES } from '../functions/manifest.js';
 import { coldStarts } from './cold-start.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));

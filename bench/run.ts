@@ -32,7 +32,7 @@ import { clearApiAccessHints } from '../lib/broker/api-access.js';
 import { fieldContext } from '../lib/broker/session-tokens.js';
 import { getSession, sessionKey } from '../lib/store/sessions.js';
 import { startEchoApi } from '../test/support/echo-api.js';
-import { FUNCTION_NAMES } from '../functions/routes.js';
+import { FUNCTION_NAMES } from '../functions/manifest.js';
 import { DEFAULT_MEMORY_MB } from '../infra/constructs/broker-function.js';
 import { browserHeaders, go, loginAtProvider, nativeLogin, redeem, refreshNative, startHarness, webLogin, jar } from '../test/support/harness.js';
 import { bundleRows } from './bundles.js';

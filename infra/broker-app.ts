@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BrokerStack, type BrokerStackProps } from './broker-stack.js';
 import { CONFIG_CONTEXT_KEY, resolveConfigPath } from './config.js';
+import { parseRouteThrottles } from './constructs/route-throttles.js';
 
 /**
  * Context keys (`npx cdk deploy -c key=value`), all optional:
@@ -15,7 +16,9 @@ import { CONFIG_CONTEXT_KEY, resolveConfigPath } from './config.js';
  * - `stackName`: default `OAuthBroker`;
  * - `domainName` and `certificateArn`: a custom domain (both or neither);
  * - `alarmTopicArn`: an SNS topic for the alarms;
- * - `throttlingRateLimit`, `throttlingBurstLimit`, `memorySize`, `logRetentionDays`: numbers;
+ * - `throttlingRateLimit`, `throttlingBurstLimit`, `memorySize`, `logRetentionDays`,
+ *   `throttledRequestsThreshold`: numbers;
+ * - `routeThrottles`: per-class route limits, JSON (docs/deploy.md, "Throttles");
  * - `sessionIndexes`: `all` (default) or `sub`, the first deploy of an upgrade that adds the
  *   session indexes to an existing table (CloudFormation adds one index per update).
  */
@@ -51,6 +54,8 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
     alarmTopicArn: get('alarmTopicArn'),
     throttlingRateLimit: num('throttlingRateLimit'),
     throttlingBurstLimit: num('throttlingBurstLimit'),
+    routeThrottles: parseRouteThrottles(app.node.tryGetContext('routeThrottles')),
+    throttledRequestsThreshold: num('throttledRequestsThreshold'),
     memorySize: num('memorySize'),
     logRetention: retentionDays as logs.RetentionDays | undefined,
     ...(sessionIndexes ? { sessionIndexes } : {}),

@@ -1,54 +1,26 @@
 /**
  * The broker in one stack: the configuration (validated at synth), the session table and its
- * key, the token key ring and the ID-token signing keys, one function per `functions/` folder with exactly the access its
- * entry point wires, the HTTP API, and the alarms.
+ * key, the token key ring and the ID-token signing keys, one function per entry of
+ * functions/manifest.ts with exactly the access that entry names (the entry point's wiring is
+ * checked against the same entry by the compiler), the HTTP API, and the alarms.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Stage, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { FUNCTION_NAMES, type FunctionName } from '../functions/routes.js';
+import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
 import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
 import { BrokerAlarms } from './constructs/broker-alarms.js';
 import { BrokerApi } from './constructs/broker-api.js';
-import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
+import { BrokerFunction } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
-import { SessionTable, type ItemAction, type SessionIndexes } from './constructs/session-table.js';
-
-/**
- * What each function may do, mirroring what its entry point (`functions/<name>/index.ts`) wires:
- * `tableFromEnv` gives it the table, and exactly the item operations its routes perform;
- * `secretsManagerFetcher` gives it `GetSecretValue` on the token key ring and, with
- * `clientSecrets`, on the client secrets; `signingKeys` (the functions whose entry point reads
- * `runtime.signing`) adds the ID-token signing keys: `refresh` signs ID tokens and serves `/jwks`,
- * `logout` checks `/end-session` hints. `sessionLookup` is `Query` on the session indexes, and
- * `logoutTokens` writes and reads the replay records of back-channel logout, and nothing else.
- */
-export const FUNCTION_ACCESS = {
-  'start-login': { items: ['dynamodb:PutItem'], secrets: false, clientSecrets: false, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true, clientSecrets: true, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: true, sessionLookup: false, logoutTokens: false },
-  logout: { items: ['dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: true, sessionLookup: false, logoutTokens: false },
-  metadata: { items: [], secrets: false, clientSecrets: false, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  // The API proxy reads the session (GetItem), refreshes it as `refresh` does (UpdateItem; DeleteItem
-  // for an ended one), marks a spent token (UpdateItem), and needs the client secrets and the key
-  // ring for upstream refreshes; it mints no ID token.
-  proxy: { items: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  'backchannel-logout': { items: ['dynamodb:DeleteItem'], secrets: true, clientSecrets: false, signingKeys: false, sessionLookup: true, logoutTokens: true },
-} as const satisfies Record<FunctionName, FunctionAccess>;
-
-export interface FunctionAccess {
-  readonly items: readonly ItemAction[];
-  readonly secrets: boolean;
-  readonly clientSecrets: boolean;
-  readonly signingKeys: boolean;
-  readonly sessionLookup: boolean;
-  readonly logoutTokens: boolean;
-}
+import type { RouteThrottles } from './constructs/route-throttles.js';
+import { SessionTable, type SessionIndexes } from './constructs/session-table.js';
+import { ThrottledRequestsAlarm } from './constructs/throttled-requests-alarm.js';
 
 export interface BrokerStackProps extends StackProps {
   /** Path of the configuration document (CONTRACT.md, Configuration). */
@@ -65,10 +37,23 @@ export interface BrokerStackProps extends StackProps {
    * @default - alarms without actions
    */
   readonly alarmTopicArn?: string;
-  /** @default 50 requests per second */
+  /** The stage's default (routes without their own limit: unknown paths). @default 50 requests per second */
   readonly throttlingRateLimit?: number;
   /** @default 100 requests */
   readonly throttlingBurstLimit?: number;
+  /**
+   * Per-route limits by throttle class (functions/manifest.ts); a class not given keeps its
+   * default (`DEFAULT_ROUTE_THROTTLES`, sizing in docs/deploy.md).
+   *
+   * @default DEFAULT_ROUTE_THROTTLES
+   */
+  readonly routeThrottles?: RouteThrottles;
+  /**
+   * Throttled (429) answers in 5 minutes that raise the alarm.
+   *
+   * @default 50
+   */
+  readonly throttledRequestsThreshold?: number;
   /** @default 512 MB */
   readonly memorySize?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
@@ -92,6 +77,8 @@ export class BrokerStack extends Stack {
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
   readonly api: BrokerApi;
   readonly alarms: BrokerAlarms;
+  /** The alarm on 429s (per-route throttles), from the access log. */
+  readonly throttledRequests: ThrottledRequestsAlarm;
 
   constructor(scope: Construct, id: string, props: BrokerStackProps) {
     super(scope, id, props);
@@ -122,23 +109,23 @@ export class BrokerStack extends Stack {
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
     for (const name of FUNCTION_NAMES) {
-      const access: FunctionAccess = FUNCTION_ACCESS[name];
+      const spec = functionSpec(name);
+      const usesTable = Object.keys(spec.items).length > 0 || spec.sessionLookup;
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
-        ...(access.items.length > 0 ? { tableName: this.sessions.table.tableName } : {}),
-        ...(name === 'proxy' ? { timeout: PROXY_FUNCTION_TIMEOUT } : {}),
+        ...(usesTable ? { tableName: this.sessions.table.tableName } : {}),
+        ...(spec.timeoutSeconds !== undefined ? { timeout: Duration.seconds(spec.timeoutSeconds) } : {}),
         memorySize: props.memorySize,
         logRetention: props.logRetention,
       });
-      this.sessions.grantAccess(fn.function, access);
-      if (access.secrets) {
-        for (const secret of [...(access.clientSecrets ? clientSecrets : []), keyRingSecret]) secret.grantRead(fn.function);
-      }
-      if (access.signingKeys) signingKeysSecret.grantRead(fn.function);
+      this.sessions.grantAccess(fn.function, spec);
+      const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = spec.secrets;
+      for (const secret of [...(readsClientSecrets ? clientSecrets : []), ...(keyRing ? [keyRingSecret] : [])]) secret.grantRead(fn.function);
+      if (signingKeys) signingKeysSecret.grantRead(fn.function);
       // The key rings must hold keys before a function can take a request.
       if (this.keyRing) fn.function.node.addDependency(this.keyRing.generated);
-      if (this.signingKeys && access.signingKeys) fn.function.node.addDependency(this.signingKeys.generated);
+      if (this.signingKeys && signingKeys) fn.function.node.addDependency(this.signingKeys.generated);
       functions[name] = fn;
     }
     this.functions = functions;
@@ -148,6 +135,7 @@ export class BrokerStack extends Stack {
       functions: lambdas,
       throttlingRateLimit: props.throttlingRateLimit,
       throttlingBurstLimit: props.throttlingBurstLimit,
+      ...(props.routeThrottles ? { routeThrottles: props.routeThrottles } : {}),
       accessLogRetention: props.logRetention,
       ...(props.customDomain
         ? {
@@ -159,11 +147,18 @@ export class BrokerStack extends Stack {
         : {}),
     });
 
+    const alarmTopic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
     this.alarms = new BrokerAlarms(this, 'Alarms', {
       functions: lambdas,
       api: this.api.httpApi,
       table: this.sessions.table,
-      ...(props.alarmTopicArn ? { alarmTopic: sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) } : {}),
+      ...(alarmTopic ? { alarmTopic } : {}),
+    });
+    this.throttledRequests = new ThrottledRequestsAlarm(this, 'Throttled', {
+      accessLogs: this.api.accessLogs,
+      apiId: this.api.httpApi.apiId,
+      ...(props.throttledRequestsThreshold !== undefined ? { threshold: props.throttledRequestsThreshold } : {}),
+      ...(alarmTopic ? { alarmTopic } : {}),
     });
 
     new CfnOutput(this, 'TableName', { value: this.sessions.table.tableName, description: 'The session table (retained when the stack is deleted)' });

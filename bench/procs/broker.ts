@@ -10,16 +10,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FUNCTION_ROUTES, type FunctionName } from '../../functions/routes.js';
+import { deployedRoutes, FUNCTION_NAMES } from '../../functions/manifest.js';
 import { routeFor, type Handler } from '../../lib/lambda/apigw.js';
 import { readBody, toEvent, writeResult } from '../../local/http-adapter.js';
 import { answerBench } from './child.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const byRoute: Record<string, Handler> = {};
-for (const [name, keys] of Object.entries(FUNCTION_ROUTES) as [FunctionName, readonly string[]][]) {
+for (const name of FUNCTION_NAMES) {
   const { handler } = await import(pathToFileURL(path.join(root, 'dist', name, 'index.mjs')).href) as { handler: Handler };
-  for (const key of keys) byRoute[key] = handler;
+  for (const { routeKey } of deployedRoutes(name)) byRoute[routeKey] = handler;
 }
 
 const server = http.createServer((req, res) => {

@@ -11,7 +11,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { FunctionName } from '../../functions/routes.js';
+import type { FunctionName } from '../../functions/manifest.js';
 import { METRIC, METRICS_NAMESPACE, SERVICE_DIMENSION } from '../../lib/metrics-names.js';
 
 const PERIOD = Duration.minutes(5);

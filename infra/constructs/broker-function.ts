@@ -12,7 +12,7 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
-import type { FunctionName } from '../../functions/routes.js';
+import { FUNCTIONS, type FunctionName } from '../../functions/manifest.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 
@@ -37,11 +37,11 @@ export const FUNCTION_TIMEOUT = Duration.seconds(25);
 export const INTEGRATION_TIMEOUT = Duration.seconds(29);
 
 /**
- * The API proxy's timeout: 29 s, API Gateway's limit. The proxy ends all its work (a wait for a
- * concurrent refresh, an upstream refresh, the API call) `PROXY_BUDGET_MS` (28 s) after it started,
- * so it answers, a `504` included, before either gives up.
+ * The API proxy's timeout (functions/manifest.ts): 29 s, API Gateway's limit. The proxy ends all
+ * its work (a wait for a concurrent refresh, an upstream refresh, the API call) `PROXY_BUDGET_MS`
+ * (28 s) after it started, so it answers, a `504` included, before either gives up.
  */
-export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(29);
+export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(FUNCTIONS.proxy.timeoutSeconds);
 
 /**
  * 512 MB by default, chosen from measured duration × price (docs/design.md, "Cost model"):
@@ -60,8 +60,11 @@ export const ESM_REQUIRE_BANNER = "import { createRequire as __cr } from 'node:m
 if (FUNCTION_TIMEOUT.toMilliseconds() <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must leave room to wait out a lease and then refresh`);
 }
-if (FUNCTION_TIMEOUT.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds() || PROXY_FUNCTION_TIMEOUT.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds()) {
-  throw new TypeError('a function must time out before API Gateway does (29 s)');
+for (const [name, spec] of Object.entries(FUNCTIONS) as [string, { timeoutSeconds?: number }][]) {
+  const timeout = spec.timeoutSeconds === undefined ? FUNCTION_TIMEOUT : Duration.seconds(spec.timeoutSeconds);
+  if (timeout.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds()) {
+    throw new TypeError(`functions/manifest.ts: ${name} must time out before API Gateway does (29 s)`);
+  }
 }
 if (PROXY_BUDGET_MS >= PROXY_FUNCTION_TIMEOUT.toMilliseconds() || PROXY_BUDGET_MS <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError('the proxy\'s budget must end before its function times out, and leave room for an API call after a whole wait and refresh');

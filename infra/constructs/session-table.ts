@@ -8,10 +8,10 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { LOGOUT_TOKEN_KEY_PREFIX, PARTITION_KEY, SESSION_INDEXES, TTL_ATTRIBUTE } from '../../lib/store/table.js';
+import type { TableGrant } from '../../lib/store/scoped-table.js';
+import { PARTITION_KEY, SESSION_INDEXES, TTL_ATTRIBUTE, type ItemAction } from '../../lib/store/table.js';
 
-/** The single-item operations the broker uses; nothing else is ever granted. */
-export type ItemAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem';
+export type { ItemAction } from '../../lib/store/table.js';
 
 /**
  * Which session indexes the table has. CloudFormation adds at most one global secondary index per
@@ -74,42 +74,44 @@ export class SessionTable extends Construct {
   }
 
   /**
-   * Grants exactly `actions` on the table, and the key use DynamoDB makes on the caller's behalf
-   * to serve them, only through DynamoDB: reads need `kms:Decrypt` and `kms:DescribeKey`; writes
-   * also `kms:Encrypt`, `kms:ReEncrypt*` and `kms:GenerateDataKey*` (the set CDK's own
-   * `grantWriteData` and DynamoDB's managed key policy give). `Table.grant` alone gives no key
-   * use, and `grantReadWriteData` grants far more table actions than the broker uses.
-   */
-  grantItems(grantee: iam.IGrantable, ...actions: ItemAction[]): void {
-    this.grantAccess(grantee, { items: actions });
-  }
-
-  /**
-   * Grants `items` on the table (on the table only: `Table.grant` would add `<table>/index/*` once
-   * the table has indexes), and optionally:
-   * - `sessionLookup`: `dynamodb:Query` on the session indexes, nothing else;
-   * - `logoutTokens`: `PutItem` and `GetItem` on the logout-token records only
-   *   (`dynamodb:LeadingKeys`), the replay cache of back-channel logout: with it alone a caller
-   *   cannot write a session or a login;
+   * Grants exactly `grant` (a function's entry in functions/manifest.ts), and the key use DynamoDB
+   * makes on the caller's behalf to serve it, only through DynamoDB: reads need `kms:Decrypt` and
+   * `kms:DescribeKey`; writes also `kms:Encrypt`, `kms:ReEncrypt*` and `kms:GenerateDataKey*` (the
+   * set CDK's own `grantWriteData` and DynamoDB's managed key policy give). One statement per set
+   * of actions:
    *
-   * and the key use all of that needs, through DynamoDB only (one statement per caller).
+   * - item actions on the table only (`Table.grant` would add `<table>/index/*` once the table has
+   *   indexes), on the items whose key starts with the granted prefixes only: a condition
+   *   `ForAllValues:StringLike` on `dynamodb:LeadingKeys` (the partition key values a request
+   *   names; every item action names exactly one, so the condition is never vacuously true);
+   * - `sessionLookup`: `dynamodb:Query` on the session indexes, nothing else. Not key-scoped:
+   *   on an index, `dynamodb:LeadingKeys` is the index's partition key (`idpSubKey`, `idpSidKey`),
+   *   a keyed hash without a prefix to scope by; the keys-only indexes give the caller session
+   *   keys, which it may only delete.
    */
-  grantAccess(grantee: iam.IGrantable, access: { readonly items: readonly ItemAction[]; readonly sessionLookup?: boolean; readonly logoutTokens?: boolean }): void {
-    if (access.items.length > 0) iam.Grant.addToPrincipal({ grantee, actions: [...access.items], resourceArns: [this.table.tableArn] });
-    if (access.sessionLookup) {
-      iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`) });
+  grantAccess(grantee: iam.IGrantable, grant: TableGrant): void {
+    const byActions = new Map<string, { actions: ItemAction[]; prefixes: string[] }>();
+    for (const [prefix, actions] of Object.entries(grant.items) as [string, readonly ItemAction[]][]) {
+      if (actions.length === 0) continue;
+      const sorted = [...new Set(actions)].sort();
+      const group = byActions.get(sorted.join(' ')) ?? { actions: sorted, prefixes: [] };
+      group.prefixes.push(`${prefix}*`);
+      byActions.set(sorted.join(' '), group);
     }
-    if (access.logoutTokens) {
+    for (const { actions, prefixes } of byActions.values()) {
       iam.Grant.addToPrincipal({
         grantee,
-        actions: ['dynamodb:PutItem', 'dynamodb:GetItem'],
+        actions,
         resourceArns: [this.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${LOGOUT_TOKEN_KEY_PREFIX}*`] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes.sort() } },
       });
     }
-    if (access.items.length === 0 && !access.sessionLookup && !access.logoutTokens) return;
-    const writes = access.logoutTokens === true || access.items.some((a) => a !== 'dynamodb:GetItem');
-    this.grantKeyUse(grantee, writes);
+    if (grant.sessionLookup) {
+      iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`) });
+    }
+    const itemActions = [...byActions.values()].flatMap((g) => g.actions);
+    if (itemActions.length === 0 && !grant.sessionLookup) return;
+    this.grantKeyUse(grantee, itemActions.some((a) => a !== 'dynamodb:GetItem'));
   }
 
   private grantKeyUse(grantee: iam.IGrantable, writes: boolean): void {

@@ -4,7 +4,7 @@
  * used by one callback request (TTL removes it later). Both writes are idempotent under the SDK's
  * retries: a retried put finds its own transaction hash, a retried take finds its own `usedBy`.
  */
-import { isConditionFailure, N, num, S, str, toItem, type Table } from './table.js';
+import { isConditionFailure, KEY_PREFIXES, N, num, S, str, toItem, type Table } from './table.js';
 
 export interface LoginRecord {
   readonly stateHash: string;
@@ -27,7 +27,7 @@ export interface LoginRecord {
   readonly expiresAt: number;
 }
 
-const key = (stateHash: string) => ({ pk: S(`login#${stateHash}`) });
+const key = (stateHash: string) => ({ pk: S(`${KEY_PREFIXES.login}${stateHash}`) });
 
 export async function putLogin(table: Table, login: LoginRecord): Promise<void> {
   await table.call('PutItem', {

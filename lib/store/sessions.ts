@@ -15,7 +15,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import * as v from 'valibot';
 import { BrokerUnavailableError } from '../errors.js';
-import { isConditionFailure, N, S, SESSION_INDEXES, toItem, type Item, type Table } from './table.js';
+import { isConditionFailure, KEY_PREFIXES, N, S, SESSION_INDEXES, toItem, type Item, type Table } from './table.js';
 
 const int = v.pipe(v.number(), v.integer());
 const str = v.string();
@@ -94,7 +94,7 @@ declare const parsed: unique symbol;
 /** A stored session, as only `parseSession` makes it (never a cast). */
 export type SessionRecord = Readonly<v.InferOutput<typeof SessionSchema>> & { readonly [parsed]: true };
 
-export const sessionKey = (sid: string) => `session#${sid}`;
+export const sessionKey = (sid: string) => `${KEY_PREFIXES.session}${sid}`;
 const key = (sid: string) => ({ pk: S(sessionKey(sid)) });
 
 /** Parses a stored item; an item that does not parse is a corrupt record, answered as storage trouble. */
@@ -105,7 +105,7 @@ export function parseSession(item: Item): SessionRecord {
     else if (val.N !== undefined) flat[k] = Number(val.N);
   }
   const pk = flat['pk'];
-  if (typeof pk === 'string' && pk.startsWith('session#')) flat['sid'] = pk.slice('session#'.length);
+  if (typeof pk === 'string' && pk.startsWith(KEY_PREFIXES.session)) flat['sid'] = pk.slice(KEY_PREFIXES.session.length);
   const out = v.safeParse(SessionSchema, flat);
   if (!out.success) {
     const fields = out.issues.map((i) => v.getDotPath(i) ?? '?').join(', ');
@@ -528,7 +528,7 @@ export async function findMatchingSessions(table: Table, match: SessionMatch): P
     });
     for (const item of out.Items ?? []) {
       const pk = item['pk']?.S;
-      if (pk?.startsWith('session#')) sids.push(pk.slice('session#'.length));
+      if (pk?.startsWith(KEY_PREFIXES.session)) sids.push(pk.slice(KEY_PREFIXES.session.length));
     }
     start = out.LastEvaluatedKey;
   } while (start);

@@ -66,8 +66,24 @@ export const SESSION_INDEXES = {
   sid: { indexName: 'by-idp-sid', attribute: 'idpSidKey' },
 } as const;
 
+/**
+ * Every item's `pk` starts with one of these: a login (`lib/store/logins.ts`), a session
+ * (`lib/store/sessions.ts`), a remembered logout token (`lib/store/logout-tokens.ts`). Grants are
+ * scoped by them (`dynamodb:LeadingKeys`, functions/manifest.ts).
+ */
+export const KEY_PREFIXES = {
+  login: 'login#',
+  session: 'session#',
+  logoutToken: 'logout-jti#',
+} as const;
+
+export type KeyPrefix = (typeof KEY_PREFIXES)[keyof typeof KEY_PREFIXES];
+
+/** The single-item operations the broker uses; nothing else is ever granted on the table. */
+export type ItemAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem';
+
 /** Items that remember a provider's logout tokens (`jti`) start with this (`lib/store/logout-tokens.ts`). */
-export const LOGOUT_TOKEN_KEY_PREFIX = 'logout-jti#';
+export const LOGOUT_TOKEN_KEY_PREFIX = KEY_PREFIXES.logoutToken;
 
 export function createTable(name: string, client: TableClient): Table {
   return {

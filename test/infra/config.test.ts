@@ -1,5 +1,5 @@
 /**
- * The configuration at synth time, the context, the function access table and the secret imports:
+ * The configuration at synth time, the context and the secret imports:
  * everything that needs no bundling.
  */
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -9,9 +9,8 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES } from '../../functions/routes.js';
 import { createBrokerApp, stackPropsFromContext } from '../../infra/broker-app.js';
-import { FUNCTION_ACCESS, importSecret } from '../../infra/broker-stack.js';
+import { importSecret } from '../../infra/broker-stack.js';
 import { clientSecretReferences, EXAMPLE_CONFIG_PATH, loadBrokerConfig, resolveConfigPath } from '../../infra/config.js';
 import { ESM_REQUIRE_BANNER, FUNCTION_TIMEOUT, PROJECT_ROOT } from '../../infra/constructs/broker-function.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
@@ -185,22 +184,6 @@ describe('cdk.json', () => {
     expect(cdkJson['app']).toBe('npx tsx infra/app.ts');
     expect(cdkJson['notices']).toBe(false);
     expect(cdkJson.context['cli-telemetry']).toBe(false);
-  });
-});
-
-describe('function access mirrors each entry point', () => {
-  it.each(FUNCTION_NAMES)('%s: a table if it wires tableFromEnv, secrets if it wires secretsManagerFetcher, signing keys if it reads them', (name) => {
-    const source = readFileSync(path.join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8');
-    expect(FUNCTION_ACCESS[name].items.length > 0).toBe(source.includes('tableFromEnv'));
-    expect(FUNCTION_ACCESS[name].secrets).toBe(source.includes('secretsManagerFetcher'));
-    // Client secrets are read where a provider is called with them; back-channel logout calls none.
-    expect(FUNCTION_ACCESS[name].clientSecrets).toBe(source.includes('secretsManagerFetcher') && name !== 'backchannel-logout');
-    expect(FUNCTION_ACCESS[name].signingKeys).toBe(source.includes('runtime.signing'));
-  });
-
-  it('covers exactly the folders of functions/', () => {
-    const folders = readdirSync(path.join(PROJECT_ROOT, 'functions'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-    expect(Object.keys(FUNCTION_ACCESS).sort()).toEqual(folders.sort());
   });
 });
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES, type FunctionName } from '../../functions/routes.js';
+import { FUNCTION_NAMES, type FunctionName } from '../../functions/manifest.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { EXAMPLE_CONFIG_PATH } from '../../infra/config.js';
 import { logicalId, nagViolations, NO_BUNDLING, roleStatements, synthBroker, SYNTH_TIMEOUT } from './support.js';
@@ -126,7 +126,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
 describe('alarm topic', () => {
   it('gets every alarm and every return to OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(18);
+    expect(alarms).toHaveLength(19);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [TOPIC_ARN], OKActions: [TOPIC_ARN] });
     }

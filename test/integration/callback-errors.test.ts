@@ -4,12 +4,12 @@
  * provider whose token endpoint or ID token is broken: every failure ends at the app with an
  * OAuth error and no session.
  */
-import type { ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   form, go, jar, loginAtProvider, NATIVE_REDIRECT, pkce, redeem, startHarness, type Harness, type Jar,
 } from '../support/harness.js';
 import { startHostile, type Hostile, type TokenMode } from '../support/hostile.js';
+import { countItems as countTableItems } from '../support/table.js';
 
 let h: Harness;
 let evil: Hostile;
@@ -42,23 +42,7 @@ afterEach(() => {
 });
 
 /** Items in the broker's table whose key starts with `prefix` (`session#`, `login#`). */
-async function countItems(prefix: string): Promise<number> {
-  const table = h.runtime.table;
-  let count = 0;
-  let start: ScanCommandOutput['LastEvaluatedKey'];
-  do {
-    const out = await table.call('Scan', {
-      TableName: table.name,
-      ExclusiveStartKey: start,
-      FilterExpression: 'begins_with(pk, :p)',
-      ExpressionAttributeValues: { ':p': { S: prefix } },
-      ProjectionExpression: 'pk',
-    });
-    count += out.Items?.length ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return count;
-}
+const countItems = (prefix: string) => countTableItems(h.runtime.table, prefix);
 
 interface Started {
   readonly jar: Jar;

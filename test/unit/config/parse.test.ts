@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '../../support/errors.js';
 import { ConfigError, parseConfig, parseConfigText, type ConfigIssue, type ParseOptions } from '../../../lib/config/parse.js';
 import { configDocWithProvider, minimalConfigDoc, type ConfigDoc } from '../fixtures.js';
 
@@ -7,14 +8,7 @@ const LAMBDA: ParseOptions = { runtime: 'lambda' };
 
 /** Runs `fn`, which must throw a ConfigError, and returns its issues. */
 function issuesOf(fn: () => unknown): readonly ConfigIssue[] {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ConfigError);
-  const issues = (caught as ConfigError).issues;
+  const issues = thrownBy(fn, ConfigError).issues;
   expect(issues.length).toBeGreaterThan(0);
   return issues;
 }
@@ -132,15 +126,9 @@ describe('parseConfig: rules between fields', () => {
     const doc = minimalConfigDoc();
     doc.providers['p']!['issuer'] = 'http://idp.example.com';
     doc.clients['web']!['allowedOrigins'] = ['https://app.example.com/'];
-    let caught: unknown;
-    try {
-      parseConfig(doc, LOCAL);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(ConfigError);
-    expect((caught as ConfigError).message).toContain('providers.p.issuer');
-    expect((caught as ConfigError).message).toContain('clients.web.allowedOrigins.0');
+    const { message } = thrownBy(() => parseConfig(doc, LOCAL), ConfigError);
+    expect(message).toContain('providers.p.issuer');
+    expect(message).toContain('clients.web.allowedOrigins.0');
   });
 
   describe('publicUrl', () => {

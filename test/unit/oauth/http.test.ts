@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../support/errors.js';
 import { UpstreamMalformedError, UpstreamUnavailableError } from '../../../lib/errors.js';
 import { upstreamRequest, type HttpOptions, type UpstreamRequestInit } from '../../../lib/oauth/http.js';
 
@@ -25,16 +26,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map(close));
 });
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(Error);
-  return caught as Error;
-}
+const rejection = (promise: Promise<unknown>): Promise<Error> => rejectionOf(promise, Error);
 
 /** Both ways a request goes out: node:http (what runs), and an injected fetch (how tests inject provider faults). */
 const PATHS: [string, HttpOptions][] = [['node:http', {}], ['an injected fetch', { fetch: (input, init) => fetch(input, init) }]];

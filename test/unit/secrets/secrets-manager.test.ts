@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsJsonClient, type AwsJsonClient } from '../../../lib/aws/json-client.js';
+import { rejectionOf } from '../../support/errors.js';
 import { secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
 import { SecretError } from '../../../lib/secrets/secrets.js';
 
@@ -70,16 +71,7 @@ function client(at = endpoint): AwsJsonClient {
   });
 }
 
-async function secretError(promise: Promise<unknown>): Promise<SecretError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SecretError);
-  return caught as SecretError;
-}
+const secretError = (promise: Promise<unknown>): Promise<SecretError> => rejectionOf(promise, SecretError);
 
 describe('secretsManagerFetcher: failures', () => {
   it('maps a ResourceNotFoundException to SecretError naming the secret and the cause', async () => {
