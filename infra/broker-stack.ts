@@ -5,15 +5,19 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { FUNCTION_NAMES, type FunctionName } from '../functions/routes.js';
-import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { clientSecretReferences, loadBrokerConfig, OperatorInputError, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { METRICS_SERVICE_ENV } from '../lib/metrics-names.js';
 import { BrokerAlarms } from './constructs/broker-alarms.js';
+import { BrokerDashboard } from './constructs/broker-dashboard.js';
+import { BrokerMetrics } from './constructs/broker-metrics.js';
 import { BrokerApi } from './constructs/broker-api.js';
 import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
@@ -80,6 +84,28 @@ export interface BrokerStackProps extends StackProps {
    * @default 'all'
    */
   readonly sessionIndexes?: SessionIndexes;
+  /**
+   * Redeploy onto what a deleted stack kept (docs/deploy.md, "Redeploy after destroy"): the ARN of
+   * its KMS key, which encrypts the kept table and key secrets. The functions get `kms:Decrypt`
+   * on it through Secrets Manager (to read the kept key secrets the configuration names) and the
+   * key use DynamoDB needs; a new table is encrypted with it too.
+   *
+   * @default - a new key
+   */
+  readonly existingKeyArn?: string;
+  /**
+   * The kept table's name (the deleted stack's `TableName` output): the functions use it instead
+   * of a new table. Needs `existingKeyArn`.
+   *
+   * @default - a new table
+   */
+  readonly existingTableName?: string;
+  /**
+   * Reserved concurrency per function (docs/deploy.md, context `reservedConcurrency`).
+   *
+   * @default - none reserved
+   */
+  readonly reservedConcurrency?: Readonly<Partial<Record<FunctionName, number>>>;
 }
 
 export class BrokerStack extends Stack {
@@ -92,6 +118,7 @@ export class BrokerStack extends Stack {
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
   readonly api: BrokerApi;
   readonly alarms: BrokerAlarms;
+  readonly dashboard: BrokerDashboard;
 
   constructor(scope: Construct, id: string, props: BrokerStackProps) {
     super(scope, id, props);
@@ -102,22 +129,23 @@ export class BrokerStack extends Stack {
     this.brokerConfig = loadBrokerConfig(props.configPath, { createdKeyRingSecretName: keyRingSecretName, createdSigningKeysSecretName: signingKeysSecretName });
     const config = this.brokerConfig.config;
     if (props.customDomain && new URL(config.publicUrl).host !== props.customDomain.domainName) {
-      throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
+      throw new OperatorInputError(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
     }
     // The document as the functions read it, inside every code asset (no 4 KB environment limit).
     const configFile = path.join(Stage.of(this)!.outdir, `${this.artifactId}.broker.config.json`);
     mkdirSync(path.dirname(configFile), { recursive: true });
     writeFileSync(configFile, JSON.stringify(this.brokerConfig.document, null, 2) + '\n');
 
-    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes });
+    const keptKey = props.existingKeyArn ? kms.Key.fromKeyArn(this, 'KeptKey', props.existingKeyArn) : undefined;
+    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes, encryptionKey: keptKey, existingTableName: props.existingTableName });
     this.keyRing = this.brokerConfig.usesCreatedKeyRing
       ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
-    const keyRingSecret = this.keyRing?.secret ?? importSecret(this, 'ConfiguredKeyRing', secretsManagerId(config.tokenEncryptionKeys)!);
+    const keyRingSecret = this.keyRing?.secret ?? importSecret(this, 'ConfiguredKeyRing', secretsManagerId(config.tokenEncryptionKeys)!, keptKey);
     this.signingKeys = this.brokerConfig.usesCreatedSigningKeys
       ? new KeyRing(this, 'SigningKeys', { kind: 'signing', secretName: signingKeysSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
-    const signingKeysSecret = this.signingKeys?.secret ?? importSecret(this, 'ConfiguredSigningKeys', secretsManagerId(config.signingKeys)!);
+    const signingKeysSecret = this.signingKeys?.secret ?? importSecret(this, 'ConfiguredSigningKeys', secretsManagerId(config.signingKeys)!, keptKey);
     const clientSecrets = clientSecretReferences(config).map((ref, i) => importSecret(this, `ClientSecret${i}`, ref.secretId));
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
@@ -130,7 +158,10 @@ export class BrokerStack extends Stack {
         ...(name === 'proxy' ? { timeout: PROXY_FUNCTION_TIMEOUT } : {}),
         memorySize: props.memorySize,
         logRetention: props.logRetention,
+        reservedConcurrentExecutions: props.reservedConcurrency?.[name],
       });
+      // The metrics' Service dimension: this stack's own series, alarms and dashboard.
+      fn.function.addEnvironment(METRICS_SERVICE_ENV, this.stackName);
       this.sessions.grantAccess(fn.function, access);
       if (access.secrets) {
         for (const secret of [...(access.clientSecrets ? clientSecrets : []), keyRingSecret]) secret.grantRead(fn.function);
@@ -159,11 +190,26 @@ export class BrokerStack extends Stack {
         : {}),
     });
 
+    const metrics = new BrokerMetrics(this.stackName);
     this.alarms = new BrokerAlarms(this, 'Alarms', {
+      alarmNamePrefix: this.stackName,
+      metrics,
       functions: lambdas,
       api: this.api.httpApi,
       table: this.sessions.table,
       ...(props.alarmTopicArn ? { alarmTopic: sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) } : {}),
+    });
+
+    this.dashboard = new BrokerDashboard(this, 'Dashboard', {
+      dashboardName: this.stackName,
+      metrics,
+      providers: Object.keys(config.providers),
+      functions: lambdas,
+      functionLogGroups: FUNCTION_NAMES.map((name) => functions[name].logGroup),
+      api: this.api.httpApi,
+      accessLogs: this.api.accessLogs,
+      table: this.sessions.table,
+      alarms: [...this.alarms.alarms.values()],
     });
 
     new CfnOutput(this, 'TableName', { value: this.sessions.table.tableName, description: 'The session table (retained when the stack is deleted)' });
@@ -182,10 +228,18 @@ export class BrokerStack extends Stack {
  * A secret the configuration references by name or ARN. By name, the grant covers `name-??????`
  * (Secrets Manager appends six random characters); by complete ARN, that secret exactly.
  */
-export function importSecret(scope: Construct, id: string, secretId: string): secretsmanager.ISecret {
-  if (!secretId.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, secretId);
-  const name = secretId.split(':').slice(6).join(':');
-  return /-[A-Za-z0-9]{6}$/.test(name)
-    ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, secretId)
-    : secretsmanager.Secret.fromSecretPartialArn(scope, id, secretId);
+export function importSecret(scope: Construct, id: string, secretId: string, encryptionKey?: kms.IKey): secretsmanager.ISecret {
+  if (!encryptionKey) {
+    if (!secretId.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, secretId);
+    const name = secretId.split(':').slice(6).join(':');
+    return /-[A-Za-z0-9]{6}$/.test(name)
+      ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, secretId)
+      : secretsmanager.Secret.fromSecretPartialArn(scope, id, secretId);
+  }
+  // Encrypted with a key the stack knows (a kept key ring): grantRead adds kms:Decrypt on it, via Secrets Manager only.
+  const arn = secretId.startsWith('arn:')
+    ? secretId
+    : Stack.of(scope).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: secretId, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  const complete = /-[A-Za-z0-9]{6}$/.test(arn.split(':').slice(6).join(':'));
+  return secretsmanager.Secret.fromSecretAttributes(scope, id, { ...(complete ? { secretCompleteArn: arn } : { secretPartialArn: arn }), encryptionKey });
 }

@@ -16,6 +16,7 @@ export const PROVIDER_DIMENSION = 'Provider';
 /** The `Refreshes` metric's dimension, and every value it takes (lib/broker/refresh.ts). */
 export const REFRESH_SOURCE_DIMENSION = 'Source';
 export const REFRESH_SOURCES = ['stored', 'upstream', 'grace', 'deduplicated'] as const;
+export type RefreshSource = (typeof REFRESH_SOURCES)[number];
 /** The proxy metrics' dimension: the API's name in the configuration. */
 export const API_DIMENSION = 'Api';
 

@@ -33,6 +33,14 @@ export interface SessionTableProps {
    * @default - a new customer-managed key with yearly rotation, retained with the table
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * A table this construct does not create: one kept from a deleted stack (docs/deploy.md,
+   * "Redeploy after destroy"), encrypted with `encryptionKey`, which must then be given too. It
+   * must have the session indexes of `sessionIndexes`.
+   *
+   * @default - a new table
+   */
+  readonly existingTableName?: string;
 }
 
 export class SessionTable extends Construct {
@@ -43,12 +51,25 @@ export class SessionTable extends Construct {
 
   constructor(scope: Construct, id: string, props: SessionTableProps = {}) {
     super(scope, id);
+    if (props.existingTableName !== undefined && !props.encryptionKey) {
+      throw new TypeError('an existing table needs its encryption key (existingKeyArn): the functions decrypt through it');
+    }
     this.encryptionKey = props.encryptionKey ?? new kms.Key(this, 'Key', {
       description: 'oauth broker: sessions, logins and the token key ring at rest',
       enableKeyRotation: true,
       // A retained table is unreadable without its key: keep them together.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const indexes = props.sessionIndexes === 'sub' ? [SESSION_INDEXES.sub] : [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
+    if (props.existingTableName !== undefined) {
+      this.table = dynamodb.Table.fromTableAttributes(this, 'Table', {
+        tableName: props.existingTableName,
+        encryptionKey: this.encryptionKey,
+        globalIndexes: indexes.map((i) => i.indexName),
+      });
+      this.indexNames = indexes.map((i) => i.indexName);
+      return;
+    }
     const table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -61,7 +82,6 @@ export class SessionTable extends Construct {
     });
     // Sparse and keys-only: only session items carry the attributes, and a write that leaves them
     // alone (every refresh) costs the index nothing.
-    const indexes = props.sessionIndexes === 'sub' ? [SESSION_INDEXES.sub] : [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
     for (const index of indexes) {
       table.addGlobalSecondaryIndex({
         indexName: index.indexName,

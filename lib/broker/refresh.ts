@@ -26,6 +26,7 @@ import {
   UpstreamOAuthError, UpstreamRejectedError, UpstreamUnavailableError,
 } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
+import type { RefreshSource as MetricRefreshSource } from '../metrics-names.js';
 import { withDeadline } from '../oauth/http.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
@@ -73,7 +74,8 @@ export type Presented =
   /** `clientIds`: when the browser sent an Origin, the clients that allow it. */
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
-export type RefreshSource = 'stored' | 'upstream' | 'grace' | 'deduplicated';
+/** Where a refresh's answer came from: one of the metric's `Source` values (lib/metrics-names.ts). */
+export type RefreshSource = MetricRefreshSource;
 
 export interface RefreshOutcome {
   readonly grant: TokenGrant;
