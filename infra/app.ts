@@ -9,7 +9,8 @@ import { createBrokerApp } from './broker-app.js';
 import { OperatorInputError } from './config.js';
 
 try {
-  createBrokerApp();
+  // Synthesized here, not at process exit: a stack that failed half-way is never written.
+  createBrokerApp({ autoSynth: false }).app.synth();
 } catch (err) {
   if (!(err instanceof ConfigError || err instanceof OperatorInputError)) throw err;
   process.stderr.write(`\n${err.message}\n\n`);

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ArnFormat, CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -21,7 +21,7 @@ import { BrokerMetrics } from './constructs/broker-metrics.js';
 import { BrokerApi } from './constructs/broker-api.js';
 import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
-import { SessionTable, type ItemAction, type SessionIndexes } from './constructs/session-table.js';
+import { grantKeyViaService, SessionTable, type ItemAction, type SessionIndexes } from './constructs/session-table.js';
 
 /**
  * What each function may do, mirroring what its entry point (`functions/<name>/index.ts`) wires:
@@ -137,15 +137,18 @@ export class BrokerStack extends Stack {
     writeFileSync(configFile, JSON.stringify(this.brokerConfig.document, null, 2) + '\n');
 
     const keptKey = props.existingKeyArn ? kms.Key.fromKeyArn(this, 'KeptKey', props.existingKeyArn) : undefined;
+    if (keptKey && (this.brokerConfig.usesCreatedKeyRing || this.brokerConfig.usesCreatedSigningKeys)) {
+      throw new OperatorInputError(`${props.configPath}: with existingKeyArn, name the kept key secrets in the configuration: "tokenEncryptionKeys": {"secretsManager": "${keyRingSecretName}"} and "signingKeys": {"secretsManager": "${signingKeysSecretName}"} (docs/deploy.md, "Redeploy after destroy")`);
+    }
     this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes, encryptionKey: keptKey, existingTableName: props.existingTableName });
     this.keyRing = this.brokerConfig.usesCreatedKeyRing
       ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
-    const keyRingSecret = this.keyRing?.secret ?? importSecret(this, 'ConfiguredKeyRing', secretsManagerId(config.tokenEncryptionKeys)!, keptKey);
+    const keyRingSecret = this.keyRing?.secret ?? importSecret(this, 'ConfiguredKeyRing', secretsManagerId(config.tokenEncryptionKeys)!);
     this.signingKeys = this.brokerConfig.usesCreatedSigningKeys
       ? new KeyRing(this, 'SigningKeys', { kind: 'signing', secretName: signingKeysSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
-    const signingKeysSecret = this.signingKeys?.secret ?? importSecret(this, 'ConfiguredSigningKeys', secretsManagerId(config.signingKeys)!, keptKey);
+    const signingKeysSecret = this.signingKeys?.secret ?? importSecret(this, 'ConfiguredSigningKeys', secretsManagerId(config.signingKeys)!);
     const clientSecrets = clientSecretReferences(config).map((ref, i) => importSecret(this, `ClientSecret${i}`, ref.secretId));
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
@@ -173,6 +176,12 @@ export class BrokerStack extends Stack {
       functions[name] = fn;
     }
     this.functions = functions;
+    // The kept key secrets are encrypted with the kept key: their readers decrypt through Secrets Manager.
+    if (keptKey) {
+      for (const name of FUNCTION_NAMES) {
+        if (FUNCTION_ACCESS[name].secrets) grantKeyViaService(keptKey, functions[name].function, 'secretsmanager', ['kms:Decrypt']);
+      }
+    }
     const lambdas = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, functions[name].function])) as Record<FunctionName, BrokerFunction['function']>;
 
     this.api = new BrokerApi(this, 'Http', {
@@ -228,18 +237,10 @@ export class BrokerStack extends Stack {
  * A secret the configuration references by name or ARN. By name, the grant covers `name-??????`
  * (Secrets Manager appends six random characters); by complete ARN, that secret exactly.
  */
-export function importSecret(scope: Construct, id: string, secretId: string, encryptionKey?: kms.IKey): secretsmanager.ISecret {
-  if (!encryptionKey) {
-    if (!secretId.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, secretId);
-    const name = secretId.split(':').slice(6).join(':');
-    return /-[A-Za-z0-9]{6}$/.test(name)
-      ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, secretId)
-      : secretsmanager.Secret.fromSecretPartialArn(scope, id, secretId);
-  }
-  // Encrypted with a key the stack knows (a kept key ring): grantRead adds kms:Decrypt on it, via Secrets Manager only.
-  const arn = secretId.startsWith('arn:')
-    ? secretId
-    : Stack.of(scope).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: secretId, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-  const complete = /-[A-Za-z0-9]{6}$/.test(arn.split(':').slice(6).join(':'));
-  return secretsmanager.Secret.fromSecretAttributes(scope, id, { ...(complete ? { secretCompleteArn: arn } : { secretPartialArn: arn }), encryptionKey });
+export function importSecret(scope: Construct, id: string, secretId: string): secretsmanager.ISecret {
+  if (!secretId.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, secretId);
+  const name = secretId.split(':').slice(6).join(':');
+  return /-[A-Za-z0-9]{6}$/.test(name)
+    ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, secretId)
+    : secretsmanager.Secret.fromSecretPartialArn(scope, id, secretId);
 }

@@ -8,6 +8,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { acknowledgeNag } from '../nag.js';
 import { LOGOUT_TOKEN_KEY_PREFIX, PARTITION_KEY, SESSION_INDEXES, TTL_ATTRIBUTE } from '../../lib/store/table.js';
 
 /** The single-item operations the broker uses; nothing else is ever granted. */
@@ -133,7 +134,25 @@ export class SessionTable extends Construct {
   }
 
   private grantKeyUse(grantee: iam.IGrantable, writes: boolean): void {
-    const dynamodbService = new kms.ViaServicePrincipal(`dynamodb.${Stack.of(this).region}.amazonaws.com`, grantee.grantPrincipal);
-    this.encryptionKey.grant(dynamodbService, 'kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : []));
+    grantKeyViaService(this.encryptionKey, grantee, 'dynamodb', ['kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : [])]);
+  }
+}
+
+/**
+ * Grants `actions` on `key` to `grantee` only through `service` (`kms:ViaService`). A key of this
+ * stack gets the statement in its key policy; an imported key (a kept one, docs/deploy.md
+ * "Redeploy after destroy") in the grantee's policy, since its key policy is not the stack's. (CDK's
+ * own `key.grant(new ViaServicePrincipal(...))` adds nothing at all for an imported key.)
+ */
+export function grantKeyViaService(key: kms.IKey, grantee: iam.IGrantable, service: 'dynamodb' | 'secretsmanager', actions: readonly string[]): void {
+  const viaService = `${service}.${Stack.of(grantee as unknown as Construct).region}.amazonaws.com`;
+  if (key instanceof kms.Key) {
+    key.grant(new kms.ViaServicePrincipal(viaService, grantee.grantPrincipal), ...actions);
+    return;
+  }
+  iam.Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [key.keyArn], conditions: { StringEquals: { 'kms:ViaService': viaService } } });
+  for (const action of actions.filter((a) => a.endsWith('*'))) {
+    acknowledgeNag(grantee.grantPrincipal as unknown as Construct, `AwsSolutions-IAM5[Action::${action}]`,
+      `${action} is the action family DynamoDB needs on the table's key to write encrypted items (the set of CDK's grantWriteData and DynamoDB's managed key policy), on the one kept key only and only through ${service} (kms:ViaService); with a key of the stack the same statement is in the key policy.`);
   }
 }
