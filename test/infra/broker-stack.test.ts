@@ -451,7 +451,7 @@ describe('outputs', () => {
     ]));
     // (issue 13) Readable names, as docs/deploy.md uses them.
     expect(Object.keys(outputs).sort()).toEqual(['BrokerUrl', 'KeyRingSecretName', 'SigningKeysSecretName', 'TableName']);
-    expect(outputs['BrokerUrl']!.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.api.httpApi), 'ApiEndpoint'] });
+    expect(outputs['BrokerUrl']!.Value).toEqual({ 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.httpApi) }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/']] });
   });
 });
 
