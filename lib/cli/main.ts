@@ -75,24 +75,12 @@ export function run(argv: readonly string[], io: Io = nodeIo, deps: SessionsDeps
     if (area === 'config' && command === 'check' && file) {
       const options = configCheckOptions(argv.slice(3));
       if (!options) return usage(io);
-      if (!options.lambda) {
-        io.out(`${file}: valid\n\n${summarizeConfig(parseConfigText(io.read(file), { runtime: 'local' }))}`);
-        return 0;
-      }
-      // As the stack deploys it: a left-out key ring is the one the stack creates.
-      const text = io.read(file);
-      let json: unknown;
       try {
-        json = JSON.parse(text);
-      } catch {
-        parseConfigText(text, { runtime: 'lambda' }); // the validator's own "is not valid JSON"
+        return configCheck(file, options, io);
+      } catch (err) {
+        if (err instanceof ConfigError) err.message = `${file}: ${err.message}`;
+        throw err;
       }
-      const stack = withCreatedKeySecrets(json, createdSecretNames(options.stackName));
-      const config = parseConfig(stack.document, { runtime: 'lambda' });
-      const created = [stack.usesCreatedKeyRing ? 'tokenEncryptionKeys' : '', stack.usesCreatedSigningKeys ? 'signingKeys' : ''].filter(Boolean);
-      const note = created.length ? `\n\n${created.join(' and ')}: left out, so the stack "${options.stackName}" creates ${created.length > 1 ? 'them' : 'it'} (shown above)` : '';
-      io.out(`${file}: valid in AWS Lambda\n\n${summarizeConfig(config)}${note}`);
-      return 0;
     }
     if (area === 'keys' && command === 'generate' && !file) {
       io.out(generateRing().trimEnd());
@@ -143,6 +131,28 @@ export function run(argv: readonly string[], io: Io = nodeIo, deps: SessionsDeps
 function usage(io: Io): number {
   io.err(USAGE);
   return 2;
+}
+
+/** `config check <file> [--lambda [--stack-name <name>]]`. */
+function configCheck(file: string, options: { lambda: boolean; stackName: string }, io: Io): number {
+  if (!options.lambda) {
+    io.out(`${file}: valid\n\n${summarizeConfig(parseConfigText(io.read(file), { runtime: 'local' }))}`);
+    return 0;
+  }
+  // As the stack deploys it: a left-out key ring is the one the stack creates.
+  const text = io.read(file);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    parseConfigText(text, { runtime: 'lambda' }); // the validator's own "is not valid JSON"
+  }
+  const stack = withCreatedKeySecrets(json, createdSecretNames(options.stackName));
+  const config = parseConfig(stack.document, { runtime: 'lambda' });
+  const created = [stack.usesCreatedKeyRing ? 'tokenEncryptionKeys' : '', stack.usesCreatedSigningKeys ? 'signingKeys' : ''].filter(Boolean);
+  const note = created.length ? `\n\n${created.join(' and ')}: left out, so the stack "${options.stackName}" creates ${created.length > 1 ? 'them' : 'it'} (shown above)` : '';
+  io.out(`${file}: valid in AWS Lambda\n\n${summarizeConfig(config)}${note}`);
+  return 0;
 }
 
 /** `[--lambda [--stack-name <name>]]`; undefined for anything else. */

@@ -69,7 +69,8 @@ describe('(issue 13) config check --lambda: the document as the stack deploys it
     doc.providers.okta.clientSecret = { env: 'OKTA_SECRET' };
     const { io, err } = memoryIo({ 'c.json': JSON.stringify(doc) });
     expect(run(['config', 'check', 'c.json', '--lambda'], io)).toBe(1);
-    const lines = err[0]!.split('\n').slice(1);
+    const [first, ...lines] = err[0]!.split('\n');
+    expect(first).toBe('c.json: invalid broker configuration:');
     expect(lines).toEqual([
       '  - tokenEncryptionKey: is not a known field',
       '  - publicUrl: must be https (http only on loopback)',
