@@ -1,7 +1,7 @@
 /**
  * The broker in one stack: the configuration (validated at synth), the session table and its
  * key, the token key ring and the ID-token signing keys, one function per `functions/` folder with exactly the access its
- * entry point wires, the HTTP API, and the alarms.
+ * entry point wires, the HTTP API, the alarms and the dashboard (all named after the stack).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
