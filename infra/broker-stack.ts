@@ -2,24 +2,29 @@
  * The broker in one stack: the configuration (validated at synth), the session table and its
  * key, the token key ring and the ID-token signing keys, one function per entry of
  * functions/manifest.ts with exactly the access that entry names (the entry point's wiring is
- * checked against the same entry by the compiler), the HTTP API, and the alarms.
+ * checked against the same entry by the compiler), the HTTP API, the alarms and the dashboard
+ * (all named after the stack).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CfnOutput, Duration, Stack, Stage, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
-import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { clientSecretReferences, loadBrokerConfig, OperatorInputError, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { METRICS_SERVICE_ENV } from '../lib/metrics-names.js';
 import { BrokerAlarms } from './constructs/broker-alarms.js';
+import { BrokerDashboard } from './constructs/broker-dashboard.js';
+import { BrokerMetrics } from './constructs/broker-metrics.js';
 import { BrokerApi } from './constructs/broker-api.js';
 import { BrokerFunction } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
 import type { RouteThrottles } from './constructs/route-throttles.js';
-import { SessionTable, type SessionIndexes } from './constructs/session-table.js';
+import { grantKeyViaService, SessionTable, type SessionIndexes } from './constructs/session-table.js';
 import { ThrottledRequestsAlarm } from './constructs/throttled-requests-alarm.js';
 
 export interface BrokerStackProps extends StackProps {
@@ -65,6 +70,28 @@ export interface BrokerStackProps extends StackProps {
    * @default 'all'
    */
   readonly sessionIndexes?: SessionIndexes;
+  /**
+   * Redeploy onto what a deleted stack kept (docs/deploy.md, "Redeploy after destroy"): the ARN of
+   * its KMS key, which encrypts the kept table and key secrets. The functions get `kms:Decrypt`
+   * on it through Secrets Manager (to read the kept key secrets the configuration names) and the
+   * key use DynamoDB needs; a new table is encrypted with it too.
+   *
+   * @default - a new key
+   */
+  readonly existingKeyArn?: string;
+  /**
+   * The kept table's name (the deleted stack's `TableName` output): the functions use it instead
+   * of a new table. Needs `existingKeyArn`.
+   *
+   * @default - a new table
+   */
+  readonly existingTableName?: string;
+  /**
+   * Reserved concurrency per function (docs/deploy.md, context `reservedConcurrency`).
+   *
+   * @default - none reserved
+   */
+  readonly reservedConcurrency?: Readonly<Partial<Record<FunctionName, number>>>;
 }
 
 export class BrokerStack extends Stack {
@@ -79,6 +106,7 @@ export class BrokerStack extends Stack {
   readonly alarms: BrokerAlarms;
   /** The alarm on 429s (per-route throttles), from the access log. */
   readonly throttledRequests: ThrottledRequestsAlarm;
+  readonly dashboard: BrokerDashboard;
 
   constructor(scope: Construct, id: string, props: BrokerStackProps) {
     super(scope, id, props);
@@ -89,14 +117,18 @@ export class BrokerStack extends Stack {
     this.brokerConfig = loadBrokerConfig(props.configPath, { createdKeyRingSecretName: keyRingSecretName, createdSigningKeysSecretName: signingKeysSecretName });
     const config = this.brokerConfig.config;
     if (props.customDomain && new URL(config.publicUrl).host !== props.customDomain.domainName) {
-      throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
+      throw new OperatorInputError(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${props.customDomain.domainName}, the custom domain`);
     }
     // The document as the functions read it, inside every code asset (no 4 KB environment limit).
     const configFile = path.join(Stage.of(this)!.outdir, `${this.artifactId}.broker.config.json`);
     mkdirSync(path.dirname(configFile), { recursive: true });
     writeFileSync(configFile, JSON.stringify(this.brokerConfig.document, null, 2) + '\n');
 
-    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes });
+    const keptKey = props.existingKeyArn ? kms.Key.fromKeyArn(this, 'KeptKey', props.existingKeyArn) : undefined;
+    if (keptKey && (this.brokerConfig.usesCreatedKeyRing || this.brokerConfig.usesCreatedSigningKeys)) {
+      throw new OperatorInputError(`${props.configPath}: with existingKeyArn, name the kept key secrets in the configuration: "tokenEncryptionKeys": {"secretsManager": "${keyRingSecretName}"} and "signingKeys": {"secretsManager": "${signingKeysSecretName}"} (docs/deploy.md, "Redeploy after destroy")`);
+    }
+    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes, encryptionKey: keptKey, existingTableName: props.existingTableName });
     this.keyRing = this.brokerConfig.usesCreatedKeyRing
       ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
@@ -118,7 +150,10 @@ export class BrokerStack extends Stack {
         ...(spec.timeoutSeconds !== undefined ? { timeout: Duration.seconds(spec.timeoutSeconds) } : {}),
         memorySize: props.memorySize,
         logRetention: props.logRetention,
+        reservedConcurrentExecutions: props.reservedConcurrency?.[name],
       });
+      // The metrics' Service dimension: this stack's own series, alarms and dashboard.
+      fn.function.addEnvironment(METRICS_SERVICE_ENV, this.stackName);
       this.sessions.grantAccess(fn.function, spec);
       const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = spec.secrets;
       for (const secret of [...(readsClientSecrets ? clientSecrets : []), ...(keyRing ? [keyRingSecret] : [])]) secret.grantRead(fn.function);
@@ -129,6 +164,13 @@ export class BrokerStack extends Stack {
       functions[name] = fn;
     }
     this.functions = functions;
+    // The kept key secrets are encrypted with the kept key: their readers decrypt through Secrets Manager.
+    if (keptKey) {
+      for (const name of FUNCTION_NAMES) {
+        const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = functionSpec(name).secrets;
+        if (keyRing || readsClientSecrets || signingKeys) grantKeyViaService(keptKey, functions[name].function, 'secretsmanager', ['kms:Decrypt']);
+      }
+    }
     const lambdas = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, functions[name].function])) as Record<FunctionName, BrokerFunction['function']>;
 
     this.api = new BrokerApi(this, 'Http', {
@@ -148,17 +190,33 @@ export class BrokerStack extends Stack {
     });
 
     const alarmTopic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
+    const metrics = new BrokerMetrics(this.stackName);
     this.alarms = new BrokerAlarms(this, 'Alarms', {
+      alarmNamePrefix: this.stackName,
+      metrics,
       functions: lambdas,
       api: this.api.httpApi,
       table: this.sessions.table,
       ...(alarmTopic ? { alarmTopic } : {}),
     });
     this.throttledRequests = new ThrottledRequestsAlarm(this, 'Throttled', {
+      alarmName: `${this.stackName}-throttled`,
       accessLogs: this.api.accessLogs,
       apiId: this.api.httpApi.apiId,
       ...(props.throttledRequestsThreshold !== undefined ? { threshold: props.throttledRequestsThreshold } : {}),
       ...(alarmTopic ? { alarmTopic } : {}),
+    });
+
+    this.dashboard = new BrokerDashboard(this, 'Dashboard', {
+      dashboardName: this.stackName,
+      metrics,
+      providers: Object.keys(config.providers),
+      functions: lambdas,
+      functionLogGroups: FUNCTION_NAMES.map((name) => functions[name].logGroup),
+      api: this.api.httpApi,
+      accessLogs: this.api.accessLogs,
+      table: this.sessions.table,
+      alarms: [...this.alarms.alarms.values(), this.throttledRequests.alarm],
     });
 
     new CfnOutput(this, 'TableName', { value: this.sessions.table.tableName, description: 'The session table (retained when the stack is deleted)' });

@@ -182,13 +182,14 @@ export class BrokerApi extends Construct {
     for (const route of httpRoutes) this.stage.node.addDependency(route);
 
     this.url = this.domainName ? `https://${props.customDomain!.domainName}` : this.stage.url;
-    new CfnOutput(this, 'Url', { value: this.url, description: 'The broker base URL (the configuration\'s publicUrl must be this origin)' });
+    // Outputs under readable names (`BrokerUrl`, not `HttpUrlEF4F1CA1`): each stack has its own.
+    new CfnOutput(this, 'Url', { value: this.url, description: 'The broker base URL (the configuration\'s publicUrl must be this origin)' }).overrideLogicalId('BrokerUrl');
     if (this.domainName) {
       new CfnOutput(this, 'DomainTarget', {
         value: this.domainName.regionalDomainName,
         description: `DNS: point ${props.customDomain!.domainName} here (a CNAME, or a Route 53 alias with DomainHostedZoneId)`,
-      });
-      new CfnOutput(this, 'DomainHostedZoneId', { value: this.domainName.regionalHostedZoneId, description: 'For a Route 53 alias record' });
+      }).overrideLogicalId('DomainTarget');
+      new CfnOutput(this, 'DomainHostedZoneId', { value: this.domainName.regionalHostedZoneId, description: 'For a Route 53 alias record' }).overrideLogicalId('DomainHostedZoneId');
     }
   }
 }

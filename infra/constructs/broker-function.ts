@@ -103,6 +103,13 @@ export interface BrokerFunctionProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Concurrent executions reserved for (and the most allowed to) this function: a flood on one
+   * route cannot then take the account's concurrency from the others.
+   *
+   * @default - none: the function draws on the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
    * Log level of the broker's JSON logger (`LOG_LEVEL`).
    *
    * @default 'info'
@@ -139,6 +146,7 @@ export class BrokerFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: props.timeout ?? FUNCTION_TIMEOUT,
+      ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,

@@ -8,6 +8,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { acknowledgeNag } from '../nag.js';
 import type { TableGrant } from '../../lib/store/scoped-table.js';
 import { PARTITION_KEY, SESSION_INDEXES, TTL_ATTRIBUTE, type ItemAction } from '../../lib/store/table.js';
 
@@ -33,6 +34,14 @@ export interface SessionTableProps {
    * @default - a new customer-managed key with yearly rotation, retained with the table
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * A table this construct does not create: one kept from a deleted stack (docs/deploy.md,
+   * "Redeploy after destroy"), encrypted with `encryptionKey`, which must then be given too. It
+   * must have the session indexes of `sessionIndexes`.
+   *
+   * @default - a new table
+   */
+  readonly existingTableName?: string;
 }
 
 export class SessionTable extends Construct {
@@ -43,12 +52,25 @@ export class SessionTable extends Construct {
 
   constructor(scope: Construct, id: string, props: SessionTableProps = {}) {
     super(scope, id);
+    if (props.existingTableName !== undefined && !props.encryptionKey) {
+      throw new TypeError('an existing table needs its encryption key (existingKeyArn): the functions decrypt through it');
+    }
     this.encryptionKey = props.encryptionKey ?? new kms.Key(this, 'Key', {
       description: 'oauth broker: sessions, logins and the token key ring at rest',
       enableKeyRotation: true,
       // A retained table is unreadable without its key: keep them together.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const indexes = props.sessionIndexes === 'sub' ? [SESSION_INDEXES.sub] : [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
+    if (props.existingTableName !== undefined) {
+      this.table = dynamodb.Table.fromTableAttributes(this, 'Table', {
+        tableName: props.existingTableName,
+        encryptionKey: this.encryptionKey,
+        globalIndexes: indexes.map((i) => i.indexName),
+      });
+      this.indexNames = indexes.map((i) => i.indexName);
+      return;
+    }
     const table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -61,7 +83,6 @@ export class SessionTable extends Construct {
     });
     // Sparse and keys-only: only session items carry the attributes, and a write that leaves them
     // alone (every refresh) costs the index nothing.
-    const indexes = props.sessionIndexes === 'sub' ? [SESSION_INDEXES.sub] : [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
     for (const index of indexes) {
       table.addGlobalSecondaryIndex({
         indexName: index.indexName,
@@ -115,7 +136,25 @@ export class SessionTable extends Construct {
   }
 
   private grantKeyUse(grantee: iam.IGrantable, writes: boolean): void {
-    const dynamodbService = new kms.ViaServicePrincipal(`dynamodb.${Stack.of(this).region}.amazonaws.com`, grantee.grantPrincipal);
-    this.encryptionKey.grant(dynamodbService, 'kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : []));
+    grantKeyViaService(this.encryptionKey, grantee, 'dynamodb', ['kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : [])]);
+  }
+}
+
+/**
+ * Grants `actions` on `key` to `grantee` only through `service` (`kms:ViaService`). A key of this
+ * stack gets the statement in its key policy; an imported key (a kept one, docs/deploy.md
+ * "Redeploy after destroy") in the grantee's policy, since its key policy is not the stack's. (CDK's
+ * own `key.grant(new ViaServicePrincipal(...))` adds nothing at all for an imported key.)
+ */
+export function grantKeyViaService(key: kms.IKey, grantee: iam.IGrantable, service: 'dynamodb' | 'secretsmanager', actions: readonly string[]): void {
+  const viaService = `${service}.${Stack.of(grantee as unknown as Construct).region}.amazonaws.com`;
+  if (key instanceof kms.Key) {
+    key.grant(new kms.ViaServicePrincipal(viaService, grantee.grantPrincipal), ...actions);
+    return;
+  }
+  iam.Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [key.keyArn], conditions: { StringEquals: { 'kms:ViaService': viaService } } });
+  for (const action of actions.filter((a) => a.endsWith('*'))) {
+    acknowledgeNag(grantee.grantPrincipal as unknown as Construct, `AwsSolutions-IAM5[Action::${action}]`,
+      `${action} is the action family DynamoDB needs on the table's key to write encrypted items (the set of CDK's grantWriteData and DynamoDB's managed key policy), on the one kept key only and only through ${service} (kms:ViaService); with a key of the stack the same statement is in the key policy.`);
   }
 }

@@ -26,6 +26,7 @@ import {
   UpstreamOAuthError, UpstreamRejectedError, UpstreamUnavailableError,
 } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
+import type { RefreshSource as MetricRefreshSource } from '../metrics-names.js';
 import { withDeadline } from '../oauth/http.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
@@ -73,7 +74,8 @@ export type Presented =
   /** `clientIds`: when the browser sent an Origin, the clients that allow it. */
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
-export type RefreshSource = 'stored' | 'upstream' | 'grace' | 'deduplicated';
+/** Where a refresh's answer came from: one of the metric's `Source` values (lib/metrics-names.ts). */
+export type RefreshSource = MetricRefreshSource;
 
 export interface RefreshOutcome {
   readonly grant: TokenGrant;
@@ -267,7 +269,7 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
   const started = held.since;
   const budgetEnd = started + UPSTREAM_BUDGET_MS;
   if (budgetEnd - Date.now() < MIN_PROVIDER_MS) throw new UpstreamUnavailableError('the refresh could not start in time; try again');
-  const http = withDeadline(rt.http, budgetEnd);
+  const http = withDeadline(rt.upstreamHttp(provider.name), budgetEnd);
   let upstream: UpstreamContext;
   let tokens: TokenSet;
   try {
@@ -423,7 +425,7 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
 async function renewDownstream(rt: Runtime, provider: Provider, s: SessionRecord): Promise<SessionRecord> {
   const cipher = await rt.cipher();
   const accessToken = await readOrEnd(rt, s, () => cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')));
-  const grant = await downstreamFor(provider)!.login(rt, accessToken, s.instanceId, rt.http);
+  const grant = await downstreamFor(provider)!.login(rt, accessToken, s.instanceId, rt.upstreamHttp(provider.name));
   const sealed = await sealDownstream(cipher, s.sid, grant, rt.now());
   const written = await storeDownstream(rt.table, s.sid, s.atExpiresAt, sealed);
   rt.log.info('downstream.renewed', { client_id: s.clientId, provider: s.provider });
@@ -469,7 +471,7 @@ export async function revokeUpstream(rt: Runtime, s: SessionRecord, refreshToken
   try {
     const cipher = await rt.cipher();
     const token = refreshToken ?? (await cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')));
-    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: rt.http }, token, 'refresh_token');
+    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: rt.upstreamHttp(provider.name) }, token, 'refresh_token');
   } catch (err) {
     rt.log.warn('upstream.error', { provider: s.provider, step: 'revocation', ...errorFields(err) });
   }

@@ -179,6 +179,8 @@ describe('functions', () => {
     expect(fn.Properties.Environment.Variables).toEqual({
       BROKER_CONFIG: 'broker.config.json',
       LOG_LEVEL: 'info',
+        // (issue 13) The metrics' Service dimension: the stack's own name.
+        METRICS_SERVICE: 'OAuthBroker',
       ...(name === 'metadata' ? {} : { DYNAMODB_TABLE: { Ref: logicalId(stack.sessions.table) } }),
     });
   });
@@ -475,18 +477,22 @@ describe('alarms', () => {
     expect(metrics.filter((m) => m.MetricStat).every((m) => m.MetricStat!.Metric.MetricName === 'ThrottledRequests')).toBe(true);
   });
 
-  it('upstream failure rate from the broker\'s EMF metrics (OAuthBroker, Service=broker)', () => {
+  it('upstream failure rate from the broker\'s EMF metrics (OAuthBroker, Service=<stack name>)', () => {
     const alarm = alarms().find((a) => JSON.stringify(a['Metrics'] ?? '').includes('UpstreamFailures'))!;
     expect(alarm).toMatchObject({ Threshold: 10, EvaluationPeriods: 3, DatapointsToAlarm: 2, TreatMissingData: 'notBreaching' });
     const metrics = alarm['Metrics'] as { Id: string; Expression?: string; MetricStat?: { Metric: Record<string, unknown>; Stat: string } }[];
     expect(metrics.find((m) => m.Expression)!.Expression).toBe('IF(FILL(requests, 0) >= 10, 100 * FILL(failures, 0) / FILL(requests, 0), 0)');
     for (const [id, metricName] of [['failures', 'UpstreamFailures'], ['requests', 'UpstreamRequests']] as const) {
       expect(metrics.find((m) => m.Id === id)!.MetricStat).toEqual({
-        Metric: { Namespace: 'OAuthBroker', MetricName: metricName, Dimensions: [{ Name: 'Service', Value: 'broker' }] },
+        Metric: { Namespace: 'OAuthBroker', MetricName: metricName, Dimensions: [{ Name: 'Service', Value: 'OAuthBroker' }] },
         Period: 300,
         Stat: 'Sum',
       });
     }
+  });
+
+  it('(issue 13) have readable names, prefixed with the stack name', () => {
+    expect(alarms().map((a) => a['AlarmName']).sort()).toEqual([...stack.alarms.alarms.keys(), 'throttled'].map((name) => `OAuthBroker-${name}`).sort());
   });
 
   it('have no actions without a topic', () => {
@@ -502,7 +508,9 @@ describe('outputs', () => {
       'OAuthBroker/token-keys',
       'OAuthBroker/signing-keys',
     ]));
-    expect(Object.keys(outputs).some((k) => k.startsWith('HttpUrl'))).toBe(true);
+    // (issue 13) Readable names, as docs/deploy.md uses them.
+    expect(Object.keys(outputs).sort()).toEqual(['BrokerUrl', 'KeyRingSecretName', 'SigningKeysSecretName', 'TableName']);
+    expect(outputs['BrokerUrl']!.Value).toEqual({ 'Fn::Join': ['', ['https://', { Ref: logicalId(stack.api.httpApi) }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/']] });
   });
 });
 

@@ -68,12 +68,11 @@ describe('custom domain', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: true });
   });
 
-  it('outputs the DNS target', () => {
+  it('outputs the DNS target, under the readable names docs/deploy.md uses (issue 13)', () => {
     const outputs = template.toJSON()['Outputs'] as Record<string, { Value: unknown }>;
-    expect(Object.values(outputs).map((o) => o.Value)).toEqual(expect.arrayContaining([
-      'https://auth.example.com',
-      { 'Fn::GetAtt': [logicalId(stack.api.domainName!), 'RegionalDomainName'] },
-    ]));
+    expect(outputs['BrokerUrl']!.Value).toBe('https://auth.example.com');
+    expect(outputs['DomainTarget']!.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.api.domainName!), 'RegionalDomainName'] });
+    expect(outputs['DomainHostedZoneId']!.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.api.domainName!), 'RegionalHostedZoneId'] });
   });
 });
 

@@ -561,3 +561,23 @@ describe('(v2) the API proxy: apis, a web client\'s apis and tokenDelivery', () 
     expect(parseConfig(minimalConfigDoc(), LOCAL).apis).toEqual({});
   });
 });
+
+describe('(issue 13) unknown fields hide nothing', () => {
+  it('reports unknown fields at any depth together with every rule the rest of the document breaks', () => {
+    const doc = minimalConfigDoc() as Record<string, any>;
+    doc['tokenEncryptionKey'] = { secretsManager: 'typo' };
+    doc['publicUrl'] = 'http://auth.example.com';
+    const [name] = Object.keys(doc['providers']);
+    doc['providers'][name!]['clientSecrett'] = 'x';
+    const paths = rejectPaths(doc, LAMBDA);
+    expect(paths).toEqual(expect.arrayContaining(['tokenEncryptionKey', `providers.${name}.clientSecrett`, 'publicUrl', 'tokenEncryptionKeys', 'signingKeys']));
+    expect(paths.slice(0, 2).sort()).toEqual([`providers.${name}.clientSecrett`, 'tokenEncryptionKey'].sort());
+  });
+
+  it('still reports every shape error (wrong types) at once, unknown fields among them', () => {
+    const doc = minimalConfigDoc() as Record<string, any>;
+    doc['extra'] = 1;
+    doc['ttl'] = { loginSeconds: 'long' };
+    expect(rejectPaths(doc).sort()).toEqual(['extra', 'ttl.loginSeconds']);
+  });
+});
