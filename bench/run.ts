@@ -2,21 +2,23 @@
  * `npm run bench`: what the broker costs, as medians and ratios (the machine is shared and
  * noisy, so no absolute threshold is asserted anywhere).
  *
- * 1. Cold start: each function's bundle imported in a fresh Node process (config parsed,
- *    clients built), median of N runs, beside the bundle size.
- * 2. Round trips: DynamoDB calls per operation, counted at the table, and the median latency of
- *    a refresh served from the stored token against one that goes upstream.
- * 3. ID token signing: CPU time of one broker ID token, RS256 against ES256, with the private
+ * 1. Cold start: each function's bundle imported (and initialised) in a fresh Node process,
+ *    against `node -e 0`, run by run (bench/cold-start.ts); bundle sizes (bench/bundles.ts).
+ * 2. Round trips: DynamoDB calls per operation, counted at the table.
+ * 3. Hot paths: the broker against a hand-written floor, side by side, each request split into
+ *    DynamoDB, provider (or API) and own time: stored refresh, upstream refresh, code redemption,
+ *    (v2) proxied API call (bench/hot-paths.ts); item sizes (bench/items.ts).
+ *    (v2) The API proxy in process as well: a call through `/api/...` against the same call made
+ *    straight to the API with the same token; DynamoDB calls per proxied call in each session
+ *    state; the session item's read-vs-write cost per million calls.
+ * 4. ID token signing: CPU time of one broker ID token, RS256 against ES256, with the private
  *    key imported once and kept (what the runtime does) against imported for every token.
- * 4. (v2) The API proxy: a call through `/api/...` against the same call made straight to the
- *    API with the same token, medians side by side in one run, and the broker's own time per call
- *    as it logs it; DynamoDB calls per proxied call; the stored session item's size and what a
- *    read instead of a write costs per million calls at DynamoDB's on-demand prices.
+ * 5. The cost per million operations from the model of docs/design.md (bench/cost.ts).
+ *
+ * Environment: BENCH_RUNS (cold starts per function, default 11), BENCH_SAMPLES (requests per
+ * hot path and server, default 60), BENCH_SIGNS (signatures per batch, default 200).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importJWK, SignJWT, type JWK } from 'jose';
@@ -25,90 +27,32 @@ import { idTokenClaims, signIdToken } from '../lib/oidc/id-token-issuer.js';
 import { identityOfLogin } from '../lib/oidc/session-identity.js';
 import { generateSigningGenerationSync, keyIdOf, parseSigningKeyRing, type IdTokenAlg } from '../lib/oidc/signing-key-ring.js';
 import { createSigningKeys } from '../lib/oidc/signing-keys.js';
-import { GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { clearApiAccessHints } from '../lib/broker/api-access.js';
 import { fieldContext } from '../lib/broker/session-tokens.js';
 import { getSession, sessionKey } from '../lib/store/sessions.js';
 import { startEchoApi } from '../test/support/echo-api.js';
+import { FUNCTION_NAMES } from '../functions/manifest.js';
+import { DEFAULT_MEMORY_MB } from '../infra/constructs/broker-function.js';
 import { browserHeaders, go, loginAtProvider, nativeLogin, redeem, refreshNative, startHarness, webLogin, jar } from '../test/support/harness.js';
+import { bundleRows } from './bundles.js';
+import { coldStarts } from './cold-start.js';
+import { ASSUMPTIONS, costPerMillion, memoryRows, operations, PRICES } from './cost.js';
+import { hotPathRows, hotPaths } from './hot-paths.js';
+import { writeUnits } from './items.js';
+import { median } from './stats.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
-/**
- * A stand-in for Secrets Manager's GetSecretValue on loopback: the functions read their key rings
- * during init, as in Lambda, so a cold start includes those reads (over loopback here).
- */
-async function fakeSecretsManager(secrets: Record<string, string>): Promise<{ url: string; close(): void }> {
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const id = (JSON.parse(body || '{}') as { SecretId?: string }).SecretId ?? '';
-      const value = secrets[id];
-      res.writeHead(value === undefined ? 400 : 200, { 'content-type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify(value === undefined ? { __type: 'ResourceNotFoundException' } : { Name: id, SecretString: value }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
-}
-
-async function coldStarts(runs: number) {
-  execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
-  const sm = await fakeSecretsManager({
-    'broker/keys': JSON.stringify({ current: 'k1', keys: { k1: Buffer.alloc(32, 1).toString('base64url') } }),
-    'broker/signing-keys': JSON.stringify({ current: 's1', keys: generateSigningGenerationSync('s1') }),
-  });
-  const config = JSON.stringify({
-    publicUrl: 'https://auth.example.com',
-    providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { secretsManager: 'broker/op' } } },
-    clients: { web: { type: 'web', redirectUris: ['https://app.example.com/'], allowedOrigins: ['https://app.example.com'], providers: ['op'] } },
-    tokenEncryptionKeys: { secretsManager: 'broker/keys' },
-    signingKeys: { secretsManager: 'broker/signing-keys' },
-  });
-  const rows = [];
-  for (const fn of ['metadata', 'start-login', 'callback', 'refresh', 'logout', 'proxy']) {
-    const file = path.join(root, 'dist', fn, 'index.mjs');
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const out = await spawnAsync(process.execPath, ['--no-warnings', '--input-type=module', '-e',
-        `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`], {
-        PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench',
-      });
-      if (out.status !== 0) throw new Error(`${fn}: ${out.stderr}`);
-      times.push(Number(out.stdout.trim()));
-    }
-    rows.push({ function: fn, 'bundle KiB': Math.round(statSync(file).size / 1024), 'import ms (median)': Number(median(times).toFixed(1)) });
-  }
-  sm.close();
-  return rows;
-}
-
-/** spawnSync would block the fake Secrets Manager in this process: the child waits on it. */
-function spawnAsync(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (status) => resolve({ status, stdout, stderr: stderr.slice(0, 2000) }));
-  });
-}
-
-async function roundTrips(samples: number) {
+/** DynamoDB calls per operation, counted at the table (the broker in process, on the test harness). */
+async function roundTrips() {
   const h = await startHarness({ configure: (doc) => (doc.ttl = { minAccessTokenSeconds: 30 }) });
   let calls = 0;
-  const send = h.runtime.table.send;
-  (h.runtime.table as { send: typeof send }).send = ((cmd: unknown) => {
+  const call = h.runtime.table.call;
+  (h.runtime.table as { call: typeof call }).call = ((operation, input, options) => {
     calls++;
-    return (send as (c: unknown) => Promise<unknown>)(cmd);
-  }) as typeof send;
+    return call(operation, input, options);
+  }) as typeof call;
   const count = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
     const before = calls;
     const out = await fn();
@@ -122,28 +66,12 @@ async function roundTrips(samples: number) {
     const [, webStoredCalls] = await count(() => go(j, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders }));
 
     const tokens = await (await redeem(h, await nativeLogin(h))).json();
-    let handle: string = tokens.refresh_token;
-    const stored: number[] = [];
-    let storedCalls = 0;
-    for (let i = 0; i < samples; i++) {
-      const t = performance.now();
-      const [res, n] = await count(() => refreshNative(h, handle));
-      stored.push(performance.now() - t);
-      storedCalls = n;
-      handle = (await res.json()).refresh_token;
-    }
-    const upstream: number[] = [];
-    let upstreamCalls = 0;
-    for (let i = 0; i < samples; i++) {
-      h.clockOffset += 300;
-      const t = performance.now();
-      const [res, n] = await count(() => refreshNative(h, handle));
-      upstream.push(performance.now() - t);
-      upstreamCalls = n;
-      const body = await res.json();
-      if (!body.refresh_token) throw new Error(`upstream refresh failed: ${JSON.stringify(body)}`);
-      handle = body.refresh_token;
-    }
+    const [stored, storedCalls] = await count(() => refreshNative(h, tokens.refresh_token));
+    h.clockOffset += 300;
+    const [, upstreamCalls] = await count(async () => {
+      const res = await refreshNative(h, (await stored.json()).refresh_token);
+      if (res.headers.get('x-broker-token-source') !== 'upstream') throw new Error(`not an upstream refresh: ${res.status} ${await res.text()}`);
+    });
     const web = await webLogin(h);
     const [, sessionCalls] = await count(() => go(web.jar, `${h.url}/session`));
     const [, logoutCalls] = await count(() => go(web.jar, `${h.url}/logout`, { method: 'POST', headers: browserHeaders }));
@@ -170,11 +98,6 @@ async function roundTrips(samples: number) {
         { operation: 'GET /end-session', dynamodb: endSessionCalls },
         { operation: 'GET discovery + /jwks', dynamodb: metadataCalls },
       ],
-      latency: {
-        'stored ms (median)': Number(median(stored).toFixed(2)),
-        'upstream ms (median)': Number(median(upstream).toFixed(2)),
-        'upstream / stored': Number((median(upstream) / median(stored)).toFixed(2)),
-      },
     };
   } finally {
     await h.close();
@@ -247,11 +170,11 @@ async function apiProxy(samples: number) {
   });
   api.trust(h.op.issuer);
   const commands: string[] = [];
-  const send = h.runtime.table.send;
-  (h.runtime.table as { send: typeof send }).send = ((cmd: { constructor: { name: string } }) => {
-    commands.push(cmd.constructor.name.replace(/Command$/, ''));
-    return (send as (c: unknown) => Promise<unknown>)(cmd);
-  }) as unknown as typeof send;
+  const call = h.runtime.table.call;
+  (h.runtime.table as { call: typeof call }).call = ((operation, input, options) => {
+    commands.push(operation);
+    return call(operation, input, options);
+  }) as typeof call;
   const calls = async (fn: () => Promise<unknown>) => {
     const before = commands.length;
     await fn();
@@ -292,7 +215,7 @@ async function apiProxy(samples: number) {
     rows.push({ 'proxied call': 'the call after a 401: upstream refresh', dynamodb: await calls(proxied) });
     h.clockOffset = 0;
 
-    const raw = await h.runtime.table.send(new GetItemCommand({ TableName: h.runtime.table.name, Key: { pk: { S: sessionKey(sid) } }, ConsistentRead: true }));
+    const raw = await call('GetItem', { TableName: h.runtime.table.name, Key: { pk: { S: sessionKey(sid) } }, ConsistentRead: true });
     const bytes = itemBytes(raw.Item!);
     const readUnits = Math.ceil(bytes / 4096);
     const writeUnits = Math.ceil(bytes / 1024);
@@ -322,20 +245,36 @@ async function apiProxy(samples: number) {
 }
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 11);
-console.log(`cold start: ${runs} fresh processes per function`);
-console.table(await coldStarts(runs));
-const rt = await roundTrips(Number(process.env['BENCH_SAMPLES'] ?? 30));
+execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
+console.log(`cold start: ${runs} fresh processes per function, each paired with \`node -e 0\` (whole process, spawn to exit)`);
+console.table(await coldStarts(root, FUNCTION_NAMES, runs));
+console.log('bundles');
+console.table(bundleRows(root, FUNCTION_NAMES));
+const rt = await roundTrips();
 console.log('DynamoDB calls per operation');
 console.table(rt.calls);
-console.log('refresh latency over loopback (dynalite + oidc-provider)');
-console.table([rt.latency]);
-console.log('ID token signing (one broker ID token, CPU on this machine)');
-console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
-const proxy = await apiProxy(Number(process.env['BENCH_SAMPLES'] ?? 30) * 4);
-console.log('(v2) API proxy over loopback: the same call straight to the API and through the broker, same token, interleaved');
+const samples = Number(process.env['BENCH_SAMPLES'] ?? 60);
+const hot = await hotPaths(samples);
+console.log(`hot paths: broker and floor side by side, ${samples} requests each, alternating (ms; own = total - DynamoDB - provider)`);
+console.table(hotPathRows(hot));
+console.log('item sizes (bytes, as DynamoDB counts them) and write units per write');
+console.table(Object.entries(hot.items).map(([item, bytes]) => ({ item, bytes, 'write units': writeUnits(bytes) })));
+const proxy = await apiProxy(Number(process.env['BENCH_PROXY_SAMPLES'] ?? 60));
+console.log('(v2) API proxy over loopback, in process: the same call straight to the API and through the broker, same token, interleaved');
 console.table([proxy.latency]);
 console.log('(v2) DynamoDB calls per proxied call');
 console.table(proxy.calls);
 console.log('(v2) the session item and DynamoDB on-demand cost per million proxied calls (token fresh)');
 console.table([proxy.cost]);
+console.log('ID token signing (one broker ID token, CPU on this machine)');
+console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
+const ops = operations({
+  items: hot.items,
+  cpu: { stored: hot.cpu['stored refresh'].broker, upstream: hot.cpu['upstream refresh'].broker, redemption: hot.cpu['code redemption'].broker, login: hot.login.cpu, proxied: hot.cpu['proxied API call'].broker },
+  logBytes: { stored: hot.logBytes['stored refresh'], upstream: hot.logBytes['upstream refresh'], redemption: hot.logBytes['code redemption'], login: hot.login.logBytes, proxied: hot.logBytes['proxied API call'] },
+});
+console.log(`cost per million operations at ${DEFAULT_MEMORY_MB} MB, arm64 (${PRICES.asOf}; assumed: DynamoDB ${ASSUMPTIONS.dynamoMs} ms a call, provider ${ASSUMPTIONS.providerMs} ms, API ${ASSUMPTIONS.apiMs} ms)`);
+console.table(ops.map((op) => costPerMillion(op, DEFAULT_MEMORY_MB)));
+console.log('billed ms and $ per million by memory size');
+console.table(memoryRows(ops));
 process.exit(0);

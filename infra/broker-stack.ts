@@ -1,55 +1,32 @@
 /**
  * The broker in one stack: the configuration (validated at synth), the session table and its
- * key, the token key ring and the ID-token signing keys, one function per `functions/` folder with exactly the access its
- * entry point wires, the HTTP API, and the alarms.
+ * key, the token key ring and the ID-token signing keys, one function per entry of
+ * functions/manifest.ts with exactly the access that entry names (the entry point's wiring is
+ * checked against the same entry by the compiler), the HTTP API, the alarms and the dashboard
+ * (all named after the stack).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CfnOutput, Stack, Stage, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Stage, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { FUNCTION_NAMES, type FunctionName } from '../functions/routes.js';
-import { clientSecretReferences, loadBrokerConfig, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
+import { clientSecretReferences, loadBrokerConfig, OperatorInputError, secretsManagerId, type BrokerConfigDocument } from './config.js';
+import { METRICS_SERVICE_ENV } from '../lib/metrics-names.js';
 import { BrokerAlarms } from './constructs/broker-alarms.js';
+import { BrokerDashboard } from './constructs/broker-dashboard.js';
+import { BrokerMetrics } from './constructs/broker-metrics.js';
 import { BrokerApi } from './constructs/broker-api.js';
 import { BrokerEdge, type EdgeProps } from './constructs/broker-edge.js';
-import { BrokerFunction, PROXY_FUNCTION_TIMEOUT } from './constructs/broker-function.js';
+import { BrokerFunction } from './constructs/broker-function.js';
 import { KeyRing } from './constructs/key-ring.js';
-import { SessionTable, type ItemAction, type SessionIndexes } from './constructs/session-table.js';
-
-/**
- * What each function may do, mirroring what its entry point (`functions/<name>/index.ts`) wires:
- * `tableFromEnv` gives it the table, and exactly the item operations its routes perform;
- * `secretsManagerFetcher` gives it `GetSecretValue` on the token key ring and, with
- * `clientSecrets`, on the client secrets; `signingKeys` (the functions whose entry point reads
- * `runtime.signing`) adds the ID-token signing keys: `refresh` signs ID tokens and serves `/jwks`,
- * `logout` checks `/end-session` hints. `sessionLookup` is `Query` on the session indexes, and
- * `logoutTokens` writes and reads the replay records of back-channel logout, and nothing else.
- */
-export const FUNCTION_ACCESS = {
-  'start-login': { items: ['dynamodb:PutItem'], secrets: false, clientSecrets: false, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  callback: { items: ['dynamodb:DeleteItem', 'dynamodb:PutItem'], secrets: true, clientSecrets: true, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  refresh: { items: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: true, sessionLookup: false, logoutTokens: false },
-  logout: { items: ['dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: true, sessionLookup: false, logoutTokens: false },
-  metadata: { items: [], secrets: false, clientSecrets: false, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  // The API proxy reads the session (GetItem), refreshes it as `refresh` does (UpdateItem; DeleteItem
-  // for an ended one), marks a spent token (UpdateItem), and needs the client secrets and the key
-  // ring for upstream refreshes; it mints no ID token.
-  proxy: { items: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], secrets: true, clientSecrets: true, signingKeys: false, sessionLookup: false, logoutTokens: false },
-  'backchannel-logout': { items: ['dynamodb:DeleteItem'], secrets: true, clientSecrets: false, signingKeys: false, sessionLookup: true, logoutTokens: true },
-} as const satisfies Record<FunctionName, FunctionAccess>;
-
-export interface FunctionAccess {
-  readonly items: readonly ItemAction[];
-  readonly secrets: boolean;
-  readonly clientSecrets: boolean;
-  readonly signingKeys: boolean;
-  readonly sessionLookup: boolean;
-  readonly logoutTokens: boolean;
-}
+import type { RouteThrottles } from './constructs/route-throttles.js';
+import { grantKeyViaService, SessionTable, type SessionIndexes } from './constructs/session-table.js';
+import { ThrottledRequestsAlarm } from './constructs/throttled-requests-alarm.js';
 
 export interface BrokerStackProps extends StackProps {
   /** Path of the configuration document (CONTRACT.md, Configuration). */
@@ -66,10 +43,23 @@ export interface BrokerStackProps extends StackProps {
    * @default - alarms without actions
    */
   readonly alarmTopicArn?: string;
-  /** @default 50 requests per second */
+  /** The stage's default (routes without their own limit: unknown paths). @default 50 requests per second */
   readonly throttlingRateLimit?: number;
   /** @default 100 requests */
   readonly throttlingBurstLimit?: number;
+  /**
+   * Per-route limits by throttle class (functions/manifest.ts); a class not given keeps its
+   * default (`DEFAULT_ROUTE_THROTTLES`, sizing in docs/deploy.md).
+   *
+   * @default DEFAULT_ROUTE_THROTTLES
+   */
+  readonly routeThrottles?: RouteThrottles;
+  /**
+   * Throttled (429) answers in 5 minutes that raise the alarm.
+   *
+   * @default 50
+   */
+  readonly throttledRequestsThreshold?: number;
   /** @default 512 MB */
   readonly memorySize?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
@@ -81,6 +71,28 @@ export interface BrokerStackProps extends StackProps {
    * @default 'all'
    */
   readonly sessionIndexes?: SessionIndexes;
+  /**
+   * Redeploy onto what a deleted stack kept (docs/deploy.md, "Redeploy after destroy"): the ARN of
+   * its KMS key, which encrypts the kept table and key secrets. The functions get `kms:Decrypt`
+   * on it through Secrets Manager (to read the kept key secrets the configuration names) and the
+   * key use DynamoDB needs; a new table is encrypted with it too.
+   *
+   * @default - a new key
+   */
+  readonly existingKeyArn?: string;
+  /**
+   * The kept table's name (the deleted stack's `TableName` output): the functions use it instead
+   * of a new table. Needs `existingKeyArn`.
+   *
+   * @default - a new table
+   */
+  readonly existingTableName?: string;
+  /**
+   * Reserved concurrency per function (docs/deploy.md, context `reservedConcurrency`).
+   *
+   * @default - none reserved
+   */
+  readonly reservedConcurrency?: Readonly<Partial<Record<FunctionName, number>>>;
   /**
    * A CloudFront distribution with per-client-IP WAF limits in front of the API, on its own
    * domain (then the host of `publicUrl`); see infra/constructs/broker-edge.ts and docs/deploy.md.
@@ -100,6 +112,9 @@ export class BrokerStack extends Stack {
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
   readonly api: BrokerApi;
   readonly alarms: BrokerAlarms;
+  /** The alarm on 429s (per-route throttles), from the access log. */
+  readonly throttledRequests: ThrottledRequestsAlarm;
+  readonly dashboard: BrokerDashboard;
   /** The edge in front of the API, when `props.edge` asks for one. */
   readonly edge: BrokerEdge | undefined;
 
@@ -113,14 +128,18 @@ export class BrokerStack extends Stack {
     const config = this.brokerConfig.config;
     const publicHost = props.edge?.domainName ?? props.customDomain?.domainName;
     if (publicHost !== undefined && new URL(config.publicUrl).host !== publicHost) {
-      throw new Error(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${publicHost}, the ${props.edge ? 'edge\'s' : 'custom'} domain`);
+      throw new OperatorInputError(`${props.configPath}: publicUrl (${config.publicUrl}) must be https://${publicHost}, the ${props.edge ? 'edge\'s' : 'custom'} domain`);
     }
     // The document as the functions read it, inside every code asset (no 4 KB environment limit).
     const configFile = path.join(Stage.of(this)!.outdir, `${this.artifactId}.broker.config.json`);
     mkdirSync(path.dirname(configFile), { recursive: true });
     writeFileSync(configFile, JSON.stringify(this.brokerConfig.document, null, 2) + '\n');
 
-    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes });
+    const keptKey = props.existingKeyArn ? kms.Key.fromKeyArn(this, 'KeptKey', props.existingKeyArn) : undefined;
+    if (keptKey && (this.brokerConfig.usesCreatedKeyRing || this.brokerConfig.usesCreatedSigningKeys)) {
+      throw new OperatorInputError(`${props.configPath}: with existingKeyArn, name the kept key secrets in the configuration: "tokenEncryptionKeys": {"secretsManager": "${keyRingSecretName}"} and "signingKeys": {"secretsManager": "${signingKeysSecretName}"} (docs/deploy.md, "Redeploy after destroy")`);
+    }
+    this.sessions = new SessionTable(this, 'Sessions', { sessionIndexes: props.sessionIndexes, encryptionKey: keptKey, existingTableName: props.existingTableName });
     this.keyRing = this.brokerConfig.usesCreatedKeyRing
       ? new KeyRing(this, 'KeyRing', { secretName: keyRingSecretName, encryptionKey: this.sessions.encryptionKey, logRetention: props.logRetention })
       : undefined;
@@ -133,32 +152,43 @@ export class BrokerStack extends Stack {
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
     for (const name of FUNCTION_NAMES) {
-      const access: FunctionAccess = FUNCTION_ACCESS[name];
+      const spec = functionSpec(name);
+      const usesTable = Object.keys(spec.items).length > 0 || spec.sessionLookup;
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
-        ...(access.items.length > 0 ? { tableName: this.sessions.table.tableName } : {}),
-        ...(name === 'proxy' ? { timeout: PROXY_FUNCTION_TIMEOUT } : {}),
+        ...(usesTable ? { tableName: this.sessions.table.tableName } : {}),
+        ...(spec.timeoutSeconds !== undefined ? { timeout: Duration.seconds(spec.timeoutSeconds) } : {}),
         memorySize: props.memorySize,
         logRetention: props.logRetention,
+        reservedConcurrentExecutions: props.reservedConcurrency?.[name],
       });
-      this.sessions.grantAccess(fn.function, access);
-      if (access.secrets) {
-        for (const secret of [...(access.clientSecrets ? clientSecrets : []), keyRingSecret]) secret.grantRead(fn.function);
-      }
-      if (access.signingKeys) signingKeysSecret.grantRead(fn.function);
+      // The metrics' Service dimension: this stack's own series, alarms and dashboard.
+      fn.function.addEnvironment(METRICS_SERVICE_ENV, this.stackName);
+      this.sessions.grantAccess(fn.function, spec);
+      const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = spec.secrets;
+      for (const secret of [...(readsClientSecrets ? clientSecrets : []), ...(keyRing ? [keyRingSecret] : [])]) secret.grantRead(fn.function);
+      if (signingKeys) signingKeysSecret.grantRead(fn.function);
       // The key rings must hold keys before a function can take a request.
       if (this.keyRing) fn.function.node.addDependency(this.keyRing.generated);
-      if (this.signingKeys && access.signingKeys) fn.function.node.addDependency(this.signingKeys.generated);
+      if (this.signingKeys && signingKeys) fn.function.node.addDependency(this.signingKeys.generated);
       functions[name] = fn;
     }
     this.functions = functions;
+    // The kept key secrets are encrypted with the kept key: their readers decrypt through Secrets Manager.
+    if (keptKey) {
+      for (const name of FUNCTION_NAMES) {
+        const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = functionSpec(name).secrets;
+        if (keyRing || readsClientSecrets || signingKeys) grantKeyViaService(keptKey, functions[name].function, 'secretsmanager', ['kms:Decrypt']);
+      }
+    }
     const lambdas = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, functions[name].function])) as Record<FunctionName, BrokerFunction['function']>;
 
     this.api = new BrokerApi(this, 'Http', {
       functions: lambdas,
       throttlingRateLimit: props.throttlingRateLimit,
       throttlingBurstLimit: props.throttlingBurstLimit,
+      ...(props.routeThrottles ? { routeThrottles: props.routeThrottles } : {}),
       accessLogRetention: props.logRetention,
       ...(props.customDomain
         ? {
@@ -172,11 +202,34 @@ export class BrokerStack extends Stack {
 
     this.edge = props.edge ? new BrokerEdge(this, 'Edge', { ...props.edge, api: this.api, logRetention: props.logRetention }) : undefined;
 
+    const alarmTopic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
+    const metrics = new BrokerMetrics(this.stackName);
     this.alarms = new BrokerAlarms(this, 'Alarms', {
+      alarmNamePrefix: this.stackName,
+      metrics,
       functions: lambdas,
       api: this.api.httpApi,
       table: this.sessions.table,
-      ...(props.alarmTopicArn ? { alarmTopic: sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) } : {}),
+      ...(alarmTopic ? { alarmTopic } : {}),
+    });
+    this.throttledRequests = new ThrottledRequestsAlarm(this, 'Throttled', {
+      alarmName: `${this.stackName}-throttled`,
+      accessLogs: this.api.accessLogs,
+      apiId: this.api.httpApi.apiId,
+      ...(props.throttledRequestsThreshold !== undefined ? { threshold: props.throttledRequestsThreshold } : {}),
+      ...(alarmTopic ? { alarmTopic } : {}),
+    });
+
+    this.dashboard = new BrokerDashboard(this, 'Dashboard', {
+      dashboardName: this.stackName,
+      metrics,
+      providers: Object.keys(config.providers),
+      functions: lambdas,
+      functionLogGroups: FUNCTION_NAMES.map((name) => functions[name].logGroup),
+      api: this.api.httpApi,
+      accessLogs: this.api.accessLogs,
+      table: this.sessions.table,
+      alarms: [...this.alarms.alarms.values(), this.throttledRequests.alarm],
     });
 
     new CfnOutput(this, 'TableName', { value: this.sessions.table.tableName, description: 'The session table (retained when the stack is deleted)' });

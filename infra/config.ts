@@ -9,8 +9,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseConfig, parseConfigText, type Config } from '../lib/config/parse.js';
 import type { SecretRef } from '../lib/config/schema.js';
+import { withCreatedKeySecrets } from '../lib/config/stack-document.js';
 
-/** The example document `cdk synth` uses when no path is given (CI, a fresh clone). */
+/** A mistake in what the operator gave `cdk synth`/`deploy` (configuration path, context): shown without a stack trace. */
+export class OperatorInputError extends Error {
+  override readonly name = 'OperatorInputError';
+}
+
+/** The committed example document: CI and the tests synthesize it, always by naming it. */
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('./example.config.json', import.meta.url));
 
 /** The CDK context key naming the document: `npx cdk synth -c brokerConfig=path/to/config.json`. */
@@ -19,13 +25,30 @@ export const CONFIG_CONTEXT_KEY = 'brokerConfig';
 /** The environment variable naming the document when the context key is not set. */
 export const CONFIG_ENV_VAR = 'BROKER_CONFIG';
 
+/** Why `cdk synth` and `cdk deploy` refuse to run without a configuration. */
+export const NO_CONFIG_MESSAGE = `no broker configuration given: pass -c ${CONFIG_CONTEXT_KEY}=path/to/config.json `
+  + `(or set ${CONFIG_ENV_VAR}=path/to/config.json). Nothing is deployed without one; to try the synth, `
+  + `name the example: -c ${CONFIG_CONTEXT_KEY}=infra/example.config.json (docs/deploy.md, section 5)`;
+
 /**
- * Where the configuration comes from: context `brokerConfig`, else env `BROKER_CONFIG`, else the
- * committed example. A relative path is resolved against the working directory.
+ * The directory the operator ran the command in: npm (`npm run synth`, `npm --prefix <broker> run
+ * ...`, `npx`) sets `INIT_CWD` to it and then runs the script in the broker checkout; the CDK CLI
+ * runs the app in the directory of `cdk.json` and passes no such variable, so without npm the
+ * working directory is all there is (and `cdk` itself only runs in the checkout).
+ */
+export function invokingDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  const init = env['INIT_CWD'];
+  return init && path.isAbsolute(init) ? init : process.cwd();
+}
+
+/**
+ * Where the configuration comes from: context `brokerConfig`, else env `BROKER_CONFIG`; neither is
+ * an error (never a silent default). A relative path is resolved against the invoking directory.
  */
 export function resolveConfigPath(contextValue: unknown, env: NodeJS.ProcessEnv = process.env): string {
   const given = typeof contextValue === 'string' && contextValue !== '' ? contextValue : env[CONFIG_ENV_VAR];
-  return given ? path.resolve(given) : EXAMPLE_CONFIG_PATH;
+  if (!given) throw new OperatorInputError(NO_CONFIG_MESSAGE);
+  return path.resolve(invokingDirectory(env), given);
 }
 
 export interface LoadConfigOptions {
@@ -67,7 +90,8 @@ export function loadBrokerConfig(file: string, options: LoadConfigOptions = {}):
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new Error(`cannot read the broker configuration ${file}: ${(cause as Error).message}`, { cause });
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message;
+    throw new OperatorInputError(`cannot read the broker configuration ${file}: ${reason} (a relative -c ${CONFIG_CONTEXT_KEY} or ${CONFIG_ENV_VAR} path is resolved against the directory the command was run in)`, { cause });
   }
   try {
     let json: unknown;
@@ -76,19 +100,12 @@ export function loadBrokerConfig(file: string, options: LoadConfigOptions = {}):
     } catch {
       parseConfigText(text, { runtime: 'lambda' }); // throws the validator's own "is not valid JSON" issue
     }
-    let document = json as Record<string, unknown>;
-    let usesCreatedKeyRing = false;
-    let usesCreatedSigningKeys = false;
-    if (isObject(json) && json['tokenEncryptionKeys'] === undefined && options.createdKeyRingSecretName !== undefined) {
-      document = { ...document, tokenEncryptionKeys: { secretsManager: options.createdKeyRingSecretName } };
-      usesCreatedKeyRing = true;
-    }
-    if (isObject(json) && json['signingKeys'] === undefined && options.createdSigningKeysSecretName !== undefined) {
-      document = { ...document, signingKeys: { secretsManager: options.createdSigningKeysSecretName } };
-      usesCreatedSigningKeys = true;
-    }
+    const { document, usesCreatedKeyRing, usesCreatedSigningKeys } = withCreatedKeySecrets(json, {
+      keyRing: options.createdKeyRingSecretName,
+      signingKeys: options.createdSigningKeysSecretName,
+    });
     const config = parseConfig(document, { runtime: 'lambda' });
-    return { path: file, document, config, usesCreatedKeyRing, usesCreatedSigningKeys };
+    return { path: file, document: document as Record<string, unknown>, config, usesCreatedKeyRing, usesCreatedSigningKeys };
   } catch (err) {
     if (err instanceof ConfigError) err.message = `${file}: ${err.message}`;
     throw err;
@@ -117,8 +134,4 @@ export function clientSecretReferences(config: Config): SecretsManagerReference[
 
 export function secretsManagerId(ref: SecretRef | undefined): string | undefined {
   return ref && 'secretsManager' in ref ? ref.secretsManager : undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -17,17 +17,38 @@ export interface Logger {
   child(fields: LogFields): Logger;
   /**
    * An info line that is also a CloudWatch metric (Embedded Metric Format): `values` by metric
-   * name, under the service dimension and, when given, one more dimension.
+   * name, under the service dimension and, when given, one more dimension (with `aggregate`, under
+   * the service dimension alone as well: one line, two series).
    */
-  metric(event: string, values: Partial<Record<MetricName, number>>, fields?: LogFields, dimension?: { name: string; value: string }): void;
+  metric(event: string, values: Partial<Record<MetricName, number>>, fields?: LogFields, dimension?: MetricDimension): void;
+}
+
+export interface MetricDimension {
+  readonly name: string;
+  readonly value: string;
+  /** Also emit the values under the service dimension alone (for alarms over every value). */
+  readonly aggregate?: boolean;
 }
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type LogSink = (line: string) => void;
 
-export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?: LogFields } = {}): Logger {
+export interface LoggerOptions {
+  readonly level?: LogLevel;
+  readonly sink?: LogSink;
+  readonly base?: LogFields;
+  /**
+   * The `Service` dimension of every metric (in AWS, the stack's name).
+   *
+   * @default SERVICE_DIMENSION.value ('broker')
+   */
+  readonly service?: string;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
   const min = LEVELS[options.level ?? 'info'];
+  const service = options.service || SERVICE_DIMENSION.value;
   const sink = options.sink ?? ((line: string) => process.stdout.write(line + '\n'));
   const base = options.base ?? {};
   const write = (level: LogLevel, event: string, fields?: LogFields) => {
@@ -43,17 +64,19 @@ export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?:
     metric: (event, values, fields, dimension) => {
       if (LEVELS.info < min) return;
       const names = Object.keys(values);
-      const dims = [SERVICE_DIMENSION.name, ...(dimension ? [dimension.name] : [])];
+      const dims = dimension
+        ? [...(dimension.aggregate ? [[SERVICE_DIMENSION.name]] : []), [SERVICE_DIMENSION.name, dimension.name]]
+        : [[SERVICE_DIMENSION.name]];
       sink(JSON.stringify({
         level: 'info', time: new Date().toISOString(), event, ...base, ...fields,
-        [SERVICE_DIMENSION.name]: SERVICE_DIMENSION.value,
+        [SERVICE_DIMENSION.name]: service,
         ...(dimension ? { [dimension.name]: dimension.value } : {}),
         ...values,
         _aws: {
           Timestamp: Date.now(),
           CloudWatchMetrics: [{
             Namespace: METRICS_NAMESPACE,
-            Dimensions: [dims],
+            Dimensions: dims,
             Metrics: names.map((Name) => ({ Name, Unit: Name.endsWith('Latency') ? 'Milliseconds' : 'Count' })),
           }],
         },

@@ -1,12 +1,31 @@
 /**
  * CloudWatch metric names the broker emits (Embedded Metric Format in its log lines) and the CDK
- * stack alarms on: one list, shared by both.
+ * stack's alarms and dashboard read: one list, shared by all three.
  */
 export const METRICS_NAMESPACE = 'OAuthBroker';
+/**
+ * Every metric carries `Service=<value>`. The stack sets the value to its own name through
+ * `METRICS_SERVICE_ENV`, so two stacks in one account and region (staging and prod) never share a
+ * series; a process without it (the local runner, tests) uses `value`.
+ */
 export const SERVICE_DIMENSION = { name: 'Service', value: 'broker' } as const;
+/** The environment variable naming the `Service` dimension's value (the stack name in AWS). */
+export const METRICS_SERVICE_ENV = 'METRICS_SERVICE';
+/** The upstream metrics' second dimension: the provider's name in the configuration. */
+export const PROVIDER_DIMENSION = 'Provider';
+/** The `Refreshes` metric's dimension, and every value it takes (lib/broker/refresh.ts). */
+export const REFRESH_SOURCE_DIMENSION = 'Source';
+export const REFRESH_SOURCES = ['stored', 'upstream', 'grace', 'deduplicated'] as const;
+export type RefreshSource = (typeof REFRESH_SOURCES)[number];
+/** The proxy metrics' dimension: the API's name in the configuration. */
+export const API_DIMENSION = 'Api';
 
 export const METRIC = {
-  /** Every request to a provider (token, revocation, discovery, downstream login). */
+  /**
+   * Every request to a provider (token, revocation, discovery, downstream login). The three
+   * upstream metrics are emitted twice from one line: under `Service` alone (the alarm) and under
+   * `Service` and `Provider` (the dashboard, per provider).
+   */
   UpstreamRequests: 'UpstreamRequests',
   /** Provider requests that failed: unreachable, timed out, 5xx or oversized. */
   UpstreamFailures: 'UpstreamFailures',

@@ -9,6 +9,7 @@ import { parseConfigText, type Config } from './config/parse.js';
 import { generateKeyRingText, parseKeyRing } from './crypto/key-ring.js';
 import { createTokenCipher, type TokenCipher } from './crypto/token-cipher.js';
 import { createLogger, type Logger } from './log.js';
+import { METRICS_SERVICE_ENV, PROVIDER_DIMENSION } from './metrics-names.js';
 import type { HttpOptions } from './oauth/http.js';
 import { createJwksCache, type JwksCache } from './oauth/id-token.js';
 import { createMetadataCache, type MetadataCache } from './oauth/metadata.js';
@@ -23,7 +24,13 @@ export interface Runtime {
   readonly metadata: MetadataCache;
   readonly jwks: JwksCache;
   readonly log: Logger;
+  /** Requests to no particular provider: counted under `Service` alone. */
   readonly http: HttpOptions;
+  /**
+   * Requests to one provider (`name` in the configuration): counted under `Service` and, per
+   * provider, under `Service` and `Provider` (the dashboard's upstream latency and failures).
+   */
+  upstreamHttp(provider: string): HttpOptions;
   /** Seconds since the epoch. */
   now(): number;
   /**
@@ -113,9 +120,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       throw new TypeError('use the cipher returned by cipher() for lookup keys');
     },
   };
-  const http: HttpOptions = {
-    ...options.http,
-    observe: (r) => log.metric('upstream.request', { UpstreamRequests: 1, UpstreamFailures: r.ok ? 0 : 1, UpstreamLatency: r.ms }, { upstream_host: r.host, upstream_status: r.status }),
+  const observer = (provider: string | undefined): HttpOptions['observe'] => (r) => log.metric(
+    'upstream.request',
+    { UpstreamRequests: 1, UpstreamFailures: r.ok ? 0 : 1, UpstreamLatency: r.ms },
+    { upstream_host: r.host, upstream_status: r.status },
+    provider === undefined ? undefined : { name: PROVIDER_DIMENSION, value: provider, aggregate: true },
+  );
+  const http: HttpOptions = { ...options.http, observe: observer(undefined) };
+  const byProvider = new Map<string, HttpOptions>();
+  const upstreamHttp = (provider: string): HttpOptions => {
+    let labelled = byProvider.get(provider);
+    if (!labelled) byProvider.set(provider, (labelled = { ...options.http, observe: observer(provider) }));
+    return labelled;
   };
   const signing = createSigningKeyCache({ ref: options.config.signingKeys, secrets, log, maxAgeMs: KEY_RING_MAX_AGE_MS });
   return {
@@ -123,10 +139,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     table: options.table,
     secrets,
     signing,
-    metadata: createMetadataCache(http),
+    metadata: createMetadataCache({ ...http, forProvider: upstreamHttp }),
     jwks: createJwksCache(),
     log,
     http,
+    upstreamHttp,
     now,
     async cipher() {
       const cipher = await current();
@@ -166,7 +183,7 @@ export function defaultRuntime(wiring: DefaultRuntimeWiring = {}): Runtime {
     config,
     table: wiring.table ? wiring.table(env) : NO_TABLE,
     ...(wiring.fetchSecret ? { fetchSecret: wiring.fetchSecret() } : {}),
-    log: createLogger({ level: (env['LOG_LEVEL'] as 'info' | undefined) ?? 'info' }),
+    log: createLogger({ level: (env['LOG_LEVEL'] as 'info' | undefined) ?? 'info', service: env[METRICS_SERVICE_ENV] }),
   });
   return singleton;
 }

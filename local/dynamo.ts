@@ -1,8 +1,13 @@
-/** Embedded DynamoDB for local runs and tests: dynalite on loopback, and the broker's table. */
+/**
+ * Embedded DynamoDB for local runs and tests: dynalite on loopback, the broker's table, and the
+ * clients to reach it: the broker's own (`localTableClient`, what deployed functions use) and the
+ * AWS SDK's (`localDynamoClient`, for tools and tests that check the SDK's behaviour).
+ */
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, UpdateTableCommand, type TableDescription } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { DYNAMODB_HTTP } from '../lib/store/dynamo-client.js';
+import type { AwsJsonClient } from '../lib/aws/json-client.js';
+import { DYNAMODB_HTTP, dynamoClient, LOCAL_CREDENTIALS } from '../lib/store/dynamo-client.js';
 import { PARTITION_KEY, SESSION_INDEXES } from '../lib/store/table.js';
 
 const INDEXES = [SESSION_INDEXES.sub, SESSION_INDEXES.sid];
@@ -22,10 +27,17 @@ export async function startDynalite(): Promise<LocalDynamo> {
   };
 }
 
-/** A client as deployed functions have it (the SDK's retries, the same timeouts), on a local endpoint. */
-export function localDynamoClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, requestHandler: DYNAMODB_HTTP });
+/** The client deployed functions have (the same retries and timeouts), on a local endpoint. */
+export function localTableClient(endpoint: string): AwsJsonClient {
+  return dynamoClient({ endpoint, region: 'local', credentials: LOCAL_CREDENTIALS });
 }
+
+/** The AWS SDK's client, with the broker's timeouts, on a local endpoint. */
+export function localDynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: 'local', credentials: LOCAL_CREDENTIALS, requestHandler: DYNAMODB_HTTP });
+}
+
+export { sdkTableClient } from '../lib/store/sdk-table.js';
 
 /**
  * Creates the broker's table when it is missing, with its session indexes (the deployed table is

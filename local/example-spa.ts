@@ -20,7 +20,7 @@ import { parseConfig } from '../lib/config/parse.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { createRuntime } from '../lib/runtime.js';
 import { createTable } from '../lib/store/table.js';
-import { ensureTable, localDynamoClient, startDynalite } from './dynamo.js';
+import { ensureTable, localDynamoClient, localTableClient, startDynalite } from './dynamo.js';
 import { startBrokerServer, type BrokerServer } from './http-adapter.js';
 import { startOidcProvider } from './oidc-provider.js';
 
@@ -74,7 +74,7 @@ export async function startSpaExample(options: ExampleOptions = {}): Promise<Run
     const client = localDynamoClient(dynamo.endpoint);
     await ensureTable(client, 'oauth-broker');
     const startBroker = async (): Promise<BrokerServer> => {
-      const runtime = createRuntime({ config, table: createTable('oauth-broker', client), log, env });
+      const runtime = createRuntime({ config, table: createTable('oauth-broker', localTableClient(dynamo.endpoint)), log, env });
       await runtime.cipher();
       await runtime.signing.get();
       return startBrokerServer(runtime, { port: ports.broker });

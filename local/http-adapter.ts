@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { FUNCTION_ROUTES, type FunctionName } from '../functions/routes.js';
+import type { FunctionRoutes } from '../functions/handler.js';
+import { deployedRoutes, FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
 import { routes as backchannelLogoutRoutes } from '../functions/backchannel-logout/routes.js';
 import { routes as callbackRoutes } from '../functions/callback/routes.js';
 import { routes as logoutRoutes } from '../functions/logout/routes.js';
@@ -17,10 +18,11 @@ import { routes as startLoginRoutes } from '../functions/start-login/routes.js';
 import { API_PROXY_PREFIX } from '../lib/http/cors.js';
 import { lambdaHandler, routeFor, type Handler } from '../lib/lambda/apigw.js';
 import { LAMBDA_PAYLOAD_BYTES } from '../lib/proxy/limits.js';
-import type { Route } from '../lib/routes/common.js';
 import type { Runtime } from '../lib/runtime.js';
+import { scopedTable } from '../lib/store/scoped-table.js';
 
-const FUNCTION_MODULES: Record<FunctionName, Readonly<Record<string, Route>>> = {
+/** Every function's routes: the compiler asks for one entry per function of the manifest. */
+const FUNCTION_MODULES: { readonly [N in FunctionName]: FunctionRoutes<N> } = {
   'start-login': startLoginRoutes,
   callback: callbackRoutes,
   refresh: refreshRoutes,
@@ -34,12 +36,18 @@ const FUNCTION_MODULES: Record<FunctionName, Readonly<Record<string, Route>>> = 
 const MAX_BODY = 64 * 1024;
 const MAX_PROXY_BODY = LAMBDA_PAYLOAD_BYTES;
 
-/** One Lambda handler per function, each serving its routes, as API Gateway would dispatch. */
+/**
+ * One Lambda handler per function, each serving its routes, as API Gateway would dispatch. Each
+ * sees the table as its role would in AWS (lib/store/scoped-table.ts): a call its manifest entry
+ * does not grant fails, so the integration tests check the grants.
+ */
 export function createDispatcher(runtime: Runtime): (method: string, path: string) => Handler | undefined {
   const byRoute: Record<string, Handler> = {};
-  for (const [name, keys] of Object.entries(FUNCTION_ROUTES) as [FunctionName, readonly string[]][]) {
-    const handler = lambdaHandler(() => runtime, FUNCTION_MODULES[name]);
-    for (const key of keys) byRoute[key] = handler;
+  for (const name of FUNCTION_NAMES) {
+    const spec = functionSpec(name);
+    const scoped: Runtime = { ...runtime, table: scopedTable(runtime.table, spec, name) };
+    const handler = lambdaHandler(() => scoped, FUNCTION_MODULES[name]);
+    for (const { routeKey } of deployedRoutes(name)) byRoute[routeKey] = handler;
   }
   return (method, path) => routeFor(byRoute, method, path)?.route;
 }

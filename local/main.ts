@@ -12,11 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig, parseConfigText, type Config } from '../lib/config/parse.js';
 import { createLogger } from '../lib/log.js';
 import { createRuntime } from '../lib/runtime.js';
-import { secretsManagerFetcher } from '../lib/secrets/secrets-manager.js';
+import { sdkSecretsManagerFetcher } from '../lib/secrets/sdk-secrets-manager.js';
 import { createTable } from '../lib/store/table.js';
 import { startDemoApi } from './demo-api.js';
 import { demoPage } from './demo-page.js';
-import { ensureTable, localDynamoClient, startDynalite } from './dynamo.js';
+import { ensureTable, localDynamoClient, localTableClient, startDynalite } from './dynamo.js';
 import { startBrokerServer } from './http-adapter.js';
 import { startOidcProvider } from './oidc-provider.js';
 
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     log.warn('table.indexes_missing', { table: tableName, indexes: missingIndexes.join(','), message: 'this DynamoDB cannot add them to the existing table: back-channel logout and "sessions end" will fail until the table is recreated' });
   }
 
-  const runtime = createRuntime({ config, table: createTable(tableName, client), log, fetchSecret: secretsManagerFetcher() });
+  const runtime = createRuntime({ config, table: createTable(tableName, localTableClient(endpoint)), log, fetchSecret: sdkSecretsManagerFetcher() });
   // Read (or generate) the key ring now, so a bad one stops the start and a generated one is said.
   await runtime.cipher();
   // Likewise the ID-token signing keys (generated for the process when not configured).

@@ -1,3 +1,4 @@
 import { backchannelLogoutRoute } from '../../lib/routes/backchannel-logout.js';
+import type { FunctionRoutes } from '../handler.js';
 
-export const routes = { 'POST /backchannel-logout/{provider}': backchannelLogoutRoute };
+export const routes = { 'POST /backchannel-logout/{provider}': backchannelLogoutRoute } satisfies FunctionRoutes<'backchannel-logout'>;

@@ -1,16 +1,9 @@
 /** `POST /token` (native), `POST /refresh` and `GET /session` (web), `GET /jwks`. */
-import { lambdaHandler } from '../../lib/lambda/apigw.js';
-import { ID_TOKEN_ALGS } from '../../lib/oidc/signing-key-ring.js';
-import { defaultRuntime } from '../../lib/runtime.js';
 import { secretsManagerFetcher } from '../../lib/secrets/secrets-manager.js';
 import { tableFromEnv } from '../../lib/store/dynamo-client.js';
+import { brokerHandler } from '../handler.js';
 import { routes } from './routes.js';
 
-// At module scope: a bad configuration fails the cold start, naming every bad field.
-const runtime = defaultRuntime({ table: tableFromEnv, fetchSecret: secretsManagerFetcher });
-// The key ring too, during init: a missing or malformed ring fails the start, not a request.
-await runtime.cipher();
-// And the ID-token signing keys: read, and the current private keys imported once for the container.
-const signing = await runtime.signing.get();
-await Promise.all(ID_TOKEN_ALGS.map((alg) => signing.signingKey(alg)));
-export const handler = lambdaHandler(() => runtime, routes);
+// At module scope: a bad configuration fails the cold start, and what functions/manifest.ts says
+// this function reads (key ring, signing keys) is read during init.
+export const handler = await brokerHandler('refresh', routes, { table: tableFromEnv, fetchSecret: secretsManagerFetcher });

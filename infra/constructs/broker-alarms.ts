@@ -3,23 +3,28 @@
  * 5xx, DynamoDB throttles, and the rate of failed calls to identity providers, from the metric
  * the broker emits (`lib/metrics-names.ts`).
  */
-import { Duration } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { FunctionName } from '../../functions/routes.js';
-import { METRIC, METRICS_NAMESPACE, SERVICE_DIMENSION } from '../../lib/metrics-names.js';
-
-const PERIOD = Duration.minutes(5);
+import type { FunctionName } from '../../functions/manifest.js';
+import { METRIC } from '../../lib/metrics-names.js';
+import { METRIC_PERIOD as PERIOD, TABLE_OPERATIONS, type BrokerMetrics } from './broker-metrics.js';
 
 export interface BrokerAlarmsProps {
   readonly functions: Readonly<Record<FunctionName, lambda.IFunction>>;
   readonly api: apigwv2.IHttpApi;
   readonly table: dynamodb.ITable;
+  /** The broker's metrics, under this stack's `Service` dimension. */
+  readonly metrics: BrokerMetrics;
+  /**
+   * Every alarm's name is `<prefix>-<name>` (`OAuthBroker-api-5xx`): readable in the console and
+   * in notifications, and distinct per stack.
+   */
+  readonly alarmNamePrefix: string;
   /**
    * Where alarms (and their return to OK) are sent.
    *
@@ -54,7 +59,7 @@ export interface BrokerAlarmsProps {
 }
 
 export class BrokerAlarms extends Construct {
-  /** Every alarm, by a stable name (`<function>-errors`, `api-5xx`, ...). */
+  /** Every alarm, by a stable name (`<function>-errors`, `api-5xx`, ...); its `alarmName` is `<prefix>-<name>`. */
   readonly alarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: BrokerAlarmsProps) {
@@ -62,6 +67,7 @@ export class BrokerAlarms extends Construct {
     const alarms = new Map<string, cloudwatch.Alarm>();
     const add = (name: string, metric: cloudwatch.IMetric, options: { threshold: number; description: string; evaluationPeriods?: number; datapointsToAlarm?: number }) => {
       const alarm = new cloudwatch.Alarm(this, name, {
+        alarmName: `${props.alarmNamePrefix}-${name}`,
         metric,
         threshold: options.threshold,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -94,20 +100,14 @@ export class BrokerAlarms extends Construct {
     });
 
     add('table-throttles', props.table.metricThrottledRequestsForOperations({
-      operations: [dynamodb.Operation.GET_ITEM, dynamodb.Operation.PUT_ITEM, dynamodb.Operation.UPDATE_ITEM, dynamodb.Operation.DELETE_ITEM, dynamodb.Operation.QUERY],
+      operations: [...TABLE_OPERATIONS],
       period: PERIOD,
     }), {
       threshold: 1,
       description: 'oauth broker table: DynamoDB throttled requests (on-demand table above its previous peak, or an account limit).',
     });
 
-    const broker = (metricName: string) => new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { [SERVICE_DIMENSION.name]: SERVICE_DIMENSION.value },
-      statistic: cloudwatch.Stats.SUM,
-      period: PERIOD,
-    });
+    const broker = (metricName: (typeof METRIC)[keyof typeof METRIC]) => props.metrics.metric(metricName);
     const minimum = props.upstreamMinimumRequests ?? 10;
     add('upstream-failure-rate', new cloudwatch.MathExpression({
       expression: `IF(FILL(requests, 0) >= ${minimum}, 100 * FILL(failures, 0) / FILL(requests, 0), 0)`,

@@ -12,7 +12,7 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
-import type { FunctionName } from '../../functions/routes.js';
+import { FUNCTIONS, type FunctionName } from '../../functions/manifest.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 
@@ -37,15 +37,17 @@ export const FUNCTION_TIMEOUT = Duration.seconds(25);
 export const INTEGRATION_TIMEOUT = Duration.seconds(29);
 
 /**
- * The API proxy's timeout: 29 s, API Gateway's limit. The proxy ends all its work (a wait for a
- * concurrent refresh, an upstream refresh, the API call) `PROXY_BUDGET_MS` (28 s) after it started,
- * so it answers, a `504` included, before either gives up.
+ * The API proxy's timeout (functions/manifest.ts): 29 s, API Gateway's limit. The proxy ends all
+ * its work (a wait for a concurrent refresh, an upstream refresh, the API call) `PROXY_BUDGET_MS`
+ * (28 s) after it started, so it answers, a `504` included, before either gives up.
  */
-export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(29);
+export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(FUNCTIONS.proxy.timeoutSeconds);
 
 /**
- * 512 MB by default: Lambda allocates CPU in proportion to memory, and the cold start (parsing a
- * bundled SDK, importing keys) is CPU-bound, so more memory is a faster first request.
+ * 512 MB by default, chosen from measured duration × price (docs/design.md, "Cost model"):
+ * Lambda gives CPU in proportion to memory, so CPU-bound work costs the same GB-seconds at any
+ * size below 1,769 MB and waiting on DynamoDB or a provider costs in proportion. 256 MB would save
+ * 0.5–5% of a request's cost and double the CPU time of every answer and cold start.
  */
 export const DEFAULT_MEMORY_MB = 512;
 
@@ -58,8 +60,11 @@ export const ESM_REQUIRE_BANNER = "import { createRequire as __cr } from 'node:m
 if (FUNCTION_TIMEOUT.toMilliseconds() <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must leave room to wait out a lease and then refresh`);
 }
-if (FUNCTION_TIMEOUT.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds() || PROXY_FUNCTION_TIMEOUT.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds()) {
-  throw new TypeError('a function must time out before API Gateway does (29 s)');
+for (const [name, spec] of Object.entries(FUNCTIONS) as [string, { timeoutSeconds?: number }][]) {
+  const timeout = spec.timeoutSeconds === undefined ? FUNCTION_TIMEOUT : Duration.seconds(spec.timeoutSeconds);
+  if (timeout.toMilliseconds() > INTEGRATION_TIMEOUT.toMilliseconds()) {
+    throw new TypeError(`functions/manifest.ts: ${name} must time out before API Gateway does (29 s)`);
+  }
 }
 if (PROXY_BUDGET_MS >= PROXY_FUNCTION_TIMEOUT.toMilliseconds() || PROXY_BUDGET_MS <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError('the proxy\'s budget must end before its function times out, and leave room for an API call after a whole wait and refresh');
@@ -98,6 +103,13 @@ export interface BrokerFunctionProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Concurrent executions reserved for (and the most allowed to) this function: a flood on one
+   * route cannot then take the account's concurrency from the others.
+   *
+   * @default - none: the function draws on the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
    * Log level of the broker's JSON logger (`LOG_LEVEL`).
    *
    * @default 'info'
@@ -134,14 +146,17 @@ export class BrokerFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: props.timeout ?? FUNCTION_TIMEOUT,
+      ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
       environment: {
         BROKER_CONFIG: BUNDLED_CONFIG_FILE, // relative to the task root, Lambda's working directory
         LOG_LEVEL: props.logLevel ?? 'info',
-        // Stack traces of a crash point into functions/ and lib/, not the minified bundle.
-        NODE_OPTIONS: '--enable-source-maps',
+        // No NODE_OPTIONS=--enable-source-maps: Node then reads and parses the source map at
+        // every cold start (measured ~10 ms of a full CPU, ~35 ms at 512 MB), and the broker logs
+        // error names and messages, not stacks. The map ships beside the bundle, for reading a
+        // crash's stack offline.
         ...(props.tableName !== undefined ? { DYNAMODB_TABLE: props.tableName } : {}),
       },
       bundling: {
@@ -154,8 +169,8 @@ export class BrokerFunction extends Construct {
         // Line mappings only: the sources are in the repository, and a smaller map loads faster.
         sourcesContent: false,
         banner: ESM_REQUIRE_BANNER,
-        // The SDK in the bundle, not the runtime's copy: measured faster to cold-start here, and
-        // the version is the lockfile's, not whatever the runtime ships this month.
+        // No function imports the AWS SDK (lib/aws/json-client.ts speaks to DynamoDB and Secrets
+        // Manager); should one ever, it is bundled at the lockfile's version, not the runtime's copy.
         bundleAwsSDK: true,
         esbuildArgs: { '--legal-comments': 'none' },
         logLevel: LogLevel.WARNING,

@@ -115,7 +115,7 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
 
 async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string[]): Promise<CallbackResult> {
   const { login, client, provider } = cb;
-  const upstream: UpstreamContext = { provider, metadata: cb.metadata, secrets: rt.secrets, http: rt.http };
+  const upstream: UpstreamContext = { provider, metadata: cb.metadata, secrets: rt.secrets, http: rt.upstreamHttp(provider.name) };
   const tokens = await exchangeCode(upstream, {
     code: cb.code,
     redirectUri: `${rt.config.publicUrl}/callback`,
@@ -141,7 +141,7 @@ async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: 
     // Without openid nothing checks an ID token, so none is kept or shown.
     tokens = { ...tokens, idToken: undefined };
   }
-  const downstream = await downstreamFor(provider)?.login(rt, tokens.accessToken, undefined, rt.http);
+  const downstream = await downstreamFor(provider)?.login(rt, tokens.accessToken, undefined, rt.upstreamHttp(provider.name));
 
   const now = rt.now();
   const ttl = rt.config.ttl;

@@ -4,6 +4,17 @@
  */
 import { randomToken, sha256 } from '../crypto/random.js';
 
+/**
+ * After a one-time code's expiry, a replay is refused like any unknown code and ends nothing
+ * (lib/broker/redeem.ts); from then on the session no longer needs the code's fields.
+ */
+export const CODE_REUSE_TRACKED_SECONDS = 60;
+
+/** Is a redeemed code past the time its replays are tracked (its stored fields can go)? */
+export function codeForgettable(codeExpiresAt: number | undefined, now: number): boolean {
+  return codeExpiresAt !== undefined && now > codeExpiresAt + CODE_REUSE_TRACKED_SECONDS;
+}
+
 export interface Credential {
   readonly sid: string;
   readonly value: string;

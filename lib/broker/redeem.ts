@@ -15,13 +15,12 @@ import { InvalidGrantError, SessionEndedError } from '../errors.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { isAlive, redeemCode as redeemStored, rotationPending, unredeemCode, type SessionRecord } from '../store/sessions.js';
-import { newHandle, readCredential, type Credential, type Handle } from './credentials.js';
+import { codeForgettable, newHandle, readCredential, type Credential, type Handle } from './credentials.js';
 import { PKCE_VALUE } from './params.js';
 import { refreshSession, revokeSession, type RefreshOutcome } from './refresh.js';
 import { fieldContext, grantOf } from './session-tokens.js';
 
-/** After a code's expiry, a replay is refused like any unknown code, and ends nothing. */
-export const CODE_REUSE_TRACKED_SECONDS = 60;
+export { CODE_REUSE_TRACKED_SECONDS } from './credentials.js';
 /** A code with less time than this left is not handed back after a failed follow-up refresh. */
 const UNREDEEM_MARGIN_SECONDS = 5;
 
@@ -85,7 +84,7 @@ async function replayed(rt: Runtime, input: RedeemInput, code: Credential, first
   if (!s || s.codeHash !== code.hash || s.codeUsedAt === undefined) throw new InvalidGrantError(REFUSED);
   // The same checks a redemption makes: whoever fails them has not used the code.
   if (s.clientId !== input.clientId || s.codeRedirectUri !== input.redirectUri || s.codeChallenge !== s256(input.codeVerifier)) throw new InvalidGrantError(REFUSED);
-  if (s.codeExpiresAt === undefined || now > s.codeExpiresAt + CODE_REUSE_TRACKED_SECONDS) throw new InvalidGrantError(REFUSED);
+  if (s.codeExpiresAt === undefined || codeForgettable(s.codeExpiresAt, now)) throw new InvalidGrantError(REFUSED);
   // RFC 6749 §4.1.2: a code used more than once is denied. But a redemption that never produced
   // an answer has not used it: its stored token was due, and the refresh that had to follow
   // failed or died before handing out a handle. The first handle is a function of the session and

@@ -26,6 +26,7 @@ import {
   UpstreamOAuthError, UpstreamRejectedError, UpstreamUnavailableError,
 } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
+import type { RefreshSource as MetricRefreshSource } from '../metrics-names.js';
 import { withDeadline } from '../oauth/http.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
 import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
@@ -35,7 +36,7 @@ import {
   claimFromPrevious, claimRefresh, completeRefresh, endSession, endSessionHeldBy, getSession, isAlive, leaseState, releaseLease, rollBackRotation,
   rotationPending, storeDownstream, type LeaseTerms, type RefreshCredential, type SessionRecord, type StoredHandle,
 } from '../store/sessions.js';
-import { isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
+import { codeForgettable, isGenuine, newHandle, type Credential, type Handle } from './credentials.js';
 import { downstreamFor, renewalDue, sealDownstream, type DownstreamGrant } from './downstream.js';
 import { fieldContext, grantOf, storedTokens, type TokenGrant } from './session-tokens.js';
 
@@ -73,7 +74,8 @@ export type Presented =
   /** `clientIds`: when the browser sent an Origin, the clients that allow it. */
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
-export type RefreshSource = 'stored' | 'upstream' | 'grace' | 'deduplicated';
+/** Where a refresh's answer came from: one of the metric's `Source` values (lib/metrics-names.ts). */
+export type RefreshSource = MetricRefreshSource;
 
 export interface RefreshOutcome {
   readonly grant: TokenGrant;
@@ -97,8 +99,11 @@ interface Held {
   readonly owner: string;
   /** Native: the handle the answer carries. */
   readonly handle: string | undefined;
-  /** Native, when the handle's rotation is pending: the presented handle, restored if the request fails. */
-  readonly restore: StoredHandle | undefined;
+  /**
+   * Native, when the handle's rotation is pending: the presented handle, restored if the request
+   * fails (sealed only then: most refreshes never need it).
+   */
+  readonly restore: Handle | undefined;
   /** When the lease was stamped (epoch ms): the holder's time budget counts from here. */
   readonly since: number;
 }
@@ -130,8 +135,7 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
       if (result.ok) {
         const s = result.session;
         if (leaseState(s, rt.now()) === 'none' || s.leaseOwner !== owner) return serve(rt, s, 'stored', rotated?.value, rotated && presented.kind === 'handle' ? presented.credential : undefined);
-        const restore = presented.kind === 'handle' ? await storedHandle(cipher, presented.credential) : undefined;
-        return holdLease(rt, { session: s, owner, handle: rotated?.value, restore, since });
+        return holdLease(rt, { session: s, owner, handle: rotated?.value, restore: presented.kind === 'handle' ? presented.credential : undefined, since });
       }
       step = await decide(rt, presented, result.current, cipher, waited, arrivedAt);
     } else if (step.kind === 'claim-previous') {
@@ -208,7 +212,7 @@ async function claimPrevious(rt: Runtime, presented: Extract<Presented, { kind: 
   if (step.abandonedBy !== undefined) rt.log.warn('refresh.lease_taken_over', { client_id: s.clientId, provider: s.provider });
   const handle = await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle')));
   // A pending rotation is still the presented handle's to roll back; a handed-out one is not.
-  return { session: s, owner, handle, restore: step.abandonedBy !== undefined ? await storedHandle(cipher, presented.credential) : undefined, since };
+  return { session: s, owner, handle, restore: step.abandonedBy !== undefined ? presented.credential : undefined, since };
 }
 
 function providerOf(rt: Runtime, s: SessionRecord): Provider {
@@ -231,7 +235,8 @@ async function holdLease(rt: Runtime, held: Held): Promise<RefreshOutcome> {
     if (!state.settled) {
       let left: SessionRecord | undefined;
       try {
-        left = await releaseLease(rt.table, held.session.sid, held.owner, held.restore, state.rejected ? rt.now() : undefined);
+        const restore = held.restore && await storedHandle(await rt.cipher(), held.restore);
+        left = await releaseLease(rt.table, held.session.sid, held.owner, restore, state.rejected ? rt.now() : undefined);
       } catch (err) {
         // The lease then runs out by itself and the next request takes it over.
         log.warn('refresh.release_failed', errorFields(err));
@@ -264,7 +269,7 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
   const started = held.since;
   const budgetEnd = started + UPSTREAM_BUDGET_MS;
   if (budgetEnd - Date.now() < MIN_PROVIDER_MS) throw new UpstreamUnavailableError('the refresh could not start in time; try again');
-  const http = withDeadline(rt.http, budgetEnd);
+  const http = withDeadline(rt.upstreamHttp(provider.name), budgetEnd);
   let upstream: UpstreamContext;
   let tokens: TokenSet;
   try {
@@ -282,7 +287,7 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
     if (err instanceof UpstreamRejectedError) exit.rejected = true;
     throw err instanceof UpstreamOAuthError ? new BrokerError('server_error', 502, 'the identity provider refused the refresh') : err;
   }
-  log.info('refresh.upstream', { ms: Date.now() - started });
+  const upstreamMs = Date.now() - started;
   // The provider may have rotated its refresh token: from here on, storing the answer comes first.
   tokens = await checkRefreshIdToken(rt, provider, upstream.metadata, s, tokens, refreshToken, log, exit, budgetEnd);
 
@@ -305,13 +310,16 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
     ...(downstream ? await sealDownstream(cipher, s.sid, downstream, now) : {}),
   };
   // A handle taken over within the grace window was handed out already: its rotatedAt stays.
-  const handOut = held.restore === undefined ? undefined : failing ? held.restore : now;
-  const written = await finalWrite(rt, s.sid, held.owner, fields, handOut, started, log);
+  const handOut = held.restore === undefined ? undefined : failing ? await storedHandle(cipher, held.restore) : now;
+  // A redeemed code whose replays are no longer tracked: its fields go (item size is write units).
+  const forgetCode = s.codeHash !== undefined && codeForgettable(s.codeExpiresAt, now);
+  const written = await finalWrite(rt, s.sid, held.owner, fields, handOut, started, log, forgetCode);
   exit.settled = true;
   if (!written.ok) return leaseLost(rt, s, written.current, tokens.refreshToken, log);
   if (failing) throw downstreamError;
   // While the old downstream token lives it is still handed out, as when renewing it early.
-  return serve(rt, written.session, 'upstream', held.handle, undefined, downstreamError === undefined);
+  // The access token is the one just received: no need to decrypt what was just encrypted.
+  return serve(rt, written.session, 'upstream', held.handle, undefined, downstreamError === undefined, { accessToken: tokens.accessToken, upstreamMs });
 }
 
 /**
@@ -319,13 +327,13 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
  * answered (and may have rotated its refresh token), so giving up early would lose it.
  * `handOut`: native only; the time the rotation is handed out, or the handle to restore instead.
  */
-async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger) {
+async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger, forgetCode: boolean) {
   const until = started + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS;
   // No attempt may land after `until`: the SDK's own retries are cut off there too.
   const signal = AbortSignal.timeout(Math.max(1, until - Date.now()));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await completeRefresh(rt.table, sid, owner, fields, handOut, signal);
+      return await completeRefresh(rt.table, sid, owner, fields, handOut, signal, forgetCode);
     } catch (err) {
       if (!(err instanceof BrokerUnavailableError) || signal.aborted || Date.now() + 100 * attempt > until) {
         log.error('refresh.store_failed', { attempts: attempt, ...errorFields(err) });
@@ -387,7 +395,11 @@ async function leaseLost(rt: Runtime, original: SessionRecord, current: SessionR
   throw new UpstreamUnavailableError('the refresh took too long; try again');
 }
 
-async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotatedFrom?: Handle, renew = true): Promise<RefreshOutcome> {
+/**
+ * Answers with the session's tokens. `upstream`: after an upstream refresh, the access token in
+ * plaintext and how long the provider took (logged on the served line, one line per refresh).
+ */
+async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handle: string | undefined, rotatedFrom?: Handle, renew = true, upstream?: { accessToken: string; upstreamMs: number }): Promise<RefreshOutcome> {
   let current = s;
   const provider = providerOf(rt, s);
   const downstream = downstreamFor(provider);
@@ -404,8 +416,8 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
       }
     }
   }
-  const grant = await readOrEnd(rt, current, () => grantOf(rt, current));
-  rt.log.metric('refresh.served', { Refreshes: 1 }, { client_id: s.clientId, provider: s.provider }, { name: 'Source', value: source });
+  const grant = await readOrEnd(rt, current, () => grantOf(rt, current, current === s ? upstream?.accessToken : undefined));
+  rt.log.metric('refresh.served', { Refreshes: 1 }, { client_id: s.clientId, provider: s.provider, ...(upstream ? { upstream_ms: upstream.upstreamMs } : {}) }, { name: 'Source', value: source });
   return { grant, session: current, handle, source };
 }
 
@@ -413,7 +425,7 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
 async function renewDownstream(rt: Runtime, provider: Provider, s: SessionRecord): Promise<SessionRecord> {
   const cipher = await rt.cipher();
   const accessToken = await readOrEnd(rt, s, () => cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')));
-  const grant = await downstreamFor(provider)!.login(rt, accessToken, s.instanceId, rt.http);
+  const grant = await downstreamFor(provider)!.login(rt, accessToken, s.instanceId, rt.upstreamHttp(provider.name));
   const sealed = await sealDownstream(cipher, s.sid, grant, rt.now());
   const written = await storeDownstream(rt.table, s.sid, s.atExpiresAt, sealed);
   rt.log.info('downstream.renewed', { client_id: s.clientId, provider: s.provider });
@@ -459,7 +471,7 @@ export async function revokeUpstream(rt: Runtime, s: SessionRecord, refreshToken
   try {
     const cipher = await rt.cipher();
     const token = refreshToken ?? (await cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')));
-    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: rt.http }, token, 'refresh_token');
+    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: rt.upstreamHttp(provider.name) }, token, 'refresh_token');
   } catch (err) {
     rt.log.warn('upstream.error', { provider: s.provider, step: 'revocation', ...errorFields(err) });
   }

@@ -77,11 +77,12 @@ export function sessionEndsAt(s: SessionRecord): number {
   return Math.min(s.hardExpiresAt, s.idleExpiresAt);
 }
 
-export async function grantOf(rt: Runtime, s: SessionRecord): Promise<TokenGrant> {
+/** `accessToken`: the session's access token in plaintext when the caller has just had it (saves a decrypt). */
+export async function grantOf(rt: Runtime, s: SessionRecord, accessTokenPlain?: string): Promise<TokenGrant> {
   const cipher = await rt.cipher();
   const now = rt.now();
   const [accessToken, extras] = await Promise.all([
-    cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')),
+    accessTokenPlain ?? cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')),
     s.extras ? cipher.decrypt(s.extras, fieldContext(s.sid, 'extras')) : undefined,
   ]);
   return {

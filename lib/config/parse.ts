@@ -85,13 +85,19 @@ const UNFORWARDABLE_PARAMS = new Set(['provider', 'response_mode', 'request', 'r
 const CLIENT_CREDENTIAL_PARAMS = new Set(['client_secret', 'client_assertion', 'client_assertion_type']);
 
 export function parseConfig(input: unknown, options: ParseOptions): Config {
-  const result = v.safeParse(ConfigSchema, input);
-  if (!result.success) {
-    throw new ConfigError(result.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: readable(i) })));
-  }
-  const raw = result.output;
+  let result = v.safeParse(ConfigSchema, input);
   const issues: ConfigIssue[] = [];
   const bad = (path: string, message: string) => issues.push({ path, message });
+  if (!result.success) {
+    const shape = result.issues.map((i) => ({ path: v.getDotPath(i) ?? '', message: readable(i) }));
+    // Unknown fields alone must not hide the rest: drop them, check everything else, report all.
+    const unknown = result.issues.filter(isUnknownField);
+    if (unknown.length < result.issues.length) throw new ConfigError(shape);
+    result = v.safeParse(ConfigSchema, withoutFields(input, unknown));
+    if (!result.success) throw new ConfigError(shape);
+    issues.push(...shape);
+  }
+  const raw = result.output;
 
   const publicUrl = parseUrl(raw.publicUrl);
   if (!publicUrl || !/^https?:$/.test(publicUrl.protocol)) bad('publicUrl', 'must be an absolute http(s) URL');
@@ -250,6 +256,20 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     apis: Object.freeze(apis),
     allowedOrigins,
   });
+}
+
+const isUnknownField = (issue: v.BaseIssue<unknown>) => issue.expected === 'never' && (issue.path?.length ?? 0) > 0;
+
+/** A copy of a JSON document without the fields the issues name (unknown fields). */
+function withoutFields(input: unknown, unknown: readonly v.BaseIssue<unknown>[]): unknown {
+  const copy = structuredClone(input) as Record<string, unknown>;
+  for (const issue of unknown) {
+    const keys = issue.path!.map((item) => item.key);
+    let parent: unknown = copy;
+    for (const key of keys.slice(0, -1)) parent = (parent as Record<string, unknown>)[key as string];
+    if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[keys.at(-1) as string];
+  }
+  return copy;
 }
 
 /** valibot's messages for unknown and missing keys, in plain words. */

@@ -40,7 +40,7 @@ export interface ExternalProvider {
 
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
-export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; now?: () => number } = {}): MetadataCache {
+export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; now?: () => number; forProvider?: (name: string) => HttpOptions } = {}): MetadataCache {
   const maxAgeMs = options.maxAgeMs ?? 24 * 3600_000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { at: number; value: Promise<ProviderMetadata> }>();
@@ -49,7 +49,7 @@ export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; 
     get(provider) {
       const hit = cache.get(provider.name);
       if (hit && now() - hit.at < maxAgeMs) return hit.value;
-      const value = provider.discovery ? discover(provider, options) : Promise.resolve(staticMetadata(provider));
+      const value = provider.discovery ? discover(provider, options.forProvider?.(provider.name) ?? options) : Promise.resolve(staticMetadata(provider));
       const entry = { at: now(), value };
       cache.set(provider.name, entry);
       value.catch(() => cache.get(provider.name) === entry && cache.delete(provider.name));
@@ -59,7 +59,7 @@ export function createMetadataCache(options: HttpOptions & { maxAgeMs?: number; 
       const hit = external.get(provider.name);
       // The list changes when an administrator edits it: re-read it every 10 minutes.
       if (hit && now() - hit.at < 10 * 60_000) return hit.value;
-      const value = this.get(provider).then((m) => fetchExternalProviders(m, options));
+      const value = this.get(provider).then((m) => fetchExternalProviders(m, options.forProvider?.(provider.name) ?? options));
       const entry = { at: now(), value };
       external.set(provider.name, entry);
       value.catch(() => external.get(provider.name) === entry && external.delete(provider.name));

@@ -45,7 +45,8 @@ export function createSigningKeys(ring: SigningKeyRing): SigningKeys {
   };
   // The current generation first, then the others by key id.
   const isCurrent = (kid: string) => kid === ring.current || kid === keyIdOf(ring.current, 'ES256');
-  const kids = [...ring.keys.keys()].sort((a, b) => Number(isCurrent(b)) - Number(isCurrent(a)) || a.localeCompare(b));
+  // Code-unit order, not localeCompare: its first call loads ICU collation data (~7 ms of cold start).
+  const kids = [...ring.keys.keys()].sort((a, b) => Number(isCurrent(b)) - Number(isCurrent(a)) || (a < b ? -1 : a > b ? 1 : 0));
   const jwks = Object.freeze({ keys: Object.freeze(kids.map(publicJwk)) });
   const cached = (map: Map<string, Promise<Key>>, kid: string, load: () => Promise<Key>) => {
     let hit = map.get(kid);

@@ -4,8 +4,7 @@
  * used by one callback request (TTL removes it later). Both writes are idempotent under the SDK's
  * retries: a retried put finds its own transaction hash, a retried take finds its own `usedBy`.
  */
-import { PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { isConditionFailure, N, num, S, str, toItem, type Table } from './table.js';
+import { isConditionFailure, KEY_PREFIXES, N, num, S, str, toItem, type Table } from './table.js';
 
 export interface LoginRecord {
   readonly stateHash: string;
@@ -28,10 +27,10 @@ export interface LoginRecord {
   readonly expiresAt: number;
 }
 
-const key = (stateHash: string) => ({ pk: S(`login#${stateHash}`) });
+const key = (stateHash: string) => ({ pk: S(`${KEY_PREFIXES.login}${stateHash}`) });
 
 export async function putLogin(table: Table, login: LoginRecord): Promise<void> {
-  await table.send(new PutItemCommand({
+  await table.call('PutItem', {
     TableName: table.name,
     Item: {
       ...key(login.stateHash),
@@ -55,7 +54,7 @@ export async function putLogin(table: Table, login: LoginRecord): Promise<void> 
     // can only be this request's own first attempt, applied before its answer was lost.
     ConditionExpression: 'attribute_not_exists(pk) OR txnHash = :txn',
     ExpressionAttributeValues: { ':txn': S(login.txnHash) },
-  }));
+  });
 }
 
 /**
@@ -67,14 +66,14 @@ export async function putLogin(table: Table, login: LoginRecord): Promise<void> 
  */
 export async function takeLogin(table: Table, stateHash: string, txnHash: string, now: number, taker: string): Promise<LoginRecord | undefined> {
   try {
-    const out = await table.send(new UpdateItemCommand({
+    const out = await table.call('UpdateItem', {
       TableName: table.name,
       Key: key(stateHash),
       ConditionExpression: 'attribute_exists(pk) AND txnHash = :txn AND expiresAt > :now AND (attribute_not_exists(usedBy) OR usedBy = :me)',
       UpdateExpression: 'SET usedBy = :me',
       ExpressionAttributeValues: { ':txn': S(txnHash), ':now': N(now), ':me': S(taker) },
       ReturnValues: 'ALL_NEW',
-    }));
+    });
     const item = out.Attributes;
     if (!item) return undefined;
     return {

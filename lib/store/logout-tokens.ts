@@ -6,7 +6,6 @@
  * Item: `pk` = `logout-jti#<sha256(provider NUL jti)>`, `owner` (a random token of the request that
  * wrote it), `expiresAt` (TTL). The `jti` itself is not stored.
  */
-import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { sha256 } from '../crypto/random.js';
 import { isConditionFailure, LOGOUT_TOKEN_KEY_PREFIX, N, num, S, str, type Table } from './table.js';
 
@@ -30,18 +29,18 @@ const key = (provider: string, jti: string) => ({ pk: S(`${LOGOUT_TOKEN_KEY_PREF
  */
 export async function rememberLogoutToken(table: Table, use: LogoutTokenUse): Promise<'first' | 'replayed'> {
   try {
-    await table.send(new PutItemCommand({
+    await table.call('PutItem', {
       TableName: table.name,
       Item: { ...key(use.provider, use.jti), kind: S('logout-token'), owner: S(use.owner), expiresAt: N(use.until) },
       // TTL deletes late: a record that has run out may be replaced.
       ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
       ExpressionAttributeValues: { ':now': N(use.now) },
-    }));
+    });
     return 'first';
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
   }
-  const out = await table.send(new GetItemCommand({ TableName: table.name, Key: key(use.provider, use.jti), ConsistentRead: true }));
+  const out = await table.call('GetItem', { TableName: table.name, Key: key(use.provider, use.jti), ConsistentRead: true });
   const item = out.Item;
   return item && str(item, 'owner') === use.owner && (num(item, 'expiresAt') ?? 0) > use.now ? 'first' : 'replayed';
 }
@@ -52,13 +51,13 @@ export async function rememberLogoutToken(table: Table, use: LogoutTokenUse): Pr
  */
 export async function forgetLogoutToken(table: Table, use: Pick<LogoutTokenUse, 'provider' | 'jti' | 'owner'>): Promise<void> {
   try {
-    await table.send(new DeleteItemCommand({
+    await table.call('DeleteItem', {
       TableName: table.name,
       Key: key(use.provider, use.jti),
       ConditionExpression: 'attribute_not_exists(pk) OR #o = :o',
       ExpressionAttributeNames: { '#o': 'owner' },
       ExpressionAttributeValues: { ':o': S(use.owner) },
-    }));
+    });
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
   }

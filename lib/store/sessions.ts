@@ -12,10 +12,10 @@
  * expression string or an attribute value. The state machine these operations implement is in
  * docs/design.md, "Refreshing: a state machine of the session item".
  */
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import * as v from 'valibot';
 import { BrokerUnavailableError } from '../errors.js';
-import { isConditionFailure, N, S, SESSION_INDEXES, toItem, type Item, type Table } from './table.js';
+import { isConditionFailure, KEY_PREFIXES, N, S, SESSION_INDEXES, toItem, type Item, type Table } from './table.js';
 
 const int = v.pipe(v.number(), v.integer());
 const str = v.string();
@@ -94,7 +94,7 @@ declare const parsed: unique symbol;
 /** A stored session, as only `parseSession` makes it (never a cast). */
 export type SessionRecord = Readonly<v.InferOutput<typeof SessionSchema>> & { readonly [parsed]: true };
 
-export const sessionKey = (sid: string) => `session#${sid}`;
+export const sessionKey = (sid: string) => `${KEY_PREFIXES.session}${sid}`;
 const key = (sid: string) => ({ pk: S(sessionKey(sid)) });
 
 /** Parses a stored item; an item that does not parse is a corrupt record, answered as storage trouble. */
@@ -105,7 +105,7 @@ export function parseSession(item: Item): SessionRecord {
     else if (val.N !== undefined) flat[k] = Number(val.N);
   }
   const pk = flat['pk'];
-  if (typeof pk === 'string' && pk.startsWith('session#')) flat['sid'] = pk.slice('session#'.length);
+  if (typeof pk === 'string' && pk.startsWith(KEY_PREFIXES.session)) flat['sid'] = pk.slice(KEY_PREFIXES.session.length);
   const out = v.safeParse(SessionSchema, flat);
   if (!out.success) {
     const fields = out.issues.map((i) => v.getDotPath(i) ?? '?').join(', ');
@@ -146,6 +146,8 @@ const MAY_TAKE_LEASE =
   'OR leaseUntil <= :now OR leaseAtExp <> atExpiresAt OR leaseAtExp > leaseFreshBound)';
 
 const LEASE_FIELDS = ['leaseUntil', 'leaseAtExp', 'leaseFreshBound', 'leaseRotates'] as const;
+/** A native session's one-time code, kept after redemption only while its replays are tracked. */
+const CODE_FIELDS = ['codeHash', 'codeChallenge', 'codeRedirectUri', 'codeExpiresAt', 'codeUsedAt'] as const;
 
 /** The result of a conditional write: the record as written, or the record as found (undefined: no item). */
 export type WriteResult =
@@ -153,7 +155,7 @@ export type WriteResult =
   | { readonly ok: false; readonly current: SessionRecord | undefined };
 
 export async function getSession(table: Table, sid: string): Promise<SessionRecord | undefined> {
-  const out = await table.send(new GetItemCommand({ TableName: table.name, Key: key(sid), ConsistentRead: true }));
+  const out = await table.call('GetItem', { TableName: table.name, Key: key(sid), ConsistentRead: true });
   return out.Item ? parseSession(out.Item) : undefined;
 }
 
@@ -166,12 +168,12 @@ export type NewSession = Omit<v.InferInput<typeof SessionSchema>, 'sid'> & { rea
 export async function createSession(table: Table, s: NewSession): Promise<void> {
   const { sid, ...rest } = s;
   const own = s.codeHash !== undefined ? { expression: 'codeHash = :own', value: s.codeHash } : { expression: 'cookieHash = :own', value: s.cookieHash ?? '' };
-  await table.send(new PutItemCommand({
+  await table.call('PutItem', {
     TableName: table.name,
     Item: { ...key(sid), kind: S('session'), ...toItem(rest as Record<string, string | number | undefined>) },
     ConditionExpression: `attribute_not_exists(pk) OR ${own.expression}`,
     ExpressionAttributeValues: { ':own': S(own.value) },
-  }));
+  });
 }
 
 /** How a refresh request proves it may use the session. */
@@ -291,10 +293,11 @@ export interface RefreshedFields {
  * whose rotation is pending, `handOut` either hands it out (a time: the new `rotatedAt`, from which
  * the grace window runs) or rolls it back (the presented handle, current again). Conditioned on
  * the owner token; a retry of an applied write finds the owner with no lease and reports success.
+ * `forgetCode`: the redeemed code's fields go too, once its replays are no longer tracked.
  */
-export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, signal?: AbortSignal): Promise<WriteResult> {
+export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, signal?: AbortSignal, forgetCode = false): Promise<WriteResult> {
   const set: Record<string, string | number | undefined> = { ...fields };
-  const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount'];
+  const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount', ...(forgetCode ? CODE_FIELDS : [])];
   if (typeof handOut === 'number') set['rotatedAt'] = handOut;
   else if (handOut) {
     Object.assign(set, { handleHash: handOut.hash, handleGen: handOut.generation, handleEnc: handOut.enc });
@@ -312,12 +315,12 @@ export async function completeRefresh(table: Table, sid: string, owner: string, 
  */
 export async function endSessionHeldBy(table: Table, sid: string, owner: string): Promise<boolean> {
   try {
-    await table.send(new DeleteItemCommand({
+    await table.call('DeleteItem', {
       TableName: table.name,
       Key: key(sid),
       ConditionExpression: 'attribute_not_exists(pk) OR leaseOwner = :o',
       ExpressionAttributeValues: { ':o': S(owner) },
-    }));
+    });
     return true;
   } catch (err) {
     if (isConditionFailure(err)) return false;
@@ -459,7 +462,7 @@ export async function unredeemCode(table: Table, sid: string, handleHash: string
 
 /** Ends a session: deletes it and resolves what it held (undefined: it was already gone). */
 export async function endSession(table: Table, sid: string): Promise<SessionRecord | undefined> {
-  const out = await table.send(new DeleteItemCommand({ TableName: table.name, Key: key(sid), ReturnValues: 'ALL_OLD' }));
+  const out = await table.call('DeleteItem', { TableName: table.name, Key: key(sid), ReturnValues: 'ALL_OLD' });
   return out.Attributes ? parseSession(out.Attributes) : undefined;
 }
 
@@ -480,13 +483,13 @@ export async function endSessionOf(table: Table, sid: string, owner: { readonly 
 /** A conditional delete resolving what the item held; undefined when it was gone or not as required. */
 async function deleteIf(table: Table, sid: string, condition: string, values: Record<string, AttributeValue>): Promise<SessionRecord | undefined> {
   try {
-    const out = await table.send(new DeleteItemCommand({
+    const out = await table.call('DeleteItem', {
       TableName: table.name,
       Key: key(sid),
       ReturnValues: 'ALL_OLD',
       ConditionExpression: condition,
       ExpressionAttributeValues: values,
-    }));
+    });
     return out.Attributes ? parseSession(out.Attributes) : undefined;
   } catch (err) {
     if (isConditionFailure(err)) return undefined;
@@ -515,17 +518,17 @@ export async function findMatchingSessions(table: Table, match: SessionMatch): P
   const sids: string[] = [];
   let start: Item | undefined;
   do {
-    const out = await table.send(new QueryCommand({
+    const out = await table.call('Query', {
       TableName: table.name,
       IndexName: index.indexName,
       KeyConditionExpression: '#k = :k',
       ExpressionAttributeNames: { '#k': index.attribute },
       ExpressionAttributeValues: { ':k': S(value) },
       ...(start ? { ExclusiveStartKey: start } : {}),
-    }));
+    });
     for (const item of out.Items ?? []) {
       const pk = item['pk']?.S;
-      if (pk?.startsWith('session#')) sids.push(pk.slice('session#'.length));
+      if (pk?.startsWith(KEY_PREFIXES.session)) sids.push(pk.slice(KEY_PREFIXES.session.length));
     }
     start = out.LastEvaluatedKey;
   } while (start);
@@ -550,14 +553,14 @@ export async function endMatchingSession(table: Table, sid: string, match: Sessi
     condition += ` AND ${SESSION_INDEXES.sid.attribute} = :s`;
   }
   try {
-    const out = await table.send(new DeleteItemCommand({
+    const out = await table.call('DeleteItem', {
       TableName: table.name,
       Key: key(sid),
       // A session already gone is no failure: ending is idempotent.
       ConditionExpression: `attribute_not_exists(pk) OR (${condition})`,
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_OLD',
-    }));
+    });
     return out.Attributes !== undefined;
   } catch (err) {
     if (isConditionFailure(err)) return false;
@@ -602,7 +605,7 @@ async function update(table: Table, sid: string, condition: string, conditionVal
   const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
   if (!expression) throw new TypeError('an update without changes');
   try {
-    const out = await table.send(new UpdateItemCommand({
+    const out = await table.call('UpdateItem', {
       TableName: table.name,
       Key: key(sid),
       ConditionExpression: `attribute_exists(pk) AND (${condition})`,
@@ -610,7 +613,7 @@ async function update(table: Table, sid: string, condition: string, conditionVal
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
-    }), signal ? { abortSignal: signal } : undefined);
+    }, signal ? { abortSignal: signal } : undefined);
     if (!out.Attributes) throw new TypeError('UpdateItem returned no attributes');
     return { ok: true, session: parseSession(out.Attributes) };
   } catch (err) {

@@ -5,17 +5,49 @@
  * expiry itself. Writes are single-item; single use and rotation are conditional writes. The only
  * queries are those two index lookups.
  *
- * This module imports only types from the SDK: the client is made where a function's entry
- * point wires it (`lib/store/dynamo-client.ts`), so functions without storage do not bundle it.
+ * A `Table` speaks DynamoDB's JSON protocol by operation name (`GetItem`, `UpdateItem`, ...), with
+ * the service's own input and output shapes. This module imports only types from the SDK: the
+ * client is made where a function's entry point wires it (`lib/store/dynamo-client.ts`, the small
+ * JSON client of `lib/aws/json-client.ts`); tests and local tools may hand in the SDK's client
+ * instead (`sdkTableClient` in local/dynamo.ts).
  */
-import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type {
+  AttributeValue, DeleteItemCommandInput, DeleteItemCommandOutput, GetItemCommandInput, GetItemCommandOutput, PutItemCommandInput,
+  PutItemCommandOutput, QueryCommandInput, QueryCommandOutput, ScanCommandInput, ScanCommandOutput, UpdateItemCommandInput, UpdateItemCommandOutput,
+} from '@aws-sdk/client-dynamodb';
 import { BrokerUnavailableError } from '../errors.js';
 
 export type Item = Record<string, AttributeValue>;
 
+type Out<T> = Omit<T, '$metadata'>;
+
+/** The operations of the table, as DynamoDB's JSON protocol names and shapes them. */
+export interface TableOperations {
+  GetItem: [GetItemCommandInput, Out<GetItemCommandOutput>];
+  PutItem: [PutItemCommandInput, Out<PutItemCommandOutput>];
+  UpdateItem: [UpdateItemCommandInput, Out<UpdateItemCommandOutput>];
+  DeleteItem: [DeleteItemCommandInput, Out<DeleteItemCommandOutput>];
+  /** The session indexes (back-channel logout, the operator's CLI). */
+  Query: [QueryCommandInput, Out<QueryCommandOutput>];
+  /** Tests and tools only: the broker never scans. */
+  Scan: [ScanCommandInput, Out<ScanCommandOutput>];
+}
+
+export type TableOperation = keyof TableOperations;
+
+/** Per call: `abortSignal` ends the call (and its retries) when it fires; a write it cut off may still have applied. */
+export interface CallOptions {
+  readonly abortSignal?: AbortSignal | undefined;
+}
+
+/** Sends one operation to DynamoDB (`AwsJsonClient` does; `sdkTableClient` in local/dynamo.ts wraps the SDK's). */
+export interface TableClient {
+  call(operation: string, input: object, options?: CallOptions): Promise<unknown>;
+}
+
 export interface Table {
   readonly name: string;
-  send: DynamoDBClient['send'];
+  call<O extends TableOperation>(operation: O, input: TableOperations[O][0], options?: CallOptions): Promise<TableOperations[O][1]>;
 }
 
 export const PARTITION_KEY = 'pk';
@@ -34,20 +66,38 @@ export const SESSION_INDEXES = {
   sid: { indexName: 'by-idp-sid', attribute: 'idpSidKey' },
 } as const;
 
-/** Items that remember a provider's logout tokens (`jti`) start with this (`lib/store/logout-tokens.ts`). */
-export const LOGOUT_TOKEN_KEY_PREFIX = 'logout-jti#';
+/**
+ * Every item's `pk` starts with one of these: a login (`lib/store/logins.ts`), a session
+ * (`lib/store/sessions.ts`), a remembered logout token (`lib/store/logout-tokens.ts`). Grants are
+ * scoped by them (`dynamodb:LeadingKeys`, functions/manifest.ts).
+ */
+export const KEY_PREFIXES = {
+  login: 'login#',
+  session: 'session#',
+  logoutToken: 'logout-jti#',
+} as const;
 
-export function createTable(name: string, client: Pick<DynamoDBClient, 'send'>): Table {
-  const send = (async (command: Parameters<DynamoDBClient['send']>[0], options?: { abortSignal?: AbortSignal }) => {
-    try {
-      return await (client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
-    } catch (err) {
-      // The SDK has already retried; what is left of a transient failure is a 503 for the app.
-      if (isTransient(err)) throw new BrokerUnavailableError('session storage is unavailable', { cause: err });
-      throw err;
-    }
-  }) as DynamoDBClient['send'];
-  return { name, send };
+export type KeyPrefix = (typeof KEY_PREFIXES)[keyof typeof KEY_PREFIXES];
+
+/** The single-item operations the broker uses; nothing else is ever granted on the table. */
+export type ItemAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:UpdateItem' | 'dynamodb:DeleteItem';
+
+/** Items that remember a provider's logout tokens (`jti`) start with this (`lib/store/logout-tokens.ts`). */
+export const LOGOUT_TOKEN_KEY_PREFIX = KEY_PREFIXES.logoutToken;
+
+export function createTable(name: string, client: TableClient): Table {
+  return {
+    name,
+    async call<O extends TableOperation>(operation: O, input: TableOperations[O][0], options?: CallOptions): Promise<TableOperations[O][1]> {
+      try {
+        return (await client.call(operation, input, options)) as TableOperations[O][1];
+      } catch (err) {
+        // The client has already retried; what is left of a transient failure is a 503 for the app.
+        if (isTransient(err)) throw new BrokerUnavailableError('session storage is unavailable', { cause: err });
+        throw err;
+      }
+    },
+  };
 }
 
 const TRANSIENT = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
@@ -64,9 +114,9 @@ function isTransient(err: unknown): boolean {
 /** For functions that use no storage: any use is a programming error. */
 export const NO_TABLE: Table = {
   name: '',
-  send: (() => {
+  call: () => {
     throw new TypeError('this function has no table');
-  }) as unknown as DynamoDBClient['send'],
+  },
 };
 
 export const S = (value: string): AttributeValue => ({ S: value });
@@ -91,7 +141,7 @@ export function num(item: Item, key: string): number | undefined {
   return n === undefined ? undefined : Number(n);
 }
 
-/** A failed ConditionExpression, whichever copy of the SDK threw it. */
+/** A failed ConditionExpression, whichever client threw it. */
 export function isConditionFailure(err: unknown): boolean {
   return (err as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 }

@@ -1,7 +1,8 @@
 /**
- * The configuration at synth time, the context, the function access table and the secret imports:
+ * The configuration at synth time, the context and the secret imports:
  * everything that needs no bundling.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,10 +10,9 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES } from '../../functions/routes.js';
 import { createBrokerApp, stackPropsFromContext } from '../../infra/broker-app.js';
-import { FUNCTION_ACCESS, importSecret } from '../../infra/broker-stack.js';
-import { clientSecretReferences, EXAMPLE_CONFIG_PATH, loadBrokerConfig, resolveConfigPath } from '../../infra/config.js';
+import { importSecret } from '../../infra/broker-stack.js';
+import { clientSecretReferences, EXAMPLE_CONFIG_PATH, invokingDirectory, loadBrokerConfig, NO_CONFIG_MESSAGE, OperatorInputError, resolveConfigPath } from '../../infra/config.js';
 import { ESM_REQUIRE_BANNER, FUNCTION_TIMEOUT, PROJECT_ROOT } from '../../infra/constructs/broker-function.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { ConfigError } from '../../lib/config/parse.js';
@@ -40,15 +40,37 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('config path', () => {
-  it('takes the context first, then BROKER_CONFIG, then the committed example', () => {
+  it('takes the context first, then BROKER_CONFIG', () => {
     expect(resolveConfigPath('/etc/broker.json', { BROKER_CONFIG: '/env.json' })).toBe('/etc/broker.json');
     expect(resolveConfigPath(undefined, { BROKER_CONFIG: '/env.json' })).toBe('/env.json');
-    expect(resolveConfigPath(undefined, {})).toBe(EXAMPLE_CONFIG_PATH);
-    expect(resolveConfigPath('', {})).toBe(EXAMPLE_CONFIG_PATH);
   });
 
-  it('resolves a relative path against the working directory', () => {
+  it('(issue 13) refuses to go on without either, naming both and the example: never a silent default', () => {
+    for (const given of [undefined, '']) {
+      expect(() => resolveConfigPath(given, {})).toThrow(OperatorInputError);
+      expect(() => resolveConfigPath(given, { BROKER_CONFIG: '' })).toThrow(NO_CONFIG_MESSAGE);
+    }
+    expect(NO_CONFIG_MESSAGE).toMatch(/-c brokerConfig=path\/to\/config\.json/);
+    expect(NO_CONFIG_MESSAGE).toMatch(/BROKER_CONFIG=path\/to\/config\.json/);
+    expect(NO_CONFIG_MESSAGE).toContain('infra/example.config.json');
+  });
+
+  it('(issue 13) refuses the synth itself without a configuration, before anything is built', () => {
+    expect(() => createBrokerApp({ context: { ...cdkJsonContext(), ...NO_BUNDLING } }, {})).toThrow(NO_CONFIG_MESSAGE);
+  });
+
+  it('(issue 13) resolves a relative path against the directory npm was invoked in (INIT_CWD), else the working directory', () => {
+    expect(resolveConfigPath('config/prod.json', { INIT_CWD: '/home/ops/infra' })).toBe('/home/ops/infra/config/prod.json');
+    expect(resolveConfigPath(undefined, { INIT_CWD: '/home/ops/infra', BROKER_CONFIG: 'config/prod.json' })).toBe('/home/ops/infra/config/prod.json');
+    expect(resolveConfigPath('/etc/prod.json', { INIT_CWD: '/home/ops/infra' })).toBe('/etc/prod.json');
     expect(resolveConfigPath('configs/prod.json', {})).toBe(path.resolve('configs/prod.json'));
+    expect(invokingDirectory({ INIT_CWD: 'relative' })).toBe(process.cwd());
+  });
+
+  it('(issue 13) a missing file is named, with where a relative path was looked for, and no stack trace is needed to read it', () => {
+    const missing = resolveConfigPath('config/prod.json', { INIT_CWD: dir });
+    expect(() => loadBrokerConfig(missing, CREATED)).toThrow(OperatorInputError);
+    expect(() => loadBrokerConfig(missing, CREATED)).toThrow(`cannot read the broker configuration ${path.join(dir, 'config/prod.json')}: no such file`);
   });
 });
 
@@ -146,13 +168,13 @@ describe('a bad document fails the synth', () => {
 
   it('refuses a custom domain that is not the publicUrl host', () => {
     expect(() => createBrokerApp({
-      context: { ...cdkJsonContext(), ...NO_BUNDLING, domainName: 'login.example.org', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' },
+      context: { ...cdkJsonContext(), ...NO_BUNDLING, brokerConfig: EXAMPLE_CONFIG_PATH, domainName: 'login.example.org', certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' },
     }, {})).toThrow('publicUrl (https://auth.example.com) must be https://login.example.org');
   });
 });
 
 describe('context', () => {
-  const app = (context: Record<string, unknown>) => new App({ context });
+  const app = (context: Record<string, unknown>) => new App({ context: { brokerConfig: EXAMPLE_CONFIG_PATH, ...context } });
 
   it('reads numbers, the domain pair and the topic', () => {
     const props = stackPropsFromContext(app({
@@ -182,25 +204,10 @@ describe('cdk.json', () => {
   const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as Record<string, unknown> & { context: Record<string, unknown> };
 
   it('runs infra/app.ts with tsx and never reaches out (no notices, no telemetry)', () => {
-    expect(cdkJson['app']).toBe('npx tsx infra/app.ts');
+    // (issue 13) Not through npx: npx would reset INIT_CWD, the directory a relative brokerConfig is resolved in.
+    expect(cdkJson['app']).toBe('node --import tsx infra/app.ts');
     expect(cdkJson['notices']).toBe(false);
     expect(cdkJson.context['cli-telemetry']).toBe(false);
-  });
-});
-
-describe('function access mirrors each entry point', () => {
-  it.each(FUNCTION_NAMES)('%s: a table if it wires tableFromEnv, secrets if it wires secretsManagerFetcher, signing keys if it reads them', (name) => {
-    const source = readFileSync(path.join(PROJECT_ROOT, 'functions', name, 'index.ts'), 'utf8');
-    expect(FUNCTION_ACCESS[name].items.length > 0).toBe(source.includes('tableFromEnv'));
-    expect(FUNCTION_ACCESS[name].secrets).toBe(source.includes('secretsManagerFetcher'));
-    // Client secrets are read where a provider is called with them; back-channel logout calls none.
-    expect(FUNCTION_ACCESS[name].clientSecrets).toBe(source.includes('secretsManagerFetcher') && name !== 'backchannel-logout');
-    expect(FUNCTION_ACCESS[name].signingKeys).toBe(source.includes('runtime.signing'));
-  });
-
-  it('covers exactly the folders of functions/', () => {
-    const folders = readdirSync(path.join(PROJECT_ROOT, 'functions'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-    expect(Object.keys(FUNCTION_ACCESS).sort()).toEqual(folders.sort());
   });
 });
 
@@ -251,4 +258,49 @@ describe('importSecret: the grant covers exactly the referenced secret', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:oauth-broker/okta';
     expect(resources(arn).Resource).toBe(`${arn}-??????`);
   });
+});
+
+describe('(issue 13) the app as cdk runs it (node --import tsx infra/app.ts, in the checkout)', () => {
+  /** What the CDK CLI gives the app: its context and output directory (bundling off here), plus npm's INIT_CWD. */
+  const runApp = (env: Record<string, string>, context: Record<string, unknown> = {}) => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'broker-app-'));
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'infra/app.ts'], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env['PATH'],
+        HOME: process.env['HOME'],
+        CDK_OUTDIR: outdir,
+        CDK_CONTEXT_JSON: JSON.stringify({ ...cdkJsonContext(), ...NO_BUNDLING, ...context }),
+        ...env,
+      },
+    });
+    return { ...result, outdir };
+  };
+
+  it('without a configuration: exits 1 with the message alone, no stack trace, and writes no template', () => {
+    const { status, stderr, outdir } = runApp({ INIT_CWD: dir });
+    expect(status).toBe(1);
+    expect(stderr.trim()).toBe(NO_CONFIG_MESSAGE);
+    expect(readdirSync(outdir).filter((f) => f.endsWith('.template.json'))).toEqual([]);
+  });
+
+  it('with a relative path from another directory (npm --prefix <broker> run synth): reads the operator\'s file', () => {
+    writeConfig('prod.json', example);
+    const { status, stderr, outdir } = runApp({ INIT_CWD: dir }, { brokerConfig: 'prod.json', stackName: 'Broker-prod' });
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(readdirSync(outdir)).toContain('Broker-prod.template.json');
+  }, 60_000);
+
+  it('a bad document: exits 1 naming every bad field, no stack trace', () => {
+    writeConfig('bad-app.json', { ...example, publicUrl: 'http://auth.example.com', extra: 1 });
+    const { status, stderr } = runApp({ INIT_CWD: dir, BROKER_CONFIG: 'bad-app.json' });
+    expect(status).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      `${path.join(dir, 'bad-app.json')}: invalid broker configuration:`,
+      '  - extra: is not a known field',
+      '  - publicUrl: must be https (http only on loopback)',
+    ]);
+  }, 60_000);
 });

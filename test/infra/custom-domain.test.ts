@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES, type FunctionName } from '../../functions/routes.js';
+import { FUNCTION_NAMES, type FunctionName } from '../../functions/manifest.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { EXAMPLE_CONFIG_PATH } from '../../infra/config.js';
 import { logicalId, nagViolations, NO_BUNDLING, roleStatements, synthBroker, SYNTH_TIMEOUT } from './support.js';
@@ -68,12 +68,11 @@ describe('custom domain', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: true });
   });
 
-  it('outputs the DNS target', () => {
+  it('outputs the DNS target, under the readable names docs/deploy.md uses (issue 13)', () => {
     const outputs = template.toJSON()['Outputs'] as Record<string, { Value: unknown }>;
-    expect(Object.values(outputs).map((o) => o.Value)).toEqual(expect.arrayContaining([
-      'https://auth.example.com',
-      { 'Fn::GetAtt': [logicalId(stack.api.domainName!), 'RegionalDomainName'] },
-    ]));
+    expect(outputs['BrokerUrl']!.Value).toBe('https://auth.example.com');
+    expect(outputs['DomainTarget']!.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.api.domainName!), 'RegionalDomainName'] });
+    expect(outputs['DomainHostedZoneId']!.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack.api.domainName!), 'RegionalHostedZoneId'] });
   });
 });
 
@@ -126,7 +125,7 @@ describe('a configuration that names its own key ring and signing keys', () => {
 describe('alarm topic', () => {
   it('gets every alarm and every return to OK', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(18);
+    expect(alarms).toHaveLength(19);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [TOPIC_ARN], OKActions: [TOPIC_ARN] });
     }

@@ -6,6 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { createBrokerApp } from '../../infra/broker-app.js';
+import { EXAMPLE_CONFIG_PATH } from '../../infra/config.js';
 import { PROJECT_ROOT } from '../../infra/constructs/broker-function.js';
 
 export const SYNTH_TIMEOUT = { timeout: 120_000 };
@@ -16,9 +17,13 @@ export function cdkJsonContext(): Record<string, unknown> {
   return cdkJson.context;
 }
 
-/** Builds and synthesizes the broker app; the environment is empty so a developer's BROKER_CONFIG does not leak in. */
+/**
+ * Builds and synthesizes the broker app from the example configuration (named, as the synth
+ * requires) unless `context` names another; the environment is empty so a developer's
+ * BROKER_CONFIG does not leak in.
+ */
 export function synthBroker(context: Record<string, unknown> = {}) {
-  const { app, stack } = createBrokerApp({ context: { ...cdkJsonContext(), ...context } }, {});
+  const { app, stack } = createBrokerApp({ context: { ...cdkJsonContext(), brokerConfig: EXAMPLE_CONFIG_PATH, ...context } }, {});
   const template = Template.fromStack(stack);
   return { app, stack, template };
 }

@@ -44,11 +44,11 @@ beforeAll(async () => {
   });
   api.trust(h.op.issuer);
   grants = countGrants(h);
-  const send = h.runtime.table.send;
-  (h.runtime.table as { send: typeof send }).send = ((cmd: { constructor: { name: string } }) => {
-    commands.push(cmd.constructor.name.replace(/Command$/, ''));
-    return (send as (c: unknown) => Promise<unknown>)(cmd);
-  }) as unknown as typeof send;
+  const call = h.runtime.table.call;
+  (h.runtime.table as { call: typeof call }).call = ((operation, input, options) => {
+    commands.push(operation);
+    return call(operation, input, options);
+  }) as typeof call;
 });
 afterAll(async () => {
   await h.close();

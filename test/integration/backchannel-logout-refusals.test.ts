@@ -203,7 +203,7 @@ describe('storage: the SDK retrying applied writes, and failures', () => {
   let box: FaultyContainer;
   beforeAll(async () => {
     faults = new DynamoFaults();
-    h = await startHarness({ backchannel: {}, dynamoClient: (endpoint) => (box = faults.container(endpoint, { name: 'b1' })).client });
+    h = await startHarness({ backchannel: {}, dynamoClient: (endpoint) => (box = faults.container(endpoint, { name: 'b1' })).table });
   });
   afterAll(async () => h?.close());
   afterEach(() => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forgetLogoutToken, rememberLogoutToken } from '../../lib/store/logout-tokens.js';
 import { createSession, endMatchingSession, findMatchingSessions, getSession, type NewSession } from '../../lib/store/sessions.js';
 import { createTable, type Table } from '../../lib/store/table.js';
-import { ensureTable, localDynamoClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
+import { ensureTable, localDynamoClient, localTableClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
 
 let dynamo: LocalDynamo;
 let table: Table;
@@ -19,7 +19,7 @@ beforeAll(async () => {
   const client = localDynamoClient(dynamo.endpoint);
   const name = `bcl-${randomBytes(4).toString('hex')}`;
   expect(await ensureTable(client, name)).toEqual({ missingIndexes: [] });
-  table = createTable(name, client);
+  table = createTable(name, localTableClient(dynamo.endpoint));
 });
 afterAll(async () => dynamo?.close());
 

@@ -4,12 +4,12 @@
  * provider whose token endpoint or ID token is broken: every failure ends at the app with an
  * OAuth error and no session.
  */
-import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   form, go, jar, loginAtProvider, NATIVE_REDIRECT, pkce, redeem, startHarness, type Harness, type Jar,
 } from '../support/harness.js';
 import { startHostile, type Hostile, type TokenMode } from '../support/hostile.js';
+import { countItems as countTableItems } from '../support/table.js';
 
 let h: Harness;
 let evil: Hostile;
@@ -41,34 +41,8 @@ afterEach(() => {
   evil.authorizeMode = 'redirect';
 });
 
-type Send = (command: ScanCommand) => Promise<ScanCommandOutput>;
-
-/** The broker's table, whichever shape the runtime gives it (`send`, or a `client` with `send`). */
-function scanner(): { name: string; send: Send } {
-  const table = h.runtime.table as unknown as { name: string; send?: Send; client?: { send: Send } };
-  const send = table.send ?? table.client?.send.bind(table.client);
-  if (!send) throw new TypeError('cannot reach the broker table');
-  return { name: table.name, send };
-}
-
 /** Items in the broker's table whose key starts with `prefix` (`session#`, `login#`). */
-async function countItems(prefix: string): Promise<number> {
-  const table = scanner();
-  let count = 0;
-  let start: ScanCommandOutput['LastEvaluatedKey'];
-  do {
-    const out = await table.send(new ScanCommand({
-      TableName: table.name,
-      ExclusiveStartKey: start,
-      FilterExpression: 'begins_with(pk, :p)',
-      ExpressionAttributeValues: { ':p': { S: prefix } },
-      ProjectionExpression: 'pk',
-    }));
-    count += out.Items?.length ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return count;
-}
+const countItems = (prefix: string) => countTableItems(h.runtime.table, prefix);
 
 interface Started {
   readonly jar: Jar;

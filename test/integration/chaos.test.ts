@@ -19,7 +19,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getSession, leaseState } from '../../lib/store/sessions.js';
 import { createTable } from '../../lib/store/table.js';
-import { localDynamoClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
+import { localDynamoClient, localTableClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
 import { startOidcProvider, type RunningProvider } from '../../local/oidc-provider.js';
 import { startFaultProxy, type FaultProxy } from '../support/dynamo-fault-proxy.js';
 import { freePort, nativeLogin, NATIVE_REDIRECT, redeem, type Harness } from '../support/harness.js';
@@ -319,7 +319,7 @@ describe('chaos: three processes, storage faults, kills during slow provider cal
 
     expect(tally.failures).toEqual([]);
     // Every session is alive at the end, and no lease outlived its request.
-    const direct = createTable(table, localDynamoClient(dynamo.endpoint));
+    const direct = createTable(table, localTableClient(dynamo.endpoint));
     for (const handle of finals) {
       await refresh(handle);
       const s = await getSession(direct, handle.split('.')[0]!);

@@ -13,7 +13,7 @@ import { generateKeyRingText } from '../../lib/crypto/key-ring.js';
 import { openIdentity } from '../../lib/oidc/session-identity.js';
 import { getSession } from '../../lib/store/sessions.js';
 import { createTable } from '../../lib/store/table.js';
-import { localDynamoClient } from '../../local/dynamo.js';
+import { localDynamoClient, localTableClient } from '../../local/dynamo.js';
 import { jar, nativeLogin, redeem, refreshNative, startHarness, webLogin, type Harness } from '../support/harness.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -53,7 +53,7 @@ function memoryIo(files: Record<string, string> = {}) {
 
 const deps = (env: NodeJS.ProcessEnv = {}): SessionsDeps => ({
   env,
-  table: (name) => createTable(name, localDynamoClient(h.dynamoEndpoint)),
+  table: (name) => createTable(name, localTableClient(h.dynamoEndpoint)),
   fetchSecret: () => async () => {
     throw new Error('no Secrets Manager in this test');
   },

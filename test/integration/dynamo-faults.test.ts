@@ -62,8 +62,8 @@ describe('in-process DynamoDB faults', () => {
 
   it('throttle through the broker table: what is left after the retries becomes the broker\'s unavailable error', async () => {
     const faults = new DynamoFaults([{ op: 'GetItem', fault: 'throttle' }]);
-    const table = createTable(TableName, faults.container(dynamo.endpoint).client);
-    await expect(table.send(get(uniqueKey()))).rejects.toMatchObject({ name: 'BrokerUnavailableError', cause: { name: 'ProvisionedThroughputExceededException' } });
+    const table = createTable(TableName, faults.container(dynamo.endpoint).table);
+    await expect(table.call('GetItem', { TableName, Key: { pk: { S: uniqueKey() } }, ConsistentRead: true })).rejects.toMatchObject({ name: 'BrokerUnavailableError', cause: { name: 'ProvisionedThroughputExceededException' } });
   });
 
   it('internal: a 500 InternalServerError, retried, then raised as the SDK\'s InternalServerError', async () => {
@@ -221,7 +221,7 @@ describe('a harness broker on a fault container', () => {
   it('sends its storage calls through the container, and a crash after its first write cuts the request off', async () => {
     const faults = new DynamoFaults();
     let box: FaultyContainer | undefined;
-    const h = await startHarness({ dynamoClient: (endpoint) => (box = faults.container(endpoint, { name: 'b1' })).client });
+    const h = await startHarness({ dynamoClient: (endpoint) => (box = faults.container(endpoint, { name: 'b1' })).table });
     try {
       faults.inject({ op: 'PutItem', fault: 'crash-after' });
       const login = box!.mortal(fetch(`${h.url}/login?client_id=web&state=s1`, { redirect: 'manual' }));

@@ -49,7 +49,9 @@ describe('logs and responses hold no secret', () => {
       expect(all).not.toContain(value.slice(-24));
     }
     // The events an operator needs are there.
-    const events = h.logs.map((l) => JSON.parse(l).event);
-    expect(events).toEqual(expect.arrayContaining(['login.started', 'login.completed', 'refresh.upstream', 'session.revoked_reuse']));
+    const lines = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l['event'])).toEqual(expect.arrayContaining(['login.started', 'login.completed', 'refresh.served', 'session.revoked_reuse']));
+    // An upstream refresh is one served line, which says how long the provider took.
+    expect(lines.some((l) => l['event'] === 'refresh.served' && l['Source'] === 'upstream' && typeof l['upstream_ms'] === 'number')).toBe(true);
   });
 });

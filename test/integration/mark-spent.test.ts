@@ -10,7 +10,7 @@ import {
   claimRefresh, completeRefresh, createSession, getSession, leaseState, markAccessTokenSpent, type LeaseTerms,
 } from '../../lib/store/sessions.js';
 import { createTable, type Table } from '../../lib/store/table.js';
-import { ensureTable, localDynamoClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
+import { ensureTable, localDynamoClient, localTableClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
 import { DynamoFaults } from '../support/dynamo-faults.js';
 
 let dynamo: LocalDynamo;
@@ -23,7 +23,7 @@ beforeAll(async () => {
   const client = localDynamoClient(dynamo.endpoint);
   const name = `spent-${randomBytes(4).toString('hex')}`;
   await ensureTable(client, name);
-  table = createTable(name, client);
+  table = createTable(name, localTableClient(dynamo.endpoint));
 });
 afterAll(() => dynamo.close());
 
@@ -112,7 +112,7 @@ describe('markAccessTokenSpent', () => {
     const sid = await session();
     const faults = new DynamoFaults();
     const box = faults.container(dynamo.endpoint);
-    const faulty = createTable(table.name, box.client);
+    const faulty = createTable(table.name, box.table);
     faults.inject({ op: 'UpdateItem', nth: 1, fault: 'lost-answer' });
     const result = await markAccessTokenSpent(faulty, sid, { atExpiresAt: NOW + 300, accessToken: `ciphertext-${sid}` }, NOW, 30);
     expect(result.ok).toBe(true);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getSession } from '../../lib/store/sessions.js';
 import { nativeLogin, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -50,5 +51,29 @@ describe('refresh handle reuse detection (RFC 9700 §4.14.2)', () => {
     const res = await refresh(`${sid}.2.${mac}.${kid}`);
     expect(res.status).toBe(400);
     expect((await refresh(h1)).status).toBe(200);
+  });
+
+  it('an upstream refresh past the code\'s replay window drops the code\'s fields; a replay then is refused and ends nothing', async () => {
+    const login = await nativeLogin(h);
+    const h1 = (await (await redeem(h, login)).json()).refresh_token as string;
+    const sid = h1.split('.')[0]!;
+    // Inside the window the code's fields stay, so a replay can still be judged (and revoke).
+    expect((await getSession(h.runtime.table, sid))?.codeHash).toBeDefined();
+    // 250 s on: past the code's expiry and its 60 s of tracked replays, and the 300 s access token is due.
+    h.clockOffset = 250;
+    try {
+      const refreshed = await refreshNative(h, h1);
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.headers.get('x-broker-token-source')).toBe('upstream');
+      const h2 = ((await refreshed.json()) as { refresh_token: string }).refresh_token;
+      const s = await getSession(h.runtime.table, sid);
+      expect([s?.codeHash, s?.codeChallenge, s?.codeRedirectUri, s?.codeExpiresAt, s?.codeUsedAt]).toEqual([undefined, undefined, undefined, undefined, undefined]);
+      const replay = await redeem(h, login);
+      expect(replay.status).toBe(400);
+      expect((await replay.json()).error).toBe('invalid_grant');
+      expect((await refresh(h2)).status).toBe(200);
+    } finally {
+      h.clockOffset = 0;
+    }
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/log.js';
 import { createRuntime } from '../../lib/runtime.js';
 import { createTable } from '../../lib/store/table.js';
-import { localDynamoClient } from '../../local/dynamo.js';
+import { localTableClient } from '../../local/dynamo.js';
 import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
 import { browserHeaders, form, freePort, startHarness, type Harness } from '../support/harness.js';
 
@@ -18,7 +18,7 @@ beforeAll(async () => {
     },
   });
   // The same broker, but its DynamoDB endpoint is a closed port: storage is down.
-  const client = localDynamoClient(`http://127.0.0.1:${await freePort()}`);
+  const client = localTableClient(`http://127.0.0.1:${await freePort()}`);
   const runtime = createRuntime({ config: h.config, table: createTable('broker', client), log: createLogger({ sink: (l) => logs.push(l) }) });
   broken = await startBrokerServer(runtime, { port: 0 });
 });

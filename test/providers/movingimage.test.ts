@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { brokerSubject } from '../../lib/oidc/subject.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../lib/config/parse.js';
 import {
-  browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, pkce, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
+  browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, pkce, redeem, refreshNative, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
 } from '../support/harness.js';
+import { providerSuite } from '../support/provider-suite.js';
 import { startMovingimagePeer, type MovingimagePeer, type PeerRequest } from '../support/peers/movingimage.js';
 
 const example = JSON.parse(readFileSync(new URL('../../examples/providers/movingimage.json', import.meta.url), 'utf8')) as Record<string, any>;
@@ -21,36 +22,27 @@ const IDLE = 1800;
 let peer: MovingimagePeer;
 let h: Harness;
 
-beforeAll(async () => {
-  // The peer keeps the broker's clock, so lifetimes pass on both sides together.
-  peer = await startMovingimagePeer({
-    clientId: CLIENT_ID,
-    clientSecret: SECRET,
-    sessionIdleSeconds: IDLE,
-    now: () => Math.floor(Date.now() / 1000) + (h?.clockOffset ?? 0),
-  });
-  h = await startHarness({
-    configure: (doc) => {
-      const provider = { ...example.providers.movingimage, issuer: peer.issuer, clientId: CLIENT_ID, clientSecret: { value: SECRET } };
-      doc.providers.movingimage = provider;
-      // Variants that each drop one quirk setting, to show that each one is needed.
-      doc.providers['movingimage-basic'] = { ...provider, clientAuth: 'client_secret_basic' };
-      doc.providers['movingimage-plain-refresh'] = { ...provider, refreshParams: {} };
-      doc.providers['movingimage-no-pkce'] = { ...provider, pkce: false };
-      doc.clients.app.providers = ['movingimage', 'movingimage-basic', 'movingimage-plain-refresh', 'movingimage-no-pkce'];
-      doc.clients.web.providers = ['movingimage'];
-      peer.redirectUris.push(`${doc.publicUrl}/callback`);
-      peer.postLogoutRedirectUris.push('com.example.app:/loggedout', `${WEB_ORIGIN}/bye`);
-    },
-  });
-});
-afterEach(() => {
-  h.clockOffset = 0;
-  peer.hostile.changeSubOnRefresh = false;
-});
-afterAll(async () => {
-  await h?.close();
-  await peer?.close();
+providerSuite({
+  start: (now) => startMovingimagePeer({ clientId: CLIENT_ID, clientSecret: SECRET, sessionIdleSeconds: IDLE, now }),
+  configure(doc, peer) {
+    const provider = { ...example.providers.movingimage, issuer: peer.issuer, clientId: CLIENT_ID, clientSecret: { value: SECRET } };
+    doc.providers.movingimage = provider;
+    // Variants that each drop one quirk setting, to show that each one is needed.
+    doc.providers['movingimage-basic'] = { ...provider, clientAuth: 'client_secret_basic' };
+    doc.providers['movingimage-plain-refresh'] = { ...provider, refreshParams: {} };
+    doc.providers['movingimage-no-pkce'] = { ...provider, pkce: false };
+    doc.clients.app.providers = ['movingimage', 'movingimage-basic', 'movingimage-plain-refresh', 'movingimage-no-pkce'];
+    doc.clients.web.providers = ['movingimage'];
+    peer.redirectUris.push(`${doc.publicUrl}/callback`);
+    peer.postLogoutRedirectUris.push('com.example.app:/loggedout', `${WEB_ORIGIN}/bye`);
+  },
+  ready(started, harness) {
+    peer = started;
+    h = harness;
+  },
+  reset(peer) {
+    peer.hostile.changeSubOnRefresh = false;
+  },
 });
 
 const refreshes = () => peer.tokenRequests.filter((r) => r.body.get('grant_type') === 'refresh_token');

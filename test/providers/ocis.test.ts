@@ -9,10 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { brokerSubject } from '../../lib/oidc/subject.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { browserHeaders, form, go, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, type Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { browserHeaders, form, go, redeem, refreshNative, webLogin, WEB_ORIGIN, type Harness } from '../support/harness.js';
+import { providerSuite } from '../support/provider-suite.js';
 import type { Peer } from '../support/peers/oidc-peer.js';
-import { exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
+import { finishNativeLogin, startNativeLogin, useExampleProvider } from '../support/peers/example-flows.js';
 import { OCIS_CLIENT_ID, startOcisPeer } from '../support/peers/ocis.js';
 
 const SECRET = `oc:is%+ s3cret/${randomBytes(4).toString('hex')}`;
@@ -20,26 +21,16 @@ const ACCESS_TOKEN_SECONDS = 300;
 let peer: Peer;
 let h: Harness;
 
-beforeAll(async () => {
-  peer = await startOcisPeer({ clientSecret: SECRET });
-  h = await startHarness({
-    configure(doc) {
-      peer.attach(doc['publicUrl']);
-      const ocis = exampleProvider('ocis');
-      ocis['issuer'] = peer.issuer;
-      ocis['clientId'] = OCIS_CLIENT_ID;
-      ocis['clientSecret'] = { value: SECRET };
-      useProvider(doc, 'ocis', ocis);
-      doc['ttl'] = { minAccessTokenSeconds: 30 };
-    },
-  });
-});
-afterEach(() => {
-  h.clockOffset = 0;
-});
-afterAll(async () => {
-  await h?.close();
-  await peer?.close();
+providerSuite({
+  start: () => startOcisPeer({ clientSecret: SECRET }),
+  configure(doc, peer) {
+    useExampleProvider(doc, 'ocis', peer, () => ({ clientId: OCIS_CLIENT_ID, clientSecret: { value: SECRET } }));
+    doc['ttl'] = { minAccessTokenSeconds: 30 };
+  },
+  ready(started, harness) {
+    peer = started;
+    h = harness;
+  },
 });
 
 describe('ownCloud oCIS (konnect)', () => {

@@ -9,40 +9,34 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { brokerSubject } from '../../lib/oidc/subject.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { browserHeaders, form, go, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { browserHeaders, form, go, redeem, refreshNative, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness } from '../support/harness.js';
+import { providerSuite } from '../support/provider-suite.js';
 import { basicParts, formEncode, type Peer } from '../support/peers/oidc-peer.js';
-import { exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
+import { finishNativeLogin, startNativeLogin, useExampleProvider } from '../support/peers/example-flows.js';
 import { OKTA_CLIENT_ID, startOktaPeer } from '../support/peers/okta.js';
 
 const SECRET = `ok:ta%+ s3cret/${randomBytes(4).toString('hex')}`;
 let peer: Peer;
 let h: Harness;
 
-beforeAll(async () => {
-  peer = await startOktaPeer({ clientSecret: SECRET, accessTokenSeconds: 3600 });
-  h = await startHarness({
-    configure(doc) {
-      peer.attach(doc['publicUrl']);
-      const okta = exampleProvider('okta');
-      okta['issuer'] = peer.issuer;
-      okta['clientId'] = OKTA_CLIENT_ID;
+providerSuite({
+  start: () => startOktaPeer({ clientSecret: SECRET, accessTokenSeconds: 3600 }),
+  configure(doc, peer) {
+    useExampleProvider(doc, 'okta', peer, (okta) => ({
+      clientId: OKTA_CLIENT_ID,
       // Locally the secret is a value; deployed it comes from Secrets Manager (see the example).
-      okta['clientSecret'] = { value: SECRET };
+      clientSecret: { value: SECRET },
       // The peer is oidc-provider, which grants offline_access only with prompt=consent
       // (OIDC Core §11); Okta itself does not need it.
-      okta['authorizationParams'] = { ...okta['authorizationParams'], prompt: 'consent' };
-      useProvider(doc, 'okta', okta);
-      doc['ttl'] = { minAccessTokenSeconds: 30 };
-    },
-  });
-});
-afterEach(() => {
-  h.clockOffset = 0;
-});
-afterAll(async () => {
-  await h?.close();
-  await peer?.close();
+      authorizationParams: { ...okta['authorizationParams'], prompt: 'consent' },
+    }));
+    doc['ttl'] = { minAccessTokenSeconds: 30 };
+  },
+  ready(started, harness) {
+    peer = started;
+    h = harness;
+  },
 });
 
 const ACCESS_TOKEN_SECONDS = 3600;

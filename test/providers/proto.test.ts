@@ -4,13 +4,14 @@
  * with only its URLs and secret pointed at a local peer (`test/support/peers/proto.ts`).
  */
 import { readFileSync } from 'node:fs';
-import { ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config/parse.js';
 import {
-  browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
+  browserHeaders, form, go, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, webLogin, WEB_ORIGIN, WEB_REDIRECT, type Harness,
 } from '../support/harness.js';
+import { providerSuite } from '../support/provider-suite.js';
 import { startProtoPeer, type JsonRequest, type ProtoPeer } from '../support/peers/proto.js';
+import { countItems as countTableItems } from '../support/table.js';
 
 const example = JSON.parse(readFileSync(new URL('../../examples/providers/proto.json', import.meta.url), 'utf8')) as Record<string, any>;
 const CLIENT_ID = 'proto-token-broker';
@@ -20,66 +21,42 @@ const AT_SECONDS = 3600;
 let peer: ProtoPeer;
 let h: Harness;
 
-beforeAll(async () => {
-  peer = await startProtoPeer({
-    clientId: CLIENT_ID,
-    clientSecret: SECRET,
-    accessTokenSeconds: AT_SECONDS,
-    now: () => Math.floor(Date.now() / 1000) + (h?.clockOffset ?? 0),
-  });
-  h = await startHarness({
-    configure: (doc) => {
-      const provider = {
-        ...example.providers.proto,
-        authorizationEndpoint: peer.authorizationEndpoint,
-        tokenEndpoint: peer.tokenEndpoint,
-        revocationEndpoint: peer.revocationEndpoint,
-        clientId: CLIENT_ID,
-        clientSecret: { value: SECRET },
-      };
-      doc.providers.proto = provider;
-      // Variants that each drop one quirk setting, to show that each one is needed.
-      const { defaultTokenType: _, ...noDefaultType } = provider;
-      doc.providers['proto-no-default-type'] = noDefaultType;
-      doc.providers['proto-form'] = { ...provider, tokenRequestFormat: 'form' };
-      doc.providers['proto-wrong-secret'] = { ...provider, clientSecret: { value: 'not-the-secret' } };
-      doc.providers['proto-no-pkce'] = { ...provider, pkce: false };
-      doc.clients.app.providers = ['proto', 'proto-no-default-type', 'proto-form', 'proto-wrong-secret', 'proto-no-pkce'];
-      doc.clients.web.providers = ['proto'];
-      peer.redirectUris.push(`${doc.publicUrl}/callback`);
-    },
-  });
-});
-afterEach(() => {
-  h.clockOffset = 0;
-  peer.rotateRefreshTokens = true;
-});
-afterAll(async () => {
-  await h?.close();
-  await peer?.close();
+providerSuite({
+  start: (now) => startProtoPeer({ clientId: CLIENT_ID, clientSecret: SECRET, accessTokenSeconds: AT_SECONDS, now }),
+  configure(doc, peer) {
+    const provider = {
+      ...example.providers.proto,
+      authorizationEndpoint: peer.authorizationEndpoint,
+      tokenEndpoint: peer.tokenEndpoint,
+      revocationEndpoint: peer.revocationEndpoint,
+      clientId: CLIENT_ID,
+      clientSecret: { value: SECRET },
+    };
+    doc.providers.proto = provider;
+    // Variants that each drop one quirk setting, to show that each one is needed.
+    const { defaultTokenType: _, ...noDefaultType } = provider;
+    doc.providers['proto-no-default-type'] = noDefaultType;
+    doc.providers['proto-form'] = { ...provider, tokenRequestFormat: 'form' };
+    doc.providers['proto-wrong-secret'] = { ...provider, clientSecret: { value: 'not-the-secret' } };
+    doc.providers['proto-no-pkce'] = { ...provider, pkce: false };
+    doc.clients.app.providers = ['proto', 'proto-no-default-type', 'proto-form', 'proto-wrong-secret', 'proto-no-pkce'];
+    doc.clients.web.providers = ['proto'];
+    peer.redirectUris.push(`${doc.publicUrl}/callback`);
+  },
+  ready(started, harness) {
+    peer = started;
+    h = harness;
+  },
+  reset(peer) {
+    peer.rotateRefreshTokens = true;
+  },
 });
 
 const last = <T>(list: readonly T[]): T => list[list.length - 1]!;
 const grants = (type: string) => peer.tokenRequests.filter((r) => r.json?.['grant_type'] === type);
 
 /** Items in the broker's table whose key starts with `prefix`. */
-async function countItems(prefix: string): Promise<number> {
-  const table = h.runtime.table;
-  let count = 0;
-  let start: ScanCommandOutput['LastEvaluatedKey'];
-  do {
-    const out: ScanCommandOutput = await table.send(new ScanCommand({
-      TableName: table.name,
-      ExclusiveStartKey: start,
-      FilterExpression: 'begins_with(pk, :p)',
-      ExpressionAttributeValues: { ':p': { S: prefix } },
-      ProjectionExpression: 'pk',
-    }));
-    count += out.Items?.length ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return count;
-}
+const countItems = (prefix: string) => countTableItems(h.runtime.table, prefix);
 
 /** The JSON body must carry the client credentials and the grant's fields, nothing form-encoded. */
 function expectJsonGrant(r: JsonRequest, fields: Record<string, unknown>): void {

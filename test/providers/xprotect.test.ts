@@ -10,9 +10,10 @@
  */
 import { decodeJwt } from 'jose';
 import { brokerSubject } from '../../lib/oidc/subject.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { browserHeaders, form, go, NATIVE_REDIRECT, redeem, refreshNative, startHarness, webLogin, type Harness } from '../support/harness.js';
-import { authorizationResponse, exampleProvider, finishNativeLogin, startNativeLogin, useProvider } from '../support/peers/example-flows.js';
+import { describe, expect, it } from 'vitest';
+import { browserHeaders, form, go, NATIVE_REDIRECT, redeem, refreshNative, webLogin, type Harness } from '../support/harness.js';
+import { providerSuite } from '../support/provider-suite.js';
+import { authorizationResponse, finishNativeLogin, startNativeLogin, useExampleProvider } from '../support/peers/example-flows.js';
 import { EXTERNAL_PROVIDERS_PATH, SOAP_ACTION, startXProtectPeer, XPROTECT_CLIENT_ID, type XProtectPeer } from '../support/peers/xprotect.js';
 
 const ACCESS_TOKEN_SECONDS = 3600;
@@ -21,27 +22,20 @@ const SCOPE = 'openid profile managementserver offline_access';
 let peer: XProtectPeer;
 let h: Harness;
 
-beforeAll(async () => {
-  peer = await startXProtectPeer({ accessTokenSeconds: ACCESS_TOKEN_SECONDS, vmsTtlSeconds: VMS_TTL });
-  h = await startHarness({
-    configure(doc) {
-      peer.attach(doc['publicUrl']);
-      const xprotect = exampleProvider('xprotect');
-      xprotect['issuer'] = peer.issuer;
-      xprotect['downstreamLogin'] = { ...xprotect['downstreamLogin'], url: peer.serverCommandUrl };
-      useProvider(doc, 'xprotect', xprotect);
-      // A small margin, so the VMS token's renewal can be seen while the access token is fresh.
-      doc['ttl'] = { minAccessTokenSeconds: 10 };
-    },
-  });
-});
-afterEach(() => {
-  h.clockOffset = 0;
-  peer.vms.fail = false;
-});
-afterAll(async () => {
-  await h?.close();
-  await peer?.close();
+providerSuite({
+  start: () => startXProtectPeer({ accessTokenSeconds: ACCESS_TOKEN_SECONDS, vmsTtlSeconds: VMS_TTL }),
+  configure(doc, peer) {
+    useExampleProvider(doc, 'xprotect', peer, (xprotect) => ({ downstreamLogin: { ...xprotect['downstreamLogin'], url: peer.serverCommandUrl } }));
+    // A small margin, so the VMS token's renewal can be seen while the access token is fresh.
+    doc['ttl'] = { minAccessTokenSeconds: 10 };
+  },
+  ready(started, harness) {
+    peer = started;
+    h = harness;
+  },
+  reset(peer) {
+    peer.vms.fail = false;
+  },
 });
 
 /** A native login through to the broker's tokens. */

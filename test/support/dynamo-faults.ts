@@ -1,11 +1,12 @@
 /**
- * In-process DynamoDB fault injection: a real `DynamoDBClient`, pointed at dynalite, with one
- * middleware at the bottom of its stack (after the retry and signing middleware, before the
- * response is parsed). Each HTTP attempt passes through it, so a scripted fault is an answer the
- * SDK itself reacts to: a throttling body becomes the SDK's own
+ * In-process DynamoDB fault injection, on every HTTP attempt of a real client pointed at
+ * dynalite: the broker's own (`table`, lib/aws/json-client.ts, through its `intercept` hook, after
+ * its retry and signing) and the AWS SDK's (`client`, one middleware at the bottom of its stack,
+ * after the retry and signing middleware, before the response is parsed). A scripted fault is an
+ * answer the client itself reacts to: a throttling body becomes its own
  * `ProvisionedThroughputExceededException` after its own retries, a dropped connection becomes its
- * own network error, and an applied write whose answer is lost is retried by the SDK, for real,
- * against dynalite. Nothing here imitates the SDK's exceptions; only the wire is faked.
+ * own network error, and an applied write whose answer is lost is retried by the client, for real,
+ * against dynalite. Nothing here imitates a client's exceptions; only the wire is faked.
  *
  * Each client is a *container* (a Lambda execution environment). A container can die
  * (`crash-before`, `crash-after`, or `kill()`): from then on none of its calls reach dynalite, and
@@ -22,11 +23,15 @@
  * ```ts
  * const faults = new DynamoFaults();
  * const box = faults.container(dynamo.endpoint);
- * const table = createTable(name, box.client);
+ * const table = createTable(name, box.table);
  * faults.inject({ op: 'PutItem', nth: 1, fault: 'lost-answer' });
  * ```
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { WireResponse as ClientResponse } from '../../lib/aws/json-client.js';
+import { dynamoClient, DYNAMODB_RETRIES, LOCAL_CREDENTIALS } from '../../lib/store/dynamo-client.js';
+import type { TableClient } from '../../lib/store/table.js';
+import { sdkTableClient } from '../../local/dynamo.js';
 import {
   countFault, DYNAMO_CONTENT_TYPE, DYNAMO_ERRORS, emptyCounts, FaultPlan, operationOf, outcomeOf, parseInput, startRecord,
   type CallRecord, type FaultCounts, type FaultKind, type FaultRates, type FaultRule, type WireAttempt,
@@ -98,9 +103,10 @@ export class DynamoFaults {
   }
 
   /**
-   * A new container subject to this schedule: its own real SDK client on `endpoint`, or the given
-   * client with the injector added to its middleware stack (its retry configuration stays as it
-   * is, e.g. `localDynamoClient`'s 2 attempts, and `maxAttempts` / `retryDelays` are ignored).
+   * A new container subject to this schedule: its own real clients on `endpoint` (the broker's,
+   * `table`, and the SDK's, `client`), or the given SDK client with the injector added to its
+   * middleware stack (its retry configuration stays as it is, and `maxAttempts` / `retryDelays`
+   * are ignored; `table` then goes through it too).
    */
   container(target: string | DynamoDBClient, options: ContainerOptions = {}): FaultyContainer {
     this.#containers += 1;
@@ -121,89 +127,127 @@ interface WireResponse {
 
 export class FaultyContainer {
   readonly name: string;
-  /** A real client: hand it to `createTable`, or use it directly. */
+  /** The AWS SDK's client: use it directly. */
   readonly client: DynamoDBClient;
+  /** The broker's client (what deployed functions use): hand it to `createTable`. */
+  readonly table: TableClient;
   #death: ProcessDied | undefined;
   readonly #mourners = new Set<(death: ProcessDied) => void>();
+  readonly #faults: DynamoFaults;
+  readonly #plan: FaultPlan;
 
   constructor(faults: DynamoFaults, plan: FaultPlan, target: string | DynamoDBClient, options: ContainerOptions & { name: string }) {
     this.name = options.name;
+    this.#faults = faults;
+    this.#plan = plan;
+    const maxAttempts = options.maxAttempts ?? 4;
     if (typeof target === 'string') {
-      const maxAttempts = options.maxAttempts ?? 4;
       this.client = new DynamoDBClient({
         endpoint: target,
         region: 'local',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        credentials: LOCAL_CREDENTIALS,
         maxAttempts,
         ...(options.retryDelays === 'sdk' ? {} : { retryStrategy: immediateRetries(maxAttempts) }),
       });
+      this.table = dynamoClient({
+        endpoint: target,
+        region: 'local',
+        credentials: LOCAL_CREDENTIALS,
+        maxAttempts,
+        backoff: options.retryDelays === 'sdk' ? DYNAMODB_RETRIES.backoff : () => 0,
+        intercept: (request, send) => this.#attempt<ClientResponse>(
+          { op: request.operation, input: parseInput(request.body), invocation: request.headers['amz-sdk-invocation-id'], process: this.name },
+          async () => {
+            const res = await send(request);
+            return { status: res.statusCode, text: res.body, result: res };
+          },
+          (answer) => ({ statusCode: answer.status, headers: { 'content-type': DYNAMO_CONTENT_TYPE, 'x-amzn-requestid': `FAULT${Date.now()}` }, body: answer.body }),
+        ),
+      });
     } else {
       this.client = target;
+      this.table = sdkTableClient(target);
     }
     this.client.middlewareStack.add(
       (next) => async (args) => {
         const request = args.request as WireRequest;
-        const wire: WireAttempt = {
-          op: operationOf(header(request.headers, 'x-amz-target')),
-          input: parseInput(bodyText(request.body)),
-          invocation: header(request.headers, 'amz-sdk-invocation-id'),
-          process: this.name,
-        };
-        if (this.#death) {
-          // Code that runs on in a dead container (a `finally`, a late retry) reaches nothing.
-          const record = startRecord(faults.calls.length + 1, wire, 0, undefined);
-          record.outcome = 'after-death';
-          faults.calls.push(record);
-          throw this.#death;
-        }
-        const { fault, attempt } = plan.decide(wire);
-        const record = startRecord(faults.calls.length + 1, wire, attempt, fault);
-        faults.calls.push(record);
-        faults.counts.attempts += 1;
-        if (fault) countFault(faults.counts, wire.op, fault.kind);
-
-        switch (fault?.kind) {
-          case 'throttle':
-          case 'internal':
-            return { response: dynamoAnswer(DYNAMO_ERRORS[fault.kind]) } as Awaited<ReturnType<typeof next>>;
-          case 'reset':
-            throw connectionReset();
-          case 'timeout':
-            await sleep(fault.ms ?? 0);
-            throw requestTimeout(fault.ms ?? 0);
-          case 'delay':
-            await sleep(fault.ms ?? 0);
-            if (this.#death) throw this.#death;
-            break;
-          case 'crash-before':
-            throw this.#die(record);
-          default:
-            break;
-        }
-
-        let result: Awaited<ReturnType<typeof next>>;
-        try {
-          result = await next(args);
-        } catch (err) {
-          const e = err as { code?: string; name?: string };
-          record.outcome = e.code ?? e.name ?? 'error';
-          throw err;
-        }
-        const response = result.response as WireResponse;
-        const bytes = await readBody(response.body);
-        record.reached = true;
-        record.outcome = outcomeOf(response.statusCode, Buffer.from(bytes).toString('utf8'));
-        faults.counts.forwarded += 1;
-        // Died while this attempt was on its way: its answer goes nowhere.
-        if (this.#death) throw this.#death;
-        if (fault?.kind === 'lost-answer') throw connectionReset();
-        if (fault?.kind === 'crash-after') throw this.#die(record);
-        response.body = bytes;
-        record.delivered = true;
-        return result;
+        type Result = Awaited<ReturnType<typeof next>>;
+        return this.#attempt<Result>(
+          {
+            op: operationOf(header(request.headers, 'x-amz-target')),
+            input: parseInput(bodyText(request.body)),
+            invocation: header(request.headers, 'amz-sdk-invocation-id'),
+            process: this.name,
+          },
+          async () => {
+            const result = await next(args);
+            const response = result.response as WireResponse;
+            const bytes = await readBody(response.body);
+            response.body = bytes;
+            return { status: response.statusCode, text: Buffer.from(bytes).toString('utf8'), result };
+          },
+          (answer) => ({ response: dynamoAnswer(answer) }) as Result,
+        );
       },
       { step: 'deserialize', priority: 'low', name: 'dynamoFaultInjection' },
     );
+  }
+
+  /**
+   * One attempt through the schedule: `forward` sends it on to dynalite; `answer` makes the
+   * client's view of an error answer DynamoDB would send (throttling, a 500).
+   */
+  async #attempt<R>(wire: WireAttempt, forward: () => Promise<{ status: number; text: string; result: R }>, answer: (error: { status: number; body: string }) => R): Promise<R> {
+    const faults = this.#faults;
+    if (this.#death) {
+      // Code that runs on in a dead container (a `finally`, a late retry) reaches nothing.
+      const record = startRecord(faults.calls.length + 1, wire, 0, undefined);
+      record.outcome = 'after-death';
+      faults.calls.push(record);
+      throw this.#death;
+    }
+    const { fault, attempt } = this.#plan.decide(wire);
+    const record = startRecord(faults.calls.length + 1, wire, attempt, fault);
+    faults.calls.push(record);
+    faults.counts.attempts += 1;
+    if (fault) countFault(faults.counts, wire.op, fault.kind);
+
+    switch (fault?.kind) {
+      case 'throttle':
+      case 'internal':
+        return answer(DYNAMO_ERRORS[fault.kind]);
+      case 'reset':
+        throw connectionReset();
+      case 'timeout':
+        await sleep(fault.ms ?? 0);
+        throw requestTimeout(fault.ms ?? 0);
+      case 'delay':
+        await sleep(fault.ms ?? 0);
+        if (this.#death) throw this.#death;
+        break;
+      case 'crash-before':
+        throw this.#die(record);
+      default:
+        break;
+    }
+
+    let sent: { status: number; text: string; result: R };
+    try {
+      sent = await forward();
+    } catch (err) {
+      const e = err as { code?: string; name?: string };
+      record.outcome = e.code ?? e.name ?? 'error';
+      throw err;
+    }
+    record.reached = true;
+    record.outcome = outcomeOf(sent.status, sent.text);
+    faults.counts.forwarded += 1;
+    // Died while this attempt was on its way: its answer goes nowhere.
+    if (this.#death) throw this.#death;
+    if (fault?.kind === 'lost-answer') throw connectionReset();
+    if (fault?.kind === 'crash-after') throw this.#die(record);
+    record.delivered = true;
+    return sent.result;
   }
 
   get dead(): boolean {

@@ -11,7 +11,7 @@ import type { HttpOptions } from '../../lib/oauth/http.js';
 import { createRuntime } from '../../lib/runtime.js';
 import { getSession, leaseState } from '../../lib/store/sessions.js';
 import { createTable } from '../../lib/store/table.js';
-import { localDynamoClient } from '../../local/dynamo.js';
+import { localTableClient } from '../../local/dynamo.js';
 import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
 import { DynamoFaults, type FaultKind, type FaultRule, type FaultyContainer } from './dynamo-faults.js';
 import { form, go, jar, loginAtProvider, NATIVE_REDIRECT, pkce, startHarness, type Harness, type HarnessOptions, type NativeLogin } from './harness.js';
@@ -44,12 +44,12 @@ export async function startFaultBench(options: HarnessOptions = {}): Promise<{ h
     },
     dynamoClient: (e) => {
       endpoint = e;
-      return localDynamoClient(e);
+      return localTableClient(e);
     },
   });
   healthy = await startBrokerServer(createRuntime({
     config: h.config,
-    table: createTable(h.runtime.table.name, localDynamoClient(endpoint)),
+    table: createTable(h.runtime.table.name, localTableClient(endpoint)),
     log: createLogger({ sink: (l) => h.logs.push(l) }),
     now: () => Math.floor(Date.now() / 1000) + h.clockOffset,
   }), { port: 0 });
@@ -77,7 +77,7 @@ export async function faultyInstance(rules: FaultRule[], provider?: { fault: Pro
   const http: HttpOptions = provider ? { fetch: providerFault(provider.fault, provider.path, box) } : fetchImpl ? { fetch: fetchImpl } : {};
   const server = await startBrokerServer(createRuntime({
     config: h.config,
-    table: createTable(h.runtime.table.name, box.client),
+    table: createTable(h.runtime.table.name, box.table),
     log: createLogger({ sink: (l) => h.logs.push(l) }),
     now: () => Math.floor(Date.now() / 1000) + h.clockOffset,
     http,

@@ -6,12 +6,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseConfig, type Config } from '../../lib/config/parse.js';
 import { createLogger } from '../../lib/log.js';
 import { createRuntime, type Runtime } from '../../lib/runtime.js';
-import { createTable } from '../../lib/store/table.js';
-import { ensureTable, localDynamoClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
+import { createTable, type TableClient } from '../../lib/store/table.js';
+import { ensureTable, localDynamoClient, localTableClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
 import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
 import { startOidcProvider, type OidcProviderOptions, type RunningProvider } from '../../local/oidc-provider.js';
 
@@ -32,9 +31,9 @@ export interface HarnessOptions {
   readonly clientSecret?: string;
   /**
    * The broker's DynamoDB client on dynalite's endpoint, e.g. a fault injector's container
-   * (`test/support/dynamo-faults.ts`). Default: `localDynamoClient`.
+   * (`test/support/dynamo-faults.ts`). Default: `localTableClient`, as deployed functions have it.
    */
-  readonly dynamoClient?: (endpoint: string) => Pick<DynamoDBClient, 'send'>;
+  readonly dynamoClient?: (endpoint: string) => TableClient;
   /**
    * (v2) Back-channel logout: the provider posts logout tokens to
    * `{publicUrl}/backchannel-logout/op` and `op` has `"backchannelLogout": true`. `sessionRequired`
@@ -133,15 +132,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   options.configure?.(doc);
   const config = parseConfig(doc, { runtime: 'local' });
   const logs: string[] = [];
-  const client = localDynamoClient(dynamo.endpoint);
   const tableName = `broker-${randomBytes(4).toString('hex')}`;
-  await ensureTable(client, tableName);
+  await ensureTable(localDynamoClient(dynamo.endpoint), tableName);
   const harness = {
     clockOffset: 0,
   } as Harness;
   const runtime = createRuntime({
     config,
-    table: createTable(tableName, options.dynamoClient?.(dynamo.endpoint) ?? client),
+    table: createTable(tableName, options.dynamoClient?.(dynamo.endpoint) ?? localTableClient(dynamo.endpoint)),
     log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
     now: () => Math.floor(Date.now() / 1000) + harness.clockOffset,
   });
@@ -296,7 +294,7 @@ export const browserHeaders = { origin: WEB_ORIGIN, 'x-broker-csrf': '1' };
  * A second broker instance on the same table and configuration: another Lambda container,
  * with its own DynamoDB client if given one (e.g. another fault injector container).
  */
-export async function secondInstance(h: Harness, client?: Pick<DynamoDBClient, 'send'>): Promise<{ url: string; close(): Promise<void> }> {
+export async function secondInstance(h: Harness, client?: TableClient): Promise<{ url: string; close(): Promise<void> }> {
   const runtime = createRuntime({
     config: h.config,
     table: client ? createTable(h.runtime.table.name, client) : h.runtime.table,

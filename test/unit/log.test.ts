@@ -36,6 +36,26 @@ describe('createLogger', () => {
   });
 });
 
+describe('metric dimensions (issue 13)', () => {
+  it('scopes every metric by the service it is given: two stacks never share a series', () => {
+    const lines: any[] = [];
+    createLogger({ service: 'OAuthBroker-staging', sink: (l) => lines.push(JSON.parse(l)) }).metric('login.started', { LoginsStarted: 1 });
+    expect(lines[0]).toMatchObject({ Service: 'OAuthBroker-staging', LoginsStarted: 1 });
+    expect(lines[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Service']]);
+  });
+
+  it('with an aggregate dimension, emits one line under two dimension sets: Service alone, and Service with Provider', () => {
+    const { log, lines } = capture();
+    log.metric('upstream.request', { UpstreamRequests: 1, UpstreamFailures: 1, UpstreamLatency: 30 }, {}, { name: 'Provider', value: 'okta', aggregate: true });
+    expect(lines[0]).toMatchObject({ Service: 'broker', Provider: 'okta', UpstreamFailures: 1 });
+    expect(lines[0]._aws.CloudWatchMetrics).toEqual([{
+      Namespace: METRICS_NAMESPACE,
+      Dimensions: [['Service'], ['Service', 'Provider']],
+      Metrics: [{ Name: 'UpstreamRequests', Unit: 'Count' }, { Name: 'UpstreamFailures', Unit: 'Count' }, { Name: 'UpstreamLatency', Unit: 'Milliseconds' }],
+    }]);
+  });
+});
+
 describe('errorFields', () => {
   it('keeps the provider error code of an upstream OAuth error, and nothing of its body', () => {
     expect(errorFields(new UpstreamOAuthError('invalid_grant', 400))).toEqual({ error: 'UpstreamOAuthError', code: 'invalid_grant', upstream_error: 'invalid_grant', upstream_status: 400 });

@@ -27,6 +27,22 @@ export function useProvider(doc: Record<string, any>, name: string, provider: Re
   for (const client of Object.values(doc['clients'] as Record<string, { providers: string[] }>)) client.providers = [name];
 }
 
+/**
+ * The example's provider `name` pointed at a local OIDC peer (attached to the broker's
+ * `publicUrl`; its issuer), with `overrides` (given the example's block) on top, as the harness
+ * document's only provider.
+ */
+export function useExampleProvider(
+  doc: Record<string, any>,
+  name: string,
+  peer: { readonly issuer: string; attach(publicUrl: string): void },
+  overrides: (example: Record<string, any>) => Record<string, unknown> = () => ({}),
+): void {
+  peer.attach(doc['publicUrl']);
+  const example = exampleProvider(name);
+  useProvider(doc, name, { ...example, issuer: peer.issuer, ...overrides(example) });
+}
+
 export interface StartedLogin {
   readonly jar: Jar;
   readonly verifier: string;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '../../support/errors.js';
 import { parseLoginResult, renewalDue } from '../../../lib/broker/downstream.js';
 import { UpstreamMalformedError } from '../../../lib/errors.js';
 
@@ -30,16 +31,9 @@ const FAULT =
   '</s:Body></s:Envelope>';
 
 function malformed(status: number, xml: string): UpstreamMalformedError {
-  let caught: unknown;
-  try {
-    parseLoginResult(status, xml);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(UpstreamMalformedError);
-  expect((caught as UpstreamMalformedError).status).toBe(502);
-  expect((caught as UpstreamMalformedError).code).toBe('server_error');
-  return caught as UpstreamMalformedError;
+  const caught = thrownBy(() => parseLoginResult(status, xml), UpstreamMalformedError);
+  expect(caught).toMatchObject({ status: 502, code: 'server_error' });
+  return caught;
 }
 
 describe('parseLoginResult: rejections', () => {

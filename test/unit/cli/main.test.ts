@@ -57,6 +57,61 @@ describe('broker CLI: rejections', () => {
   });
 });
 
+describe('(issue 13) config check --lambda: the document as the stack deploys it', () => {
+  const withoutRings = () => {
+    const doc = JSON.parse(config);
+    delete doc.tokenEncryptionKeys;
+    return doc;
+  };
+
+  it('lists every error at once: an unknown field does not hide the others', () => {
+    const doc = { ...withoutRings(), publicUrl: 'http://auth.example.com', tokenEncryptionKey: { secretsManager: 'typo' } };
+    doc.providers.okta.clientSecret = { env: 'OKTA_SECRET' };
+    const { io, err } = memoryIo({ 'c.json': JSON.stringify(doc) });
+    expect(run(['config', 'check', 'c.json', '--lambda'], io)).toBe(1);
+    const [first, ...lines] = err[0]!.split('\n');
+    expect(first).toBe('c.json: invalid broker configuration:');
+    expect(lines).toEqual([
+      '  - tokenEncryptionKey: is not a known field',
+      '  - publicUrl: must be https (http only on loopback)',
+      '  - providers.okta.clientSecret: in AWS Lambda a secret must come from Secrets Manager ({"secretsManager": ...})',
+    ]);
+  });
+
+  it('refuses an unknown option or a stack name without --lambda', () => {
+    const { io } = memoryIo({ 'c.json': JSON.stringify(withoutRings()) });
+    expect(run(['config', 'check', 'c.json', '--lamda'], io)).toBe(2);
+    expect(run(['config', 'check', 'c.json', '--stack-name', 'X'], io)).toBe(2);
+    expect(run(['config', 'check', 'c.json', '--lambda', '--stack-name'], io)).toBe(2);
+  });
+
+  it('accepts a document without tokenEncryptionKeys and signingKeys: the stack creates them, under its name', () => {
+    const { io, out } = memoryIo({ 'c.json': JSON.stringify(withoutRings()) });
+    expect(run(['config', 'check', 'c.json', '--lambda'], io)).toBe(0);
+    expect(out[0]).toMatch(/^c\.json: valid in AWS Lambda/);
+    expect(out[0]).toMatch(/token keys {2}Secrets Manager OAuthBroker\/token-keys/);
+    expect(out[0]).toMatch(/signing {5}Secrets Manager OAuthBroker\/signing-keys/);
+    expect(out[0]).toMatch(/tokenEncryptionKeys and signingKeys: left out, so the stack "OAuthBroker" creates them/);
+    expect(run(['config', 'check', 'c.json', '--lambda', '--stack-name', 'Broker-staging'], io)).toBe(0);
+    expect(out[1]).toMatch(/Secrets Manager Broker-staging\/token-keys/);
+  });
+
+  it('keeps the key rings a document names', () => {
+    const { io, out } = memoryIo({ 'c.json': JSON.stringify({ ...JSON.parse(config), signingKeys: { secretsManager: 'team/signing' } }) });
+    expect(run(['config', 'check', 'c.json', '--lambda'], io)).toBe(0);
+    expect(out[0]).toMatch(/token keys {2}Secrets Manager broker\/token-keys/);
+    expect(out[0]).toMatch(/signing {5}Secrets Manager team\/signing/);
+    expect(out[0]).not.toMatch(/left out/);
+  });
+
+  it('resolves a relative file against the directory npm was called from (INIT_CWD)', async () => {
+    const { fromInvokingDirectory } = await import('../../../lib/cli/main.js');
+    expect(fromInvokingDirectory('config/prod.json', { INIT_CWD: '/ops' })).toBe('/ops/config/prod.json');
+    expect(fromInvokingDirectory('/abs/prod.json', { INIT_CWD: '/ops' })).toBe('/abs/prod.json');
+    expect(fromInvokingDirectory('config/prod.json', {})).toBe('config/prod.json');
+  });
+});
+
 describe('broker CLI', () => {
   it('summarises a valid configuration without any secret value', () => {
     const doc = JSON.parse(config);

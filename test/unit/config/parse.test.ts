@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '../../support/errors.js';
 import { ConfigError, parseConfig, parseConfigText, type ConfigIssue, type ParseOptions } from '../../../lib/config/parse.js';
 import { configDocWithProvider, minimalConfigDoc, type ConfigDoc } from '../fixtures.js';
 
@@ -7,14 +8,7 @@ const LAMBDA: ParseOptions = { runtime: 'lambda' };
 
 /** Runs `fn`, which must throw a ConfigError, and returns its issues. */
 function issuesOf(fn: () => unknown): readonly ConfigIssue[] {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ConfigError);
-  const issues = (caught as ConfigError).issues;
+  const issues = thrownBy(fn, ConfigError).issues;
   expect(issues.length).toBeGreaterThan(0);
   return issues;
 }
@@ -132,15 +126,9 @@ describe('parseConfig: rules between fields', () => {
     const doc = minimalConfigDoc();
     doc.providers['p']!['issuer'] = 'http://idp.example.com';
     doc.clients['web']!['allowedOrigins'] = ['https://app.example.com/'];
-    let caught: unknown;
-    try {
-      parseConfig(doc, LOCAL);
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(ConfigError);
-    expect((caught as ConfigError).message).toContain('providers.p.issuer');
-    expect((caught as ConfigError).message).toContain('clients.web.allowedOrigins.0');
+    const { message } = thrownBy(() => parseConfig(doc, LOCAL), ConfigError);
+    expect(message).toContain('providers.p.issuer');
+    expect(message).toContain('clients.web.allowedOrigins.0');
   });
 
   describe('publicUrl', () => {
@@ -571,5 +559,25 @@ describe('(v2) the API proxy: apis, a web client\'s apis and tokenDelivery', () 
 
   it('has no APIs unless configured', () => {
     expect(parseConfig(minimalConfigDoc(), LOCAL).apis).toEqual({});
+  });
+});
+
+describe('(issue 13) unknown fields hide nothing', () => {
+  it('reports unknown fields at any depth together with every rule the rest of the document breaks', () => {
+    const doc = minimalConfigDoc() as Record<string, any>;
+    doc['tokenEncryptionKey'] = { secretsManager: 'typo' };
+    doc['publicUrl'] = 'http://auth.example.com';
+    const [name] = Object.keys(doc['providers']);
+    doc['providers'][name!]['clientSecrett'] = 'x';
+    const paths = rejectPaths(doc, LAMBDA);
+    expect(paths).toEqual(expect.arrayContaining(['tokenEncryptionKey', `providers.${name}.clientSecrett`, 'publicUrl', 'tokenEncryptionKeys', 'signingKeys']));
+    expect(paths.slice(0, 2).sort()).toEqual([`providers.${name}.clientSecrett`, 'tokenEncryptionKey'].sort());
+  });
+
+  it('still reports every shape error (wrong types) at once, unknown fields among them', () => {
+    const doc = minimalConfigDoc() as Record<string, any>;
+    doc['extra'] = 1;
+    doc['ttl'] = { loginSeconds: 'long' };
+    expect(rejectPaths(doc).sort()).toEqual(['extra', 'ttl.loginSeconds']);
   });
 });

@@ -1,20 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '../../support/errors.js';
 import { KeyRingError, generateKeyRingText, parseKeyRing } from '../../../lib/crypto/key-ring.js';
 
 const key = (bytes = 32) => randomBytes(bytes).toString('base64url');
 
 /** Parses `text`, which must fail with a KeyRingError, and returns the message. */
-function failure(text: string): string {
-  let caught: unknown;
-  try {
-    parseKeyRing(text);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(KeyRingError);
-  return (caught as KeyRingError).message;
-}
+const failure = (text: string): string => thrownBy(() => parseKeyRing(text), KeyRingError).message;
 
 describe('parseKeyRing: rejections', () => {
   it('refuses a text that is not JSON, without echoing it', () => {

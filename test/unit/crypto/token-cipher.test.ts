@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../support/errors.js';
 import { flattenedDecrypt, FlattenedEncrypt } from 'jose';
 import { parseKeyRing, type KeyRing } from '../../../lib/crypto/key-ring.js';
 import { createTokenCipher } from '../../../lib/crypto/token-cipher.js';
@@ -18,16 +19,7 @@ const CONTEXT = 'session:abc#refresh';
 const PLAINTEXT = 'refresh-token-üñí-' + 'x'.repeat(100);
 
 /** Awaits `promise`, which must reject, and returns the error. */
-async function rejection(promise: Promise<unknown>): Promise<DecryptionError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(DecryptionError);
-  return caught as DecryptionError;
-}
+const rejection = (promise: Promise<unknown>): Promise<DecryptionError> => rejectionOf(promise, DecryptionError);
 
 /** Flips one character of the given part of a compact JWE. */
 function tamper(jwe: string, part: number): string {

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { routes as proxyRoutes } from '../../../functions/proxy/routes.js';
-import { FUNCTION_ROUTES } from '../../../functions/routes.js';
+import { FUNCTIONS } from '../../../functions/manifest.js';
 import { parseConfig } from '../../../lib/config/parse.js';
 import { findRoute, lambdaHandler, routeKeyMatches, toRequest, toResult } from '../../../lib/lambda/apigw.js';
 import { createLogger } from '../../../lib/log.js';
@@ -44,8 +44,8 @@ describe('route keys, as API Gateway matches them', () => {
     expect(findRoute(routes, 'GET', '/token')).toBeUndefined();
   });
 
-  it('of every function in functions/routes.ts are unambiguous: each path of the contract finds one function', () => {
-    const all = Object.entries(FUNCTION_ROUTES).flatMap(([fn, keys]) => keys.map((k) => [k, fn] as const));
+  it('of every function in functions/manifest.ts are unambiguous: each path of the contract finds one function', () => {
+    const all = Object.entries(FUNCTIONS).flatMap(([fn, spec]) => Object.keys(spec.routes).map((k) => [k, fn] as const));
     const table = Object.fromEntries(all);
     expect(findRoute(table, 'DELETE', '/api/videos/1')?.route).toBe('proxy');
     expect(findRoute(table, 'POST', '/refresh')?.route).toBe('refresh');

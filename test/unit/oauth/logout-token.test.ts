@@ -5,6 +5,7 @@
  */
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../support/errors.js';
 import { parseConfig, type Provider } from '../../../lib/config/parse.js';
 import { InvalidRequestError, UpstreamUnavailableError } from '../../../lib/errors.js';
 import type { JwksResolver } from '../../../lib/oauth/id-token.js';
@@ -36,14 +37,9 @@ const claims = (over: Record<string, unknown> = {}): JWTPayload => {
 const sign = (c: JWTPayload, header: Record<string, unknown> = {}, with_ = key) => new SignJWT(c).setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'logout+jwt', ...header }).sign(with_);
 
 async function refusal(token: string, at: LogoutTokenContext = ctx): Promise<string> {
-  try {
-    await validateLogoutToken(at, token);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidRequestError);
-    expect(err).toMatchObject({ code: 'invalid_request', status: 400 });
-    return (err as InvalidRequestError).description;
-  }
-  throw new Error('expected a refusal');
+  const err = await rejectionOf(validateLogoutToken(at, token), InvalidRequestError);
+  expect(err).toMatchObject({ code: 'invalid_request', status: 400 });
+  return err.description;
 }
 
 describe('validateLogoutToken: refusals', () => {

@@ -72,3 +72,29 @@ describe('external providers (Milestone XProtect)', () => {
     expect(await createMetadataCache().externalProviders(plain.provider)).toEqual([]);
   });
 });
+
+describe('(issue 13) upstream metrics per provider', () => {
+  it('the runtime counts a provider\'s discovery request under Service and under Service + Provider; unlabelled requests under Service only', async () => {
+    const { provider } = await op(good);
+    const lines: Record<string, unknown>[] = [];
+    const { createRuntime } = await import('../../../lib/runtime.js');
+    const { createLogger } = await import('../../../lib/log.js');
+    const { NO_TABLE } = await import('../../../lib/store/table.js');
+    const { upstreamRequest } = await import('../../../lib/oauth/http.js');
+    const config = parseConfig({
+      publicUrl: 'http://127.0.0.1:1',
+      providers: { p: { issuer: provider.issuer, clientId: 'c', clientAuth: 'none' } },
+      clients: { app: { type: 'native', redirectUris: ['com.example.app:/cb'], providers: ['p'] } },
+    }, { runtime: 'local' });
+    const rt = createRuntime({ config, table: NO_TABLE, log: createLogger({ service: 'Staging', sink: (l) => lines.push(JSON.parse(l)) }) });
+    await rt.metadata.get(config.providers['p']!);
+    await upstreamRequest(`${provider.issuer}/.well-known/openid-configuration`, {}, rt.http);
+    const upstream = lines.filter((l) => l['event'] === 'upstream.request');
+    expect(upstream).toHaveLength(2);
+    expect(upstream[0]).toMatchObject({ Service: 'Staging', Provider: 'p', UpstreamRequests: 1, UpstreamFailures: 0 });
+    expect((upstream[0]!['_aws'] as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0]!.Dimensions).toEqual([['Service'], ['Service', 'Provider']]);
+    expect(upstream[1]!['Provider']).toBeUndefined();
+    expect((upstream[1]!['_aws'] as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0]!.Dimensions).toEqual([['Service']]);
+    expect(rt.upstreamHttp('p')).toBe(rt.upstreamHttp('p'));
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '../../support/errors.js';
 import { UpstreamMalformedError, UpstreamOAuthError, UpstreamUnavailableError } from '../../../lib/errors.js';
 import type { UpstreamResponse } from '../../../lib/oauth/http.js';
 import { parseTokenResponse } from '../../../lib/oauth/token-response.js';
@@ -13,16 +14,7 @@ const res = (status: number, body: unknown, contentType = JSON_TYPE): UpstreamRe
 
 const ok = (fields: Record<string, unknown>) => res(200, { access_token: 'at', token_type: 'Bearer', ...fields });
 
-function failure(input: UpstreamResponse): Error {
-  let caught: unknown;
-  try {
-    parseTokenResponse(input);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(Error);
-  return caught as Error;
-}
+const failure = (input: UpstreamResponse): Error => thrownBy(() => parseTokenResponse(input), Error);
 
 function malformed(input: UpstreamResponse): UpstreamMalformedError {
   const err = failure(input);

@@ -1,7 +1,9 @@
 /** `id_token_hint` checks of /end-session: signature first, then claims; expired tokens accepted. */
 import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../support/errors.js';
 import { parseConfig } from '../../../lib/config/parse.js';
+import { BrokerError } from '../../../lib/errors.js';
 import { createLogger } from '../../../lib/log.js';
 import { verifyIdTokenHint } from '../../../lib/oidc/id-token-hint.js';
 import { signIdToken, type BrokerIdTokenClaims } from '../../../lib/oidc/id-token-issuer.js';
@@ -21,13 +23,9 @@ beforeAll(async () => {
 });
 
 async function refusal(hint: string, clientId?: string): Promise<string> {
-  try {
-    await verifyIdTokenHint(rt, hint, clientId);
-  } catch (err) {
-    expect(err).toMatchObject({ code: 'invalid_request', status: 400 });
-    return (err as { description: string }).description;
-  }
-  throw new Error('expected a refusal');
+  const err = await rejectionOf(verifyIdTokenHint(rt, hint, clientId), BrokerError);
+  expect(err).toMatchObject({ code: 'invalid_request', status: 400 });
+  return err.description;
 }
 
 describe('verifyIdTokenHint: refusals', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '../../support/errors.js';
 import { parseConfig } from '../../../lib/config/parse.js';
 import { BrokerError } from '../../../lib/errors.js';
 import { apiUrl, checkedPath, parseProxyPath } from '../../../lib/proxy/path.js';
@@ -6,13 +7,8 @@ import { minimalConfigDoc } from '../fixtures.js';
 
 /** The status and code a path is refused with. */
 function refusal(fn: () => unknown): { status: number; code: string } {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return { status: (err as BrokerError).status, code: (err as BrokerError).code };
-  }
-  throw new Error('not refused');
+  const { status, code } = thrownBy(fn, BrokerError);
+  return { status, code };
 }
 
 const api = (url: string) => {

@@ -1,7 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAwsJsonClient, type AwsJsonClient } from '../../../lib/aws/json-client.js';
+import { rejectionOf } from '../../support/errors.js';
 import { secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
 import { SecretError } from '../../../lib/secrets/secrets.js';
 
@@ -57,25 +58,20 @@ beforeEach(() => {
   answer = () => ({ status: 500, json: { __type: 'InternalServiceError', message: 'no answer configured' } });
 });
 
-function client(): SecretsManagerClient {
-  return new SecretsManagerClient({
-    endpoint,
+/** The client the functions use (lib/aws/json-client.ts), as `secretsManagerFromEnv` configures it, on the stand-in. */
+function client(at = endpoint): AwsJsonClient {
+  return createAwsJsonClient({
+    endpoint: at,
     region: 'us-east-1',
+    service: 'secretsmanager',
+    targetPrefix: 'secretsmanager',
+    jsonVersion: '1.1',
     credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
     maxAttempts: 1,
   });
 }
 
-async function secretError(promise: Promise<unknown>): Promise<SecretError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SecretError);
-  return caught as SecretError;
-}
+const secretError = (promise: Promise<unknown>): Promise<SecretError> => rejectionOf(promise, SecretError);
 
 describe('secretsManagerFetcher: failures', () => {
   it('maps a ResourceNotFoundException to SecretError naming the secret and the cause', async () => {
@@ -102,13 +98,7 @@ describe('secretsManagerFetcher: failures', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const closed = new SecretsManagerClient({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      maxAttempts: 1,
-    });
-    await secretError(secretsManagerFetcher(closed)('x'));
+    await secretError(secretsManagerFetcher(client(`http://127.0.0.1:${port}`))('x'));
   });
 });
 

@@ -1,5 +1,6 @@
 import { BrokerUnavailableError } from '../../../lib/errors.js';
 import { describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../support/errors.js';
 import { SecretError, createSecretResolver, type SecretFetcher } from '../../../lib/secrets/secrets.js';
 
 /** A fetcher that counts its calls and answers from `answers` (a value, or an Error to throw). */
@@ -22,16 +23,7 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
-async function secretError(promise: Promise<unknown>): Promise<SecretError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SecretError);
-  return caught as SecretError;
-}
+const secretError = (promise: Promise<unknown>): Promise<SecretError> => rejectionOf(promise, SecretError);
 
 describe('createSecretResolver: failures', () => {
   it('refuses a missing or empty environment variable', async () => {
