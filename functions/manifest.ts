@@ -97,7 +97,8 @@ export const FUNCTIONS = {
   /** `POST /logout` (web cookie or native handle; RFC 7009) and `GET /end-session`, whose hints it checks with the signing keys. */
   logout: {
     routes: { 'POST /logout': { throttle: 'token', cors: 'app-credentials' }, 'GET /end-session': { throttle: 'token' } },
-    items: { 'session#': ['dynamodb:DeleteItem'] },
+    // Reads the session (its refresh token, revoked first), then deletes it.
+    items: { 'session#': ['dynamodb:GetItem', 'dynamodb:DeleteItem'] },
     sessionLookup: false,
     secrets: { keyRing: true, clientSecrets: true, signingKeys: 'verify' },
   },

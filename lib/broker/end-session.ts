@@ -11,7 +11,7 @@ import type { Client } from '../config/parse.js';
 import { InvalidRequestError } from '../errors.js';
 import { verifyIdTokenHint } from '../oidc/id-token-hint.js';
 import type { Runtime } from '../runtime.js';
-import { endSessionOf } from '../store/sessions.js';
+import { endSessionOf, findSessionOf, type SessionRecord } from '../store/sessions.js';
 import { single, withParams } from './params.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
 import { revokeUpstream } from './refresh.js';
@@ -47,10 +47,13 @@ export async function endSession(rt: Runtime, query: URLSearchParams): Promise<E
   const client = verified.client;
   checkRedirect(client, redirectUri);
 
-  const s = await endSessionOf(rt.table, verified.sid, { clientId: client.id, provider: verified.idp });
-  if (s) {
+  // Read, revoke, then delete, as `POST /logout` does (lib/broker/logout.ts).
+  const held = await findSessionOf(rt.table, verified.sid, { kind: 'client', clientId: client.id, provider: verified.idp });
+  let s: SessionRecord | undefined;
+  if (held) {
+    await revokeUpstream(rt, held);
+    s = (await endSessionOf(rt.table, verified.sid, { clientId: client.id, provider: verified.idp })) ?? held;
     rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider, via: 'end_session' });
-    await revokeUpstream(rt, s);
   }
   // Ended before (or just now): either way the provider's browser session is ended too.
   // A client in proxy mode holds no broker ID token to send here; should it come anyway, its

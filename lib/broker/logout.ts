@@ -1,11 +1,11 @@
 /**
- * Logout and revocation (`POST /logout`, RFC 7009): deletes the session in one conditional
- * delete, revokes its upstream refresh token where the provider can, and names the provider's
+ * Logout and revocation (`POST /logout`, RFC 7009): reads the session, revokes its upstream
+ * refresh token where the provider can, deletes the session in one conditional delete, and names the provider's
  * end-session URL (OIDC RP-Initiated Logout §2). Unknown or ended sessions answer the same.
  */
 import type { Client } from '../config/parse.js';
 import type { Runtime } from '../runtime.js';
-import { endSessionWith, type SessionRecord } from '../store/sessions.js';
+import { endSessionWith, findSessionOf, type RefreshCredential, type SessionRecord } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
 import { revokeUpstream } from './refresh.js';
@@ -24,15 +24,22 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   if (!input.credential) {
     return { ended: false, endSessionUrl: input.kind === 'handle' ? await endSessionUrl(rt, input.client, input.client.providers[0]!, undefined) : undefined };
   }
-  const s = await endSessionWith(rt.table, input.credential.sid, input.kind === 'handle'
+  const sid = input.credential.sid;
+  const credential: RefreshCredential = input.kind === 'handle'
     ? { kind: 'handle', hash: input.credential.hash, clientId: input.client.id }
-    : { kind: 'cookie', hash: input.credential.hash, ...(input.clientIds ? { clientIds: input.clientIds } : {}) });
-  if (!s) {
+    : { kind: 'cookie', hash: input.credential.hash, ...(input.clientIds ? { clientIds: input.clientIds } : {}) };
+  // Read, revoke, then delete: a retry after any step finds the session still there (and revokes
+  // again, which RFC 7009 §2.2 answers alike) or gone with its token already revoked. Deleting
+  // first would lose the token to a delete whose answer is lost, or to a process that dies after it.
+  const held = await findSessionOf(rt.table, sid, credential);
+  if (!held) {
     const client = input.kind === 'handle' ? input.client : undefined;
     return { ended: false, endSessionUrl: client ? await endSessionUrl(rt, client, client.providers[0]!, undefined) : undefined };
   }
+  await revokeUpstream(rt, held);
+  // Gone by now (this request's own delete retried, or another logout): ended all the same.
+  const s = (await endSessionWith(rt.table, sid, credential)) ?? held;
   rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider });
-  await revokeUpstream(rt, s);
   const client = rt.config.clients[s.clientId];
   return { ended: true, endSessionUrl: client ? await endSessionUrl(rt, client, s.provider, s) : undefined };
 }

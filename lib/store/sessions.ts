@@ -475,6 +475,32 @@ export async function endSessionWith(table: Table, sid: string, credential: Refr
   return deleteIf(table, sid, condition, values);
 }
 
+/** Who may end a session: a refresh credential (`POST /logout`), or a broker ID token's client and provider (`/end-session`). */
+export type SessionOwner = RefreshCredential | { readonly kind: 'client'; readonly clientId: string; readonly provider: string };
+
+/**
+ * The session a logout names, read (strongly consistent) before it is ended, when `owner` may
+ * end it (the same test as the conditional delete's, `credentialCondition`, on the record read).
+ * Logout reads first so that what the session holds (the provider's refresh token, to revoke) is
+ * known before the delete: a delete whose answer is lost, retried by the client, finds the item
+ * gone, and an item once deleted tells nothing.
+ */
+export async function findSessionOf(table: Table, sid: string, owner: SessionOwner): Promise<SessionRecord | undefined> {
+  const s = await getSession(table, sid);
+  return s && isOwner(s, owner) ? s : undefined;
+}
+
+function isOwner(s: SessionRecord, owner: SessionOwner): boolean {
+  switch (owner.kind) {
+    case 'handle':
+      return (s.handleHash === owner.hash || s.prevHandleHash === owner.hash) && s.clientId === owner.clientId;
+    case 'cookie':
+      return s.cookieHash === owner.hash && (owner.clientIds === undefined || owner.clientIds.includes(s.clientId));
+    case 'client':
+      return s.clientId === owner.clientId && s.provider === owner.provider;
+  }
+}
+
 /** Ends a session named by a broker ID token (RP-initiated logout), only if it is that client's at that provider. */
 export async function endSessionOf(table: Table, sid: string, owner: { readonly clientId: string; readonly provider: string }): Promise<SessionRecord | undefined> {
   return deleteIf(table, sid, 'clientId = :c AND provider = :p', { ':c': S(owner.clientId), ':p': S(owner.provider) });

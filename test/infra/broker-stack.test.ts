@@ -259,7 +259,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
     // the take became an update, and no UpdateItem), creates the session; deletes nothing.
     callback: [items(['session#'], 'dynamodb:PutItem'), items(['login#'], 'dynamodb:UpdateItem'), logs('callback'), secrets(), xray],
     refresh: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(true), xray],
-    logout: [items(['session#'], 'dynamodb:DeleteItem'), logs('logout'), secrets(true), xray],
+    logout: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem'), logs('logout'), secrets(true), xray],
     metadata: [logs('metadata'), xray],
     proxy: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('proxy'), secrets(), xray],
     // (v2) Back-channel logout: deletes sessions, queries the two session indexes (not key-scoped:

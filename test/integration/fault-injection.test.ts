@@ -12,6 +12,7 @@
  * lease outlives its request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fieldContext } from '../../lib/broker/session-tokens.js';
 import { getSession } from '../../lib/store/sessions.js';
 import type { FaultRule } from '../support/dynamo-faults.js';
 import {
@@ -169,19 +170,40 @@ describe('refresh that goes upstream under storage and provider faults', () => {
   });
 });
 
+/** The provider's refresh token a session holds, as the broker stored it. */
+async function upstreamRefreshToken(sid: string): Promise<string> {
+  const s = await getSession(h.runtime.table, sid);
+  return (await h.runtime.cipher()).decrypt(s!.refreshToken!, fieldContext(sid, 'refreshToken'));
+}
+
+/** Does the provider still know this refresh token (oidc-provider forgets a revoked one)? */
+async function aliveAtProvider(refreshToken: string): Promise<boolean> {
+  const models = h.op.provider as unknown as { RefreshToken: { find(value: string): Promise<unknown> } };
+  return (await models.RefreshToken.find(refreshToken)) !== undefined;
+}
+
 describe('logout under storage faults', () => {
-  it.each(STORAGE_FAULTS)('DeleteItem session: %s', async (kind) => {
+  const cases: { name: string; rules: FaultRule[] }[] = [
+    ...STORAGE_FAULTS.map((kind) => ({ name: `GetItem session: ${kind}`, rules: [{ op: 'GetItem', key: 'session#*', fault: kind }] as FaultRule[] })),
+    ...STORAGE_FAULTS.map((kind) => ({ name: `DeleteItem session: ${kind}`, rules: [{ op: 'DeleteItem', key: 'session#*', fault: kind }] as FaultRule[] })),
+  ];
+  it.each(cases)('$name', async ({ rules }) => {
     const { sid, handle } = await session();
-    await withFault([{ op: 'DeleteItem', key: 'session#*', fault: kind }], undefined, async (a) => {
+    const upstream = await upstreamRefreshToken(sid);
+    expect(await aliveAtProvider(upstream)).toBe(true);
+    await withFault(rules, undefined, async (a) => {
       const first = await onA(a, () => fetch(`${a.url}/logout`, form({ refresh_token: handle, client_id: 'app' })));
       if (first.status !== 200) {
         if (first.status !== undefined) expect(first.status).toBe(503);
         const retry = await fetch(`${healthy.url}/logout`, form({ refresh_token: handle, client_id: 'app' }));
         expect(retry.status).toBe(200);
       }
-      // Logged out: the handle no longer works.
+      // Logged out: the handle no longer works, and the provider's refresh token is revoked,
+      // also when the delete's answer was lost or the process died after it (regression: the
+      // session was deleted first, and a retry found nothing left to revoke).
       expect(await getSession(h.runtime.table, sid)).toBeUndefined();
       expect((await refreshAt(healthy.url, handle)).status).toBe(400);
+      expect(await aliveAtProvider(upstream)).toBe(false);
     });
   });
 });
