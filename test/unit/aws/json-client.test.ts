@@ -125,13 +125,12 @@ describe('AWS JSON client: failures', () => {
 
   it('an abort signal ends the attempt in flight and every retry: AbortError, the server seen once', async () => {
     let attempts = 0;
-    const url = await serve(() => {
-      attempts++; // never answers
-    });
     const controller = new AbortController();
+    const url = await serve(() => {
+      attempts++; // never answers; the caller gives up once the attempt is in flight
+      controller.abort();
+    });
     const pending = client(url, { requestTimeoutMs: 10_000 }).call('UpdateItem', {}, { abortSignal: controller.signal });
-    await new Promise((r) => setTimeout(r, 100));
-    controller.abort();
     const err = await rejection(pending);
     expect(err.name).toBe('AbortError');
     expect(attempts).toBe(1);
@@ -143,7 +142,13 @@ describe('AWS JSON client: failures', () => {
       attempts++;
       answer(res, 500, { __type: 'InternalServerError', message: 'oops' });
     });
-    const err = await rejection(client(url, { backoff: () => 5_000 }).call('UpdateItem', {}, { abortSignal: AbortSignal.timeout(200) }));
+    // The signal fires as the backoff starts: no second attempt may follow.
+    const controller = new AbortController();
+    const backoff = () => {
+      setImmediate(() => controller.abort());
+      return 5_000;
+    };
+    const err = await rejection(client(url, { backoff }).call('UpdateItem', {}, { abortSignal: controller.signal }));
     expect(err.name).toBe('AbortError');
     expect(attempts).toBe(1);
     const before = attempts;
