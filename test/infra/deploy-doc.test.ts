@@ -3,7 +3,7 @@
  * lists is one the app reads (and the other way round), and the outputs, alarms, dashboard, saved
  * query and metric names it gives an operator are the synthesized template's.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Template } from 'aws-cdk-lib/assertions';
@@ -34,12 +34,15 @@ function firstColumn(heading: string): string[] {
 }
 
 describe('docs/deploy.md', () => {
-  it('every internal link resolves: its own anchors, and those of the docs it links to', () => {
-    const links = [...deploy.matchAll(/\]\(([a-z-]*\.md)?#([^)]+)\)/g)];
+  it('every internal link resolves: the files it links to, its own anchors and theirs', () => {
+    const links = [...deploy.matchAll(/\]\(([a-z/-]*\.md)?#([^)]+)\)/g)];
     expect(links.length).toBeGreaterThan(20);
     for (const [link, file, anchor] of links) {
       const target = file ? read(path.join('docs', file)) : deploy;
       expect(anchors(target), link).toContain(anchor);
+    }
+    for (const [link, file] of deploy.matchAll(/\]\(((?!https?:|#)[^)#]+)(?:#[^)]*)?\)/g)) {
+      expect(existsSync(path.join(PROJECT_ROOT, 'docs', file!)), link).toBe(true);
     }
   });
 
