@@ -18,6 +18,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { CloudFrontTarget } from 'aws-cdk-lib/aws-route53-targets';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { OperatorInputError } from '../config.js';
 import { acknowledgeNag } from '../nag.js';
 import type { BrokerApi } from './broker-api.js';
 
@@ -108,12 +109,12 @@ export class BrokerEdge extends Construct {
     const apiDomain = props.api.domainName;
     // (`apiDomain.name` is a reference to the domain resource; its URL holds the name as given.)
     if (apiDomain && new URL(props.api.url).host === props.domainName) {
-      throw new Error(`the edge and the API's custom domain are both ${props.domainName}: give the API another name (the origin), or no custom domain`);
+      throw new OperatorInputError(`the edge and the API's custom domain are both ${props.domainName}: give the API another name (the origin), or no custom domain`);
     }
 
     if (props.webAclArn === undefined) {
       if (!Token.isUnresolved(stack.region) && stack.region !== EDGE_REGION) {
-        throw new Error(`the edge creates a CloudFront web ACL, which exists only in ${EDGE_REGION}: deploy this stack there (it is in ${stack.region}), or give the edge a web ACL made in ${EDGE_REGION}`);
+        throw new OperatorInputError(`the edge creates a CloudFront web ACL, which exists only in ${EDGE_REGION}: deploy this stack there (it is in ${stack.region}), or give the edge a web ACL made in ${EDGE_REGION}`);
       }
       // An environment-agnostic stack learns its region at deploy time: refuse before anything is created.
       new CfnRule(this, 'RegionRule', {
@@ -252,26 +253,26 @@ function rateLimitWebAcl(scope: Construct, stackName: string, loginLimit: number
 /** Throws on anything CloudFront or WAF would refuse at deploy time, naming the setting. */
 export function validateEdgeProps(props: EdgeProps): void {
   if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])$/.test(props.domainName)) {
-    throw new Error(`edge domain name must be a lower-case host name such as auth.example.com (got "${props.domainName}")`);
+    throw new OperatorInputError(`edge domain name must be a lower-case host name such as auth.example.com (got "${props.domainName}")`);
   }
   const certificate = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate\/[A-Za-z0-9-]+$/.exec(props.certificateArn);
-  if (!certificate) throw new Error(`edge certificate must be an ACM certificate ARN (got "${props.certificateArn}")`);
+  if (!certificate) throw new OperatorInputError(`edge certificate must be an ACM certificate ARN (got "${props.certificateArn}")`);
   if (certificate[1] !== EDGE_REGION) {
-    throw new Error(`edge certificate must be in ${EDGE_REGION}, the only region CloudFront takes certificates from (got ${certificate[1]}): request one there for ${props.domainName}`);
+    throw new OperatorInputError(`edge certificate must be in ${EDGE_REGION}, the only region CloudFront takes certificates from (got ${certificate[1]}): request one there for ${props.domainName}`);
   }
   if (props.webAclArn !== undefined) {
     const webAcl = /^arn:aws[a-z-]*:wafv2:([a-z0-9-]+):\d{12}:global\/webacl\/[A-Za-z0-9_-]+\/[0-9a-f-]+$/.exec(props.webAclArn);
-    if (!webAcl) throw new Error(`edge web ACL must be the ARN of a CloudFront-scoped (global) WAFv2 web ACL (got "${props.webAclArn}")`);
+    if (!webAcl) throw new OperatorInputError(`edge web ACL must be the ARN of a CloudFront-scoped (global) WAFv2 web ACL (got "${props.webAclArn}")`);
     if (webAcl[1] !== EDGE_REGION) {
-      throw new Error(`edge web ACL must be in ${EDGE_REGION}, where CloudFront-scoped web ACLs live (got ${webAcl[1]})`);
+      throw new OperatorInputError(`edge web ACL must be in ${EDGE_REGION}, where CloudFront-scoped web ACLs live (got ${webAcl[1]})`);
     }
     if (props.loginRateLimit !== undefined || props.callbackRateLimit !== undefined) {
-      throw new Error('edge rate limits belong to the web ACL the edge creates: with a web ACL of your own, set its rules there');
+      throw new OperatorInputError('edge rate limits belong to the web ACL the edge creates: with a web ACL of your own, set its rules there');
     }
   }
   for (const [name, limit] of [['login', props.loginRateLimit], ['callback', props.callbackRateLimit]] as const) {
     if (limit !== undefined && (!Number.isInteger(limit) || limit < RATE_LIMIT_MIN || limit > RATE_LIMIT_MAX)) {
-      throw new Error(`edge ${name} rate limit must be a whole number of requests per IP per 5 minutes from ${RATE_LIMIT_MIN} to ${RATE_LIMIT_MAX} (got ${limit})`);
+      throw new OperatorInputError(`edge ${name} rate limit must be a whole number of requests per IP per 5 minutes from ${RATE_LIMIT_MIN} to ${RATE_LIMIT_MAX} (got ${limit})`);
     }
   }
 }
@@ -283,23 +284,23 @@ export function validateEdgeProps(props: EdgeProps): void {
  */
 export function edgePropsFromContext(get: (key: string) => string | undefined): EdgeProps | undefined {
   const edge = get('edge');
-  if (edge !== undefined && edge !== 'true' && edge !== 'false') throw new Error(`context edge must be "true" or "false" (got "${edge}")`);
+  if (edge !== undefined && edge !== 'true' && edge !== 'false') throw new OperatorInputError(`context edge must be "true" or "false" (got "${edge}")`);
   const keys = ['edgeDomainName', 'edgeCertificateArn', 'edgeWebAclArn', 'edgeLoginRateLimit', 'edgeCallbackRateLimit'] as const;
   if (edge !== 'true') {
     const given = keys.filter((key) => get(key) !== undefined);
-    if (given.length > 0) throw new Error(`context ${given.join(', ')} configure the edge, which is off: add -c edge=true, or drop them`);
+    if (given.length > 0) throw new OperatorInputError(`context ${given.join(', ')} configure the edge, which is off: add -c edge=true, or drop them`);
     return undefined;
   }
   const domainName = get('edgeDomainName');
   const certificateArn = get('edgeCertificateArn');
   if (domainName === undefined || certificateArn === undefined) {
-    throw new Error('context edge=true needs edgeDomainName (the host of publicUrl) and edgeCertificateArn (an ACM certificate for it in us-east-1)');
+    throw new OperatorInputError('context edge=true needs edgeDomainName (the host of publicUrl) and edgeCertificateArn (an ACM certificate for it in us-east-1)');
   }
   const limit = (key: string): number | undefined => {
     const value = get(key);
     if (value === undefined) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n)) throw new Error(`context ${key} must be a whole number (got "${value}")`);
+    if (!Number.isInteger(n)) throw new OperatorInputError(`context ${key} must be a whole number (got "${value}")`);
     return n;
   };
   const props: EdgeProps = {

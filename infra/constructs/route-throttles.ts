@@ -5,6 +5,7 @@
  * "Throttles".
  */
 import type { ThrottleClass } from '../../functions/manifest.js';
+import { OperatorInputError } from '../config.js';
 
 export interface ThrottleLimits {
   /** Steady-state requests per second (token bucket refill). */
@@ -49,10 +50,10 @@ export function parseRouteThrottles(value: unknown): RouteThrottles | undefined 
     try {
       parsed = JSON.parse(value);
     } catch {
-      throw new Error('context routeThrottles must be a JSON object, e.g. {"login":{"rateLimit":5,"burstLimit":10}}');
+      throw new OperatorInputError('context routeThrottles must be a JSON object, e.g. {"login":{"rateLimit":5,"burstLimit":10}}');
     }
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('context routeThrottles must be an object of throttle classes');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new OperatorInputError('context routeThrottles must be an object of throttle classes');
   const errors: string[] = [];
   const out: Partial<Record<ThrottleClass, ThrottleLimits>> = {};
   for (const [name, limits] of Object.entries(parsed)) {
@@ -69,6 +70,6 @@ export function parseRouteThrottles(value: unknown): RouteThrottles | undefined 
       else out[name as ThrottleClass] = { rateLimit: l.rateLimit, burstLimit: l.burstLimit };
     }
   }
-  if (errors.length > 0) throw new Error(`context routeThrottles:\n  ${errors.join('\n  ')}`);
+  if (errors.length > 0) throw new OperatorInputError(`context routeThrottles:\n  ${errors.join('\n  ')}`);
   return out;
 }

@@ -8,7 +8,7 @@ import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stackPropsFromContext } from '../../infra/broker-app.js';
 import { BrokerStack } from '../../infra/broker-stack.js';
-import { EXAMPLE_CONFIG_PATH } from '../../infra/config.js';
+import { EXAMPLE_CONFIG_PATH, OperatorInputError } from '../../infra/config.js';
 import { acknowledgements, cdkJsonContext, logicalId, nagViolations, NO_BUNDLING, synthBroker, SYNTH_TIMEOUT } from './support.js';
 
 const EDGE_CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc';
@@ -235,6 +235,8 @@ describe('the edge\'s settings are checked at synth', () => {
     [{ ...EDGE, edgeCallbackRateLimit: '12.5' }, /context edgeCallbackRateLimit must be a whole number/],
   ])('%j is refused', (context, message) => {
     expect(() => props(context)).toThrow(message);
+    // An operator's mistake: infra/app.ts prints the message alone, without a stack trace.
+    expect(() => props(context)).toThrow(OperatorInputError);
   });
 
   it('a publicUrl on another host than the edge\'s is refused', () => {

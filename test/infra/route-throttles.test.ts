@@ -5,7 +5,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { createBrokerApp } from '../../infra/broker-app.js';
-import { EXAMPLE_CONFIG_PATH } from '../../infra/config.js';
+import { EXAMPLE_CONFIG_PATH, OperatorInputError } from '../../infra/config.js';
 import { DEFAULT_ROUTE_THROTTLES, parseRouteThrottles, resolveRouteThrottles } from '../../infra/constructs/route-throttles.js';
 import { cdkJsonContext, NO_BUNDLING } from './support.js';
 
@@ -13,6 +13,8 @@ describe('the routeThrottles context', () => {
   it('refuses unknown classes, limits that are not positive integers and a burst below the rate, all at once', () => {
     expect(() => parseRouteThrottles('{"login":')).toThrow('must be a JSON object');
     expect(() => parseRouteThrottles('[1]')).toThrow('must be an object of throttle classes');
+    // An operator's mistake: infra/app.ts prints the message alone, without a stack trace.
+    expect(() => parseRouteThrottles('{"logn":{}}')).toThrow(OperatorInputError);
     let message = '';
     try {
       parseRouteThrottles({ logins: { rateLimit: 1, burstLimit: 1 }, token: { rateLimit: 0, burstLimit: 2.5 }, jwks: { rateLimit: 10, burstLimit: 5 } });
