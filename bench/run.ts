@@ -15,10 +15,15 @@
  *    key imported once and kept (what the runtime does) against imported for every token.
  * 5. The cost per million operations from the model of docs/design.md (bench/cost.ts).
  *
+ * `npm run bench -- --only=cold,hot`: just those parts (cold: cold start and bundles; trips: round
+ * trips; hot: hot paths and item sizes; proxy: the in-process API proxy; sign: ID token signing;
+ * cost: the cost per million, which needs hot). Without it, all of them.
+ *
  * Environment: BENCH_RUNS (cold starts per function, default 11), BENCH_SAMPLES (requests per
  * hot path and server, default 60), BENCH_SIGNS (signatures per batch, default 200).
  */
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importJWK, SignJWT, type JWK } from 'jose';
@@ -244,37 +249,56 @@ async function apiProxy(samples: number) {
   }
 }
 
-const runs = Number(process.env['BENCH_RUNS'] ?? 11);
-execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
-console.log(`cold start: ${runs} fresh processes per function, each paired with \`node -e 0\` (whole process, spawn to exit)`);
-console.table(await coldStarts(root, FUNCTION_NAMES, runs));
-console.log('bundles');
-console.table(bundleRows(root, FUNCTION_NAMES));
-const rt = await roundTrips();
-console.log('DynamoDB calls per operation');
-console.table(rt.calls);
-const samples = Number(process.env['BENCH_SAMPLES'] ?? 60);
-const hot = await hotPaths(samples);
-console.log(`hot paths: broker and floor side by side, ${samples} requests each, alternating (ms; own = total - DynamoDB - provider)`);
-console.table(hotPathRows(hot));
-console.log('item sizes (bytes, as DynamoDB counts them) and write units per write');
-console.table(Object.entries(hot.items).map(([item, bytes]) => ({ item, bytes, 'write units': writeUnits(bytes) })));
-const proxy = await apiProxy(Number(process.env['BENCH_PROXY_SAMPLES'] ?? 60));
-console.log('(v2) API proxy over loopback, in process: the same call straight to the API and through the broker, same token, interleaved');
-console.table([proxy.latency]);
-console.log('(v2) DynamoDB calls per proxied call');
-console.table(proxy.calls);
-console.log('(v2) the session item and DynamoDB on-demand cost per million proxied calls (token fresh)');
-console.table([proxy.cost]);
-console.log('ID token signing (one broker ID token, CPU on this machine)');
-console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
-const ops = operations({
-  items: hot.items,
-  cpu: { stored: hot.cpu['stored refresh'].broker, upstream: hot.cpu['upstream refresh'].broker, redemption: hot.cpu['code redemption'].broker, login: hot.login.cpu, proxied: hot.cpu['proxied API call'].broker },
-  logBytes: { stored: hot.logBytes['stored refresh'], upstream: hot.logBytes['upstream refresh'], redemption: hot.logBytes['code redemption'], login: hot.login.logBytes, proxied: hot.logBytes['proxied API call'] },
-});
-console.log(`cost per million operations at ${DEFAULT_MEMORY_MB} MB, arm64 (${PRICES.asOf}; assumed: DynamoDB ${ASSUMPTIONS.dynamoMs} ms a call, provider ${ASSUMPTIONS.providerMs} ms, API ${ASSUMPTIONS.apiMs} ms)`);
-console.table(ops.map((op) => costPerMillion(op, DEFAULT_MEMORY_MB)));
-console.log('billed ms and $ per million by memory size');
-console.table(memoryRows(ops));
+const PARTS = ['cold', 'trips', 'hot', 'proxy', 'sign', 'cost'] as const;
+const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only='));
+const only = new Set(onlyArg ? onlyArg.slice('--only='.length).split(',') : PARTS);
+for (const part of only) if (!(PARTS as readonly string[]).includes(part)) throw new TypeError(`--only: unknown part ${part} (one of ${PARTS.join(', ')})`);
+if (only.has('cost')) only.add('hot');
+console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${os.cpus().length} CPUs, ${new Date().toISOString()}`);
+
+if (only.has('cold')) {
+  const runs = Number(process.env['BENCH_RUNS'] ?? 11);
+  execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
+  console.log(`cold start: ${runs} fresh processes per function, each paired with \`node -e 0\` (whole process, spawn to exit)`);
+  console.table(await coldStarts(root, FUNCTION_NAMES, runs));
+  console.log('bundles');
+  console.table(bundleRows(root, FUNCTION_NAMES));
+}
+if (only.has('trips')) {
+  const rt = await roundTrips();
+  console.log('DynamoDB calls per operation');
+  console.table(rt.calls);
+}
+if (only.has('hot')) {
+  const samples = Number(process.env['BENCH_SAMPLES'] ?? 60);
+  const hot = await hotPaths(samples);
+  console.log(`hot paths: broker and floor side by side, ${samples} requests each, alternating (ms; own = total - DynamoDB - provider)`);
+  console.table(hotPathRows(hot));
+  console.log('item sizes (bytes, as DynamoDB counts them) and write units per write');
+  console.table(Object.entries(hot.items).map(([item, bytes]) => ({ item, bytes, 'write units': writeUnits(bytes) })));
+  if (only.has('cost')) {
+    const ops = operations({
+      items: hot.items,
+      cpu: { stored: hot.cpu['stored refresh'].broker, upstream: hot.cpu['upstream refresh'].broker, redemption: hot.cpu['code redemption'].broker, login: hot.login.cpu, proxied: hot.cpu['proxied API call'].broker },
+      logBytes: { stored: hot.logBytes['stored refresh'], upstream: hot.logBytes['upstream refresh'], redemption: hot.logBytes['code redemption'], login: hot.login.logBytes, proxied: hot.logBytes['proxied API call'] },
+    });
+    console.log(`cost per million operations at ${DEFAULT_MEMORY_MB} MB, arm64 (${PRICES.asOf}; assumed: DynamoDB ${ASSUMPTIONS.dynamoMs} ms a call, provider ${ASSUMPTIONS.providerMs} ms, API ${ASSUMPTIONS.apiMs} ms)`);
+    console.table(ops.map((op) => costPerMillion(op, DEFAULT_MEMORY_MB)));
+    console.log('billed ms and $ per million by memory size');
+    console.table(memoryRows(ops));
+  }
+}
+if (only.has('proxy')) {
+  const proxy = await apiProxy(Number(process.env['BENCH_PROXY_SAMPLES'] ?? 60));
+  console.log('(v2) API proxy over loopback, in process: the same call straight to the API and through the broker, same token, interleaved');
+  console.table([proxy.latency]);
+  console.log('(v2) DynamoDB calls per proxied call');
+  console.table(proxy.calls);
+  console.log('(v2) the session item and DynamoDB on-demand cost per million proxied calls (token fresh)');
+  console.table([proxy.cost]);
+}
+if (only.has('sign')) {
+  console.log('ID token signing (one broker ID token, CPU on this machine)');
+  console.table(await signing(Number(process.env['BENCH_SIGNS'] ?? 200), 15));
+}
 process.exit(0);

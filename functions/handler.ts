@@ -3,10 +3,9 @@
  * object must have exactly the manifest's route keys, and the wiring exactly what the manifest
  * grants (a table for a function with item grants, a secret fetcher for one that reads secrets),
  * or the entry point does not compile. At cold start it reads what the manifest says the function
- * reads: the key ring, the signing keys (importing the private keys of a function that signs).
+ * reads: the key ring, the signing keys (their private keys imported on first use).
  */
 import { lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
-import { ID_TOKEN_ALGS } from '../lib/oidc/signing-key-ring.js';
 import type { Route } from '../lib/routes/common.js';
 import { defaultRuntime, type DefaultRuntimeWiring } from '../lib/runtime.js';
 import { FUNCTIONS, functionSpec, type FunctionName, type RouteKeyOf } from './manifest.js';
@@ -38,8 +37,10 @@ export async function brokerHandler<N extends FunctionName>(name: N, routes: Fun
   // A missing or malformed key ring fails the start, not a request.
   // Both rings are read at once: Secrets Manager's answer time, not a second sequential round
   // trip, is what the second read adds.
-  const [, signing] = await Promise.all([spec.secrets.keyRing ? runtime.cipher() : undefined, spec.secrets.signingKeys ? runtime.signing.get() : undefined]);
-  // A function that signs imports the current private keys once for the container.
-  if (signing && spec.secrets.signingKeys === 'sign') await Promise.all(ID_TOKEN_ALGS.map((alg) => signing.signingKey(alg)));
+  // The signing ring is read and checked here (a malformed ring fails the start); a private key is
+  // imported on its first signature and kept (lib/oidc/signing-keys.ts): most containers sign with
+  // one algorithm, many with none, and importing both (node's WebCrypto with its RSA and EC
+  // modules) was 3-7 ms of every signing function's init.
+  await Promise.all([spec.secrets.keyRing ? runtime.cipher() : undefined, spec.secrets.signingKeys ? runtime.signing.get() : undefined]);
   return lambdaHandler(() => runtime, routes);
 }

@@ -43,7 +43,7 @@ export interface SecretsSpec {
   readonly keyRing: boolean;
   /** The configured client secrets, read on use. */
   readonly clientSecrets: boolean;
-  /** The ID-token signing keys: `verify` reads them during init, `sign` also imports the private keys. */
+  /** The ID-token signing keys, read during init: `verify` for checking, `sign` also signs (its private keys imported on first use). */
   readonly signingKeys: false | 'verify' | 'sign';
 }
 

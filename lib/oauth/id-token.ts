@@ -6,19 +6,21 @@
  * ID tokens in refresh answers (OIDC Core §12.2) must keep `iss`, `sub`, `aud`, `azp` and
  * `auth_time` of the login's.
  */
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTPayload } from 'jose';
 import type { Provider } from '../config/parse.js';
 import { TokenValidationError, UpstreamUnavailableError } from '../errors.js';
+import { upstreamRequest } from './http.js';
 import type { ProviderMetadata } from './metadata.js';
 
-export type JwksResolver = ReturnType<typeof createRemoteJWKSet>;
+/** The key for a JWS header, from a provider's JWKS (jose's key-resolver shape). */
+export type JwksResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
 
 export interface JwksCache {
   get(provider: Provider, metadata: ProviderMetadata): JwksResolver;
   clear(): void;
 }
 
-/** One remote JWKS per provider; jose refetches at once on an unknown `kid`, at most every 5 s. */
+/** One remote JWKS per provider; fetched again at once on an unknown `kid`, at most every 5 s. */
 export function createJwksCache(options: { timeoutMs?: number } = {}): JwksCache {
   const cache = new Map<string, { uri: string; jwks: JwksResolver }>();
   return {
@@ -27,17 +29,60 @@ export function createJwksCache(options: { timeoutMs?: number } = {}): JwksCache
       if (!uri) throw new TokenValidationError('the provider has no JWKS to check ID tokens with');
       const hit = cache.get(provider.name);
       if (hit && hit.uri === uri) return hit.jwks;
-      const jwks = createRemoteJWKSet(new URL(uri), {
-        cooldownDuration: 5_000,
-        cacheMaxAge: 10 * 60_000,
-        timeoutDuration: options.timeoutMs ?? 5_000,
-      });
+      const jwks = remoteJwks(uri, { cooldownMs: 5_000, maxAgeMs: 10 * 60_000, timeoutMs: options.timeoutMs ?? 5_000 });
       cache.set(provider.name, { uri, jwks });
       return jwks;
     },
     clear() {
       cache.clear();
     },
+  };
+}
+
+/**
+ * jose's remote JWKS (`createRemoteJWKSet`: kept `maxAgeMs`, fetched again at once for a `kid` it
+ * lacks unless fetched within `cooldownMs`, concurrent fetches shared), fetched over the kept-alive
+ * node:http connections of lib/oauth/http.ts instead of `fetch`: jose's own builds a `Headers` and
+ * calls `fetch`, whose first use loads undici (12-30 ms on this machine), on the first ID token
+ * each container checks. A fetch that fails or times out throws an error without a JOSE code
+ * (`isKeyFetchFailure`), a non-200 or non-JSON answer jose's own message for it.
+ */
+function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number; timeoutMs: number }): JwksResolver {
+  let local: JwksResolver | undefined;
+  let fetchedAt: number | undefined;
+  let pending: Promise<void> | undefined;
+  const reload = () => (pending ??= (async () => {
+    try {
+      let res;
+      try {
+        res = await upstreamRequest(uri, { headers: { accept: 'application/json, application/jwk-set+json' } }, { timeoutMs: options.timeoutMs });
+      } catch (cause) {
+        throw new Error('the JSON Web Key Set could not be fetched', { cause });
+      }
+      if (res.status !== 200) throw new errors.JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response');
+      let json: unknown;
+      try {
+        json = JSON.parse(res.text);
+      } catch (cause) {
+        throw new errors.JOSEError('Failed to parse the JSON Web Key Set HTTP response as JSON', { cause });
+      }
+      local = createLocalJWKSet(json as JSONWebKeySet);
+      fetchedAt = Date.now();
+    } finally {
+      pending = undefined;
+    }
+  })());
+  return async (header, token) => {
+    if (!local || fetchedAt === undefined || Date.now() >= fetchedAt + options.maxAgeMs) await reload();
+    try {
+      return await local!(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey && !(fetchedAt !== undefined && Date.now() < fetchedAt + options.cooldownMs)) {
+        await reload();
+        return local!(header, token);
+      }
+      throw err;
+    }
   };
 }
 

@@ -11,7 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Transform, type Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 import { ApiTimeoutError, ApiUnavailableError } from '../errors.js';
 
 export interface ApiRequest {
@@ -48,11 +48,18 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 
 /** Content codings the proxy can undo if an API uses one although asked for `identity`. */
 const DECODERS: Readonly<Record<string, () => Transform>> = {
-  gzip: () => zlib.createGunzip(),
-  'x-gzip': () => zlib.createGunzip(),
-  deflate: () => zlib.createInflate(),
-  br: () => zlib.createBrotliDecompress(),
+  gzip: () => zlib().createGunzip(),
+  'x-gzip': () => zlib().createGunzip(),
+  deflate: () => zlib().createInflate(),
+  br: () => zlib().createBrotliDecompress(),
 };
+
+/**
+ * node:zlib, loaded on the first compressed answer: APIs are asked for `identity`, and loading it
+ * at import was about 2 ms of the proxy's cold start.
+ */
+let zlibModule: typeof import('node:zlib') | undefined;
+const zlib = () => (zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib'));
 
 export async function callApi(req: ApiRequest): Promise<ApiAnswer> {
   const deadline = Date.now() + req.timeoutMs;
