@@ -45,6 +45,12 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
     if (!Number.isFinite(n) || n <= 0) throw new OperatorInputError(`context ${key} must be a positive number (got "${value}")`);
     return n;
   };
+  /** A whole number within what the service takes (Lambda's memory, API Gateway's burst, CloudWatch's threshold). */
+  const int = (key: string, min: number, max: number): number | undefined => {
+    const n = num(key);
+    if (n !== undefined && (!Number.isInteger(n) || n < min || n > max)) throw new OperatorInputError(`context ${key} must be a whole number from ${min} to ${max} (got ${n})`);
+    return n;
+  };
   const domainName = get('domainName');
   const certificateArn = get('certificateArn');
   if ((domainName === undefined) !== (certificateArn === undefined)) {
@@ -73,10 +79,10 @@ export function stackPropsFromContext(app: App, env: NodeJS.ProcessEnv = process
     ...(domainName && certificateArn ? { customDomain: { domainName, certificateArn } } : {}),
     alarmTopicArn: get('alarmTopicArn'),
     throttlingRateLimit: num('throttlingRateLimit'),
-    throttlingBurstLimit: num('throttlingBurstLimit'),
+    throttlingBurstLimit: int('throttlingBurstLimit', 0, 5_000),
     routeThrottles: parseRouteThrottles(app.node.tryGetContext('routeThrottles')),
-    throttledRequestsThreshold: num('throttledRequestsThreshold'),
-    memorySize: num('memorySize'),
+    throttledRequestsThreshold: int('throttledRequestsThreshold', 1, 1_000_000),
+    memorySize: int('memorySize', 128, 10_240),
     logRetention: retentionDays as logs.RetentionDays | undefined,
     ...(sessionIndexes ? { sessionIndexes } : {}),
     ...(existingKeyArn ? { existingKeyArn } : {}),

@@ -190,6 +190,11 @@ describe('context', () => {
   it('rejects half a custom domain, bad numbers and retention periods CloudWatch does not offer', () => {
     expect(() => stackPropsFromContext(app({ domainName: 'auth.example.com' }), {})).toThrow('domainName and certificateArn go together');
     expect(() => stackPropsFromContext(app({ throttlingRateLimit: 'fast' }), {})).toThrow('throttlingRateLimit must be a positive number');
+    // Whole numbers the services take, refused at synth rather than by CloudFormation mid-deploy.
+    expect(() => stackPropsFromContext(app({ memorySize: '1000.5' }), {})).toThrow('memorySize must be a whole number from 128 to 10240');
+    expect(() => stackPropsFromContext(app({ memorySize: '64' }), {})).toThrow('memorySize must be a whole number');
+    expect(() => stackPropsFromContext(app({ throttlingBurstLimit: '2.5' }), {})).toThrow('throttlingBurstLimit must be a whole number');
+    expect(() => stackPropsFromContext(app({ throttledRequestsThreshold: '0.5' }), {})).toThrow('throttledRequestsThreshold must be a whole number');
     expect(() => stackPropsFromContext(app({ logRetentionDays: '42' }), {})).toThrow('logRetentionDays');
     expect(() => stackPropsFromContext(app({ sessionIndexes: 'both' }), {})).toThrow('sessionIndexes must be "all" or "sub"');
   });
