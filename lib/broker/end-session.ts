@@ -11,10 +11,10 @@ import type { Client } from '../config/parse.js';
 import { InvalidRequestError } from '../errors.js';
 import { verifyIdTokenHint } from '../oidc/id-token-hint.js';
 import type { Runtime } from '../runtime.js';
-import { endSessionOf, findSessionOf, type SessionRecord } from '../store/sessions.js';
+import { findSessionOf } from '../store/sessions.js';
+import { endHeldSession } from './logout.js';
 import { single, withParams } from './params.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
-import { revokeUpstream } from './refresh.js';
 import { MAX_STATE_LENGTH } from './start-login.js';
 
 export interface EndSessionResult {
@@ -49,12 +49,8 @@ export async function endSession(rt: Runtime, query: URLSearchParams): Promise<E
 
   // Read, revoke, then delete, as `POST /logout` does (lib/broker/logout.ts).
   const held = await findSessionOf(rt.table, verified.sid, { kind: 'client', clientId: client.id, provider: verified.idp });
-  let s: SessionRecord | undefined;
-  if (held) {
-    await revokeUpstream(rt, held);
-    s = (await endSessionOf(rt.table, verified.sid, { clientId: client.id, provider: verified.idp })) ?? held;
-    rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider, via: 'end_session' });
-  }
+  const s = held ? await endHeldSession(rt, held) : undefined;
+  if (s) rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider, via: 'end_session' });
   // Ended before (or just now): either way the provider's browser session is ended too.
   // A client in proxy mode holds no broker ID token to send here; should it come anyway, its
   // redirect carries no provider ID token either.

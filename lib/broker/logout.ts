@@ -5,7 +5,7 @@
  */
 import type { Client } from '../config/parse.js';
 import type { Runtime } from '../runtime.js';
-import { endSessionWith, findSessionOf, type RefreshCredential, type SessionRecord } from '../store/sessions.js';
+import { endSessionOf, findSessionOf, type RefreshCredential, type SessionRecord } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
 import { revokeUpstream } from './refresh.js';
@@ -28,20 +28,39 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   const credential: RefreshCredential = input.kind === 'handle'
     ? { kind: 'handle', hash: input.credential.hash, clientId: input.client.id }
     : { kind: 'cookie', hash: input.credential.hash, ...(input.clientIds ? { clientIds: input.clientIds } : {}) };
-  // Read, revoke, then delete: a retry after any step finds the session still there (and revokes
-  // again, which RFC 7009 §2.2 answers alike) or gone with its token already revoked. Deleting
-  // first would lose the token to a delete whose answer is lost, or to a process that dies after it.
   const held = await findSessionOf(rt.table, sid, credential);
   if (!held) {
     const client = input.kind === 'handle' ? input.client : undefined;
     return { ended: false, endSessionUrl: client ? await endSessionUrl(rt, client, client.providers[0]!, undefined) : undefined };
   }
-  await revokeUpstream(rt, held);
-  // Gone by now (this request's own delete retried, or another logout): ended all the same.
-  const s = (await endSessionWith(rt.table, sid, credential)) ?? held;
+  const s = await endHeldSession(rt, held);
   rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider });
   const client = rt.config.clients[s.clientId];
   return { ended: true, endSessionUrl: client ? await endSessionUrl(rt, client, s.provider, s) : undefined };
+}
+
+/** How long a logout waits for the provider's revocation (best effort) before it deletes the session anyway. */
+export const REVOCATION_BUDGET_MS = 5_000;
+
+/**
+ * Ends a session this request was shown to hold (`findSessionOf`, a strongly consistent read):
+ * revokes the provider's refresh token, then deletes the item. Read, revoke, then delete: a retry
+ * after any step finds the session still there (and revokes again, which RFC 7009 §2.2 answers
+ * alike) or gone with its token already revoked; deleting first lost the token to a delete whose
+ * answer was lost, or to a process that died right after it.
+ *
+ * The delete is conditioned on what never changes in a session (its client and provider), not on
+ * the credential: a refresh may rotate the handle between the read and the delete, and the logout
+ * that proved it held the session must still end it. A refresh that completed in between stored a
+ * new refresh token; the delete returns it, and it is revoked too. Gone by the delete (this
+ * request's own delete retried, or another logout): ended all the same.
+ */
+export async function endHeldSession(rt: Runtime, held: SessionRecord): Promise<SessionRecord> {
+  const deadline = Date.now() + REVOCATION_BUDGET_MS;
+  await revokeUpstream(rt, held, undefined, deadline);
+  const deleted = await endSessionOf(rt.table, held.sid, { clientId: held.clientId, provider: held.provider });
+  if (deleted?.refreshToken !== undefined && deleted.refreshToken !== held.refreshToken) await revokeUpstream(rt, deleted, undefined, Date.now() + REVOCATION_BUDGET_MS);
+  return deleted ?? held;
 }
 
 /** A client in proxy mode never receives a token, so its end-session URL carries no `id_token_hint`. */

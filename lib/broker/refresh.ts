@@ -465,13 +465,13 @@ export async function revokeSession(rt: Runtime, s: SessionRecord, reason: 'reus
 }
 
 /** Revokes a session's upstream refresh token (RFC 7009), logging instead of failing. */
-export async function revokeUpstream(rt: Runtime, s: SessionRecord, refreshToken?: string): Promise<void> {
+export async function revokeUpstream(rt: Runtime, s: SessionRecord, refreshToken?: string, deadline?: number): Promise<void> {
   const provider = rt.config.providers[s.provider];
   if (!provider || (!s.refreshToken && !refreshToken)) return;
   try {
     const cipher = await rt.cipher();
     const token = refreshToken ?? (await cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')));
-    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: rt.upstreamHttp(provider.name) }, token, 'refresh_token');
+    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: deadline === undefined ? rt.upstreamHttp(provider.name) : withDeadline(rt.upstreamHttp(provider.name), deadline) }, token, 'refresh_token');
   } catch (err) {
     rt.log.warn('upstream.error', { provider: s.provider, step: 'revocation', ...errorFields(err) });
   }

@@ -466,24 +466,16 @@ export async function endSession(table: Table, sid: string): Promise<SessionReco
   return out.Attributes ? parseSession(out.Attributes) : undefined;
 }
 
-/**
- * Ends a session for logout, only if the credential is this session's: a native handle (current
- * or previous) of that client, or the cookie (of a client allowing the Origin, when one was sent).
- */
-export async function endSessionWith(table: Table, sid: string, credential: RefreshCredential): Promise<SessionRecord | undefined> {
-  const { condition, values } = credentialCondition(credential, '(handleHash = :h OR prevHandleHash = :h)');
-  return deleteIf(table, sid, condition, values);
-}
-
 /** Who may end a session: a refresh credential (`POST /logout`), or a broker ID token's client and provider (`/end-session`). */
 export type SessionOwner = RefreshCredential | { readonly kind: 'client'; readonly clientId: string; readonly provider: string };
 
 /**
  * The session a logout names, read (strongly consistent) before it is ended, when `owner` may
- * end it (the same test as the conditional delete's, `credentialCondition`, on the record read).
- * Logout reads first so that what the session holds (the provider's refresh token, to revoke) is
- * known before the delete: a delete whose answer is lost, retried by the client, finds the item
- * gone, and an item once deleted tells nothing.
+ * end it: the test `credentialCondition` makes in DynamoDB (a native handle, current or previous,
+ * of that client; the cookie, of a client allowing the Origin), or a broker ID token's client and
+ * provider. Logout reads first so that what the session holds (the provider's refresh token, to
+ * revoke) is known before the delete: a delete whose answer is lost, retried by the client, finds
+ * the item gone, and an item once deleted tells nothing (lib/broker/logout.ts, `endHeldSession`).
  */
 export async function findSessionOf(table: Table, sid: string, owner: SessionOwner): Promise<SessionRecord | undefined> {
   const s = await getSession(table, sid);
