@@ -49,7 +49,7 @@ describe('docs/deploy.md', () => {
   it('the context options table lists exactly the keys the app reads', () => {
     const sources = ['infra/broker-app.ts', 'infra/constructs/broker-edge.ts'].map(read).join('\n');
     const read_ = new Set([CONFIG_CONTEXT_KEY,
-      ...[...sources.matchAll(/(?:get|num|limit|tryGetContext)\('([a-zA-Z]+)'\)/g)].map((m) => m[1]!)]);
+      ...[...sources.matchAll(/(?:get|num|int|limit|tryGetContext)\('([a-zA-Z]+)'[,)]/g)].map((m) => m[1]!)]);
     expect(firstColumn('### Context options').sort()).toEqual([...read_].sort());
   });
 
