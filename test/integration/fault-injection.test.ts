@@ -12,9 +12,9 @@
  * lease outlives its request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fieldContext } from '../../lib/broker/session-tokens.js';
 import { getSession } from '../../lib/store/sessions.js';
 import type { FaultRule } from '../support/dynamo-faults.js';
+import { aliveAtProvider, upstreamRefreshToken } from '../support/upstream.js';
 import {
   afterDeath, expectAlive, faults, loginAt, onA, PROVIDER_FAULTS, redeemAt, refreshAt, session, startFaultBench, STORAGE_FAULTS, withFault,
   type ProviderFault,
@@ -170,18 +170,6 @@ describe('refresh that goes upstream under storage and provider faults', () => {
   });
 });
 
-/** The provider's refresh token a session holds, as the broker stored it. */
-async function upstreamRefreshToken(sid: string): Promise<string> {
-  const s = await getSession(h.runtime.table, sid);
-  return (await h.runtime.cipher()).decrypt(s!.refreshToken!, fieldContext(sid, 'refreshToken'));
-}
-
-/** Does the provider still know this refresh token (oidc-provider forgets a revoked one)? */
-async function aliveAtProvider(refreshToken: string): Promise<boolean> {
-  const models = h.op.provider as unknown as { RefreshToken: { find(value: string): Promise<unknown> } };
-  return (await models.RefreshToken.find(refreshToken)) !== undefined;
-}
-
 describe('logout under storage faults', () => {
   const cases: { name: string; rules: FaultRule[] }[] = [
     ...STORAGE_FAULTS.map((kind) => ({ name: `GetItem session: ${kind}`, rules: [{ op: 'GetItem', key: 'session#*', fault: kind }] as FaultRule[] })),
@@ -189,8 +177,8 @@ describe('logout under storage faults', () => {
   ];
   it.each(cases)('$name', async ({ rules }) => {
     const { sid, handle } = await session();
-    const upstream = await upstreamRefreshToken(sid);
-    expect(await aliveAtProvider(upstream)).toBe(true);
+    const upstream = await upstreamRefreshToken(h, sid);
+    expect(await aliveAtProvider(h, upstream)).toBe(true);
     await withFault(rules, undefined, async (a) => {
       const first = await onA(a, () => fetch(`${a.url}/logout`, form({ refresh_token: handle, client_id: 'app' })));
       if (first.status !== 200) {
@@ -203,7 +191,7 @@ describe('logout under storage faults', () => {
       // session was deleted first, and a retry found nothing left to revoke).
       expect(await getSession(h.runtime.table, sid)).toBeUndefined();
       expect((await refreshAt(healthy.url, handle)).status).toBe(400);
-      expect(await aliveAtProvider(upstream)).toBe(false);
+      expect(await aliveAtProvider(h, upstream)).toBe(false);
     });
   });
 });

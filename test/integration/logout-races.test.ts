@@ -5,9 +5,9 @@
  * refresh meanwhile, as an SPA that refreshes on load or the API proxy would.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fieldContext } from '../../lib/broker/session-tokens.js';
 import { getSession } from '../../lib/store/sessions.js';
 import { form, nativeLogin, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
+import { aliveAtProvider, upstreamRefreshToken } from '../support/upstream.js';
 
 let h: Harness;
 let held: { arrived: () => void; release: Promise<void> } | undefined;
@@ -48,23 +48,12 @@ async function session(): Promise<{ sid: string; handle: string }> {
   return { sid: handle.split('.')[0]!, handle };
 }
 
-/** The provider's refresh token the session holds now. */
-async function upstreamRefreshToken(sid: string): Promise<string> {
-  const s = await getSession(h.runtime.table, sid);
-  return (await h.runtime.cipher()).decrypt(s!.refreshToken!, fieldContext(sid, 'refreshToken'));
-}
-
-async function aliveAtProvider(refreshToken: string): Promise<boolean> {
-  const models = h.op.provider as unknown as { RefreshToken: { find(value: string): Promise<unknown> } };
-  return (await models.RefreshToken.find(refreshToken)) !== undefined;
-}
-
 const logoutWith = (handle: string) => fetch(`${h.url}/logout`, form({ refresh_token: handle, client_id: 'app' }));
 
 describe('logout racing a refresh of the same session', () => {
   it('revokes the refresh token a refresh stored while the logout was revoking the one it had read', async () => {
     const { sid, handle } = await session();
-    const first = await upstreamRefreshToken(sid);
+    const first = await upstreamRefreshToken(h, sid);
     const before = revocations;
     const gate = holdNextRevocation();
     const logout = logoutWith(handle);
@@ -77,7 +66,7 @@ describe('logout racing a refresh of the same session', () => {
     } finally {
       h.clockOffset = 0;
     }
-    const second = await upstreamRefreshToken(sid);
+    const second = await upstreamRefreshToken(h, sid);
     expect(second).not.toBe(first);
     gate.release();
     expect((await logout).status).toBe(200);
@@ -87,8 +76,8 @@ describe('logout racing a refresh of the same session', () => {
     // §2.1 lets it choose) would otherwise keep the new one alive. (oidc-provider revokes the whole
     // grant, so both are dead there either way.)
     expect(revocations - before).toBe(2);
-    expect(await aliveAtProvider(first)).toBe(false);
-    expect(await aliveAtProvider(second)).toBe(false);
+    expect(await aliveAtProvider(h, first)).toBe(false);
+    expect(await aliveAtProvider(h, second)).toBe(false);
   });
 
   it('ends the session although its handle rotated twice while the provider was revoking', async () => {
