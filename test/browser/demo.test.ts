@@ -58,15 +58,21 @@ async function loginAsAlice(page: Page): Promise<void> {
   await page.click('button[type="submit"]'); // consent
 }
 
+/** A fresh browser context on the demo page, logged in as alice with the web client. */
+async function loggedInAsWebApp() {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${url}/`);
+  await page.selectOption('#client', 'web');
+  await page.click('#login');
+  await loginAsAlice(page);
+  await page.waitForURL(`${url}/`);
+  await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
+  return page;
+}
+
 describe.skipIf(!available)('the demo page in Chromium', () => {
   it('logs in as a web app, shows the session and token, refreshes, and logs out', async () => {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(`${url}/`);
-    await page.selectOption('#client', 'web');
-    await page.click('#login');
-    await loginAsAlice(page);
-    await page.waitForURL(`${url}/`);
-    await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
+    const page = await loggedInAsWebApp();
     // (v2) The session names the broker's subject and the provider's.
     expect(await page.textContent('#session')).toContain('"idp_sub": "alice"');
     expect(await page.textContent('#session')).toContain('"email": "alice@example.com"');
@@ -90,13 +96,7 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
   }, 60_000);
 
   it('(v2) ends a web session everywhere with RP-initiated logout: broker, provider, and back to the page', async () => {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(`${url}/`);
-    await page.selectOption('#client', 'web');
-    await page.click('#login');
-    await loginAsAlice(page);
-    await page.waitForURL(`${url}/`);
-    await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
+    const page = await loggedInAsWebApp();
     await page.click('#refresh');
     await expect.poll(() => page.isEnabled('#end-session')).toBe(true);
     await page.click('#end-session');

@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, type Io } from '../../lib/cli/main.js';
+import { run } from '../../lib/cli/main.js';
+import { memoryIo } from '../support/cli-io.js';
 import type { SessionsDeps } from '../../lib/cli/sessions.js';
 import { generateKeyRingText } from '../../lib/crypto/key-ring.js';
 import { openIdentity } from '../../lib/oidc/session-identity.js';
@@ -35,21 +36,6 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => h?.close());
-
-function memoryIo(files: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    read: (p) => {
-      if (!(p in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT', path: p });
-      return files[p]!;
-    },
-    write: (p, t) => void (files[p] = t),
-  };
-  return { io, out, err };
-}
 
 const deps = (env: NodeJS.ProcessEnv = {}): SessionsDeps => ({
   env,

@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { run, type Io } from '../../../lib/cli/main.js';
+import { run } from '../../../lib/cli/main.js';
+import { memoryIo } from '../../support/cli-io.js';
 import { parseKeyRing } from '../../../lib/crypto/key-ring.js';
 import { parseSigningKeyRing } from '../../../lib/oidc/signing-key-ring.js';
-
-function memoryIo(files: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    read: (p) => {
-      if (!(p in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT', path: p });
-      return files[p]!;
-    },
-    write: (p, t) => void (files[p] = t),
-  };
-  return { io, out, err, files };
-}
 
 const config = JSON.stringify({
   publicUrl: 'https://auth.example.com',
