@@ -1,14 +1,17 @@
-/** Bundle sizes per function (dist/<name>/index.mjs and its source map), and what weighs most in each (esbuild's metafile). */
+/** Bundle sizes per function (dist/<name>/: the entry, its chunks and their source maps), and what weighs most in each (esbuild's metafile). */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 interface Metafile {
-  outputs: Record<string, { entryPoint?: string; bytes: number; inputs: Record<string, { bytesInOutput: number }> }>;
+  outputs: Record<string, { entryPoint?: string; bytes: number; imports: { path: string; kind: string }[]; inputs: Record<string, { bytesInOutput: number }> }>;
 }
 
 export interface BundleRow {
   readonly function: string;
   readonly 'bundle KiB': number;
+  /** The entry and what it imports statically: what loads before the secret reads start. */
+  readonly 'before the reads KiB': number;
+  readonly files: number;
   readonly 'source map KiB': number;
   readonly 'largest parts (KiB)': string;
 }
@@ -23,21 +26,30 @@ function owner(file: string): string {
 
 export function bundleRows(root: string, functions: readonly string[], top = 5): BundleRow[] {
   return functions.map((fn) => {
-    const dir = path.join(root, 'dist', fn);
-    const file = path.join(dir, 'index.mjs');
+    const meta = JSON.parse(readFileSync(path.join(root, 'dist', fn, 'meta.json'), 'utf8')) as Metafile;
+    const code = Object.entries(meta.outputs).filter(([file]) => file.endsWith('.mjs'));
     const parts = new Map<string, number>();
-    const metaFile = path.join(dir, 'meta.json');
-    if (existsSync(metaFile)) {
-      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as Metafile;
-      const out = Object.values(meta.outputs).find((o) => o.entryPoint);
-      for (const [input, { bytesInOutput }] of Object.entries(out?.inputs ?? {})) parts.set(owner(input), (parts.get(owner(input)) ?? 0) + bytesInOutput);
+    for (const [, out] of code) {
+      for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) parts.set(owner(input), (parts.get(owner(input)) ?? 0) + bytesInOutput);
     }
-    const largest = [...parts].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, bytes]) => `${name} ${Math.round(bytes / 1024)}`).join(', ');
-    const map = `${file}.map`;
+    // The entry's static import closure.
+    const entry = code.find(([, out]) => out.entryPoint)![0];
+    const early = new Set<string>();
+    const visit = (file: string) => {
+      if (early.has(file) || !meta.outputs[file]) return;
+      early.add(file);
+      for (const i of meta.outputs[file]!.imports) if (i.kind === 'import-statement') visit(i.path);
+    };
+    visit(entry);
+    const kib = (bytes: number) => Math.round(bytes / 1024);
+    const largest = [...parts].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, bytes]) => `${name} ${kib(bytes)}`).join(', ');
+    const maps = code.map(([file]) => path.join(root, `${file}.map`)).filter((map) => existsSync(map));
     return {
       function: fn,
-      'bundle KiB': Math.round(statSync(file).size / 1024),
-      'source map KiB': existsSync(map) ? Math.round(statSync(map).size / 1024) : 0,
+      'bundle KiB': kib(code.reduce((n, [, out]) => n + out.bytes, 0)),
+      'before the reads KiB': kib([...early].reduce((n, file) => n + meta.outputs[file]!.bytes, 0)),
+      files: code.length,
+      'source map KiB': kib(maps.reduce((n, map) => n + statSync(map).size, 0)),
       'largest parts (KiB)': largest,
     };
   });

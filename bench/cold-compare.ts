@@ -1,9 +1,8 @@
 /**
- * `npx tsx bench/cold-compare.ts <other-root>`: cold starts of this checkout's bundles beside
- * another checkout's (e.g. main's, built there with `node scripts/build.mjs`), function by
- * function, alternating which goes first, on the same machine in the same minutes
- * (bench/cold-start.ts measures each). The other checkout's bundles run as they were deployed
- * there, so its "with source maps" column is its deployed shape when it set NODE_OPTIONS.
+ * `npx tsx bench/cold-compare.ts <other-root> [...]`: cold starts of this checkout's bundles beside
+ * other checkouts' (e.g. main's, built there with `npm run build`), function by function, all in
+ * the same rounds on the same minutes of the machine (bench/cold-start.ts). `BENCH_SM_LATENCY_MS`
+ * delays each Secrets Manager answer, as a network would.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,20 +10,14 @@ import { FUNCTION_NAMES } from '../functions/manifest.js';
 import { coldStarts } from './cold-start.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const other = process.argv[2];
-if (!other) throw new TypeError('usage: tsx bench/cold-compare.ts <other checkout with dist/>');
+const others = process.argv.slice(2);
+if (others.length === 0) throw new TypeError('usage: tsx bench/cold-compare.ts <other checkout with dist/> [...]');
 const runs = Number(process.env['BENCH_RUNS'] ?? 11);
-const rows = [];
-for (const [i, fn] of FUNCTION_NAMES.entries()) {
-  const order = i % 2 ? [['other', other], ['this', root]] : [['this', root], ['other', other]];
-  const out: Record<string, number> = {};
-  for (const [label, dir] of order as [string, string][]) {
-    const [row] = await coldStarts(dir, [fn], runs);
-    out[`${label}: delta ms`] = row!['delta ms (median of pairs)'];
-    out[`${label}: with source maps`] = row!['delta with --enable-source-maps'];
-    out[`${label}: in process`] = row!['import + init ms (in process)'];
-  }
-  rows.push({ function: fn, ...out });
-}
-console.log(`cold start over node -e 0, this checkout beside ${other} (${runs} pairs each; median of pairs)`);
-console.table(rows);
+const latencyMs = Number(process.env['BENCH_SM_LATENCY_MS'] ?? 0);
+const rows = await coldStarts(root, FUNCTION_NAMES, runs, { others, latencyMs });
+console.log(`cold start over node -e 0, this checkout beside ${others.join(', ')} (${runs} rounds; median of pairs; Secrets Manager answers after ${latencyMs} ms)`);
+console.table(rows.map((r) => ({
+  function: r.function,
+  'this: delta ms': r['delta ms (median of pairs)'],
+  ...Object.fromEntries(others.map((o) => [`${o}: delta ms`, r[`${o}: delta ms`]])),
+})));

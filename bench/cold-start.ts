@@ -1,44 +1,29 @@
 /**
  * Cold starts: each function's bundle imported in a fresh Node.js process, its init included (the
- * configuration parsed, clients built, key rings read from a Secrets Manager stand-in on loopback,
- * signing keys imported), against `node -e 0` in the same environment. Each run is timed as a
- * whole process, from spawn to exit, and the two alternate run by run, so the delta of each pair
- * is taken on the same machine at the same moment; the median of those deltas is what a function
- * adds to bare Node.js. The environment is the deployed one (credentials and region from the
- * environment, no NODE_OPTIONS); a second column runs the same bundle with
- * `NODE_OPTIONS=--enable-source-maps`, which the functions no longer set (it parses the map at start).
+ * configuration parsed, clients built, its secrets read in one `BatchGetSecretValue` from a Secrets
+ * Manager stand-in on loopback), against `node -e 0` in the same environment. Each run is timed as
+ * a whole process, from spawn to exit, and the kinds of run alternate in a rotating order round by
+ * round, so the delta of each pair is taken on the same machine at the same moment; the median of
+ * those deltas is what a function adds to bare Node.js.
+ *
+ * The function's process does nothing but `await import(bundle)`: no timer, no output (reading
+ * `performance` loads `perf_hooks`, and a first `console.log` sets up stdout, together about 6 ms
+ * that are the harness's, not the function's). The in-process column comes from runs of their own
+ * that do time the import. The environment is the deployed one (credentials and region from the
+ * environment, no NODE_OPTIONS); a last column runs the same bundle with
+ * `NODE_OPTIONS=--enable-source-maps`, which the functions do not set (it parses the maps at start).
+ *
+ * `others` (bench/cold-compare.ts) are further checkouts whose bundles run in the same rounds, for a
+ * side-by-side comparison on the same minutes of the machine.
  */
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
+import { secretsManagerStandIn } from '../test/support/secrets-manager.js';
 import { median, round } from './stats.js';
-
-/**
- * A stand-in for Secrets Manager's GetSecretValue on loopback: the functions read their key rings
- * during init, as in Lambda, so a cold start includes those reads (over loopback here).
- */
-export async function fakeSecretsManager(secrets: Record<string, string>): Promise<{ url: string; reads(): number; close(): void }> {
-  let reads = 0;
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      reads++;
-      const id = (JSON.parse(body || '{}') as { SecretId?: string }).SecretId ?? '';
-      const value = secrets[id];
-      res.writeHead(value === undefined ? 400 : 200, { 'content-type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify(value === undefined ? { __type: 'ResourceNotFoundException', message: 'no such secret' } : { Name: id, SecretString: value }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reads: () => reads, close: () => server.close() };
-}
 
 interface Run {
   readonly ms: number;
-  /** What the process printed: the import's own duration, for the bundles. */
   readonly stdout: string;
 }
 
@@ -66,67 +51,85 @@ export interface ColdStartRow {
   readonly 'delta ms (median of pairs)': number;
   readonly 'import + init ms (in process)': number;
   readonly 'delta with --enable-source-maps': number;
+  /** Per other checkout: its delta over `node -e 0`, from the same rounds. */
+  readonly [other: `${string}: delta ms`]: number;
 }
 
-export async function coldStarts(root: string, functions: readonly string[], runs: number): Promise<ColdStartRow[]> {
-  const sm = await fakeSecretsManager({
-    'broker/keys': JSON.stringify({ current: 'k1', keys: { k1: Buffer.alloc(32, 1).toString('base64url') } }),
-    'broker/signing-keys': JSON.stringify({ current: 's1', keys: generateSigningGenerationSync('s1') }),
-    'broker/op': 'client-secret',
-  });
-  const config = JSON.stringify({
-    publicUrl: 'https://auth.example.com',
-    providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { secretsManager: 'broker/op' } } },
-    clients: { web: { type: 'web', redirectUris: ['https://app.example.com/'], allowedOrigins: ['https://app.example.com'], providers: ['op'] } },
-    tokenEncryptionKeys: { secretsManager: 'broker/keys' },
-    signingKeys: { secretsManager: 'broker/signing-keys' },
-  });
+/** The secrets a function reads at cold start, as the stack would hold them. */
+export const BENCH_SECRETS = {
+  'broker/keys': JSON.stringify({ current: 'k1', keys: { k1: Buffer.alloc(32, 1).toString('base64url') } }),
+  'broker/signing-keys': JSON.stringify({ current: 's1', keys: generateSigningGenerationSync('s1') }),
+  'broker/op': 'client-secret',
+};
+
+/** A deployed configuration reading `BENCH_SECRETS`. */
+export const BENCH_CONFIG = JSON.stringify({
+  publicUrl: 'https://auth.example.com',
+  providers: { op: { issuer: 'https://op.example.com', clientId: 'c', clientSecret: { secretsManager: 'broker/op' } } },
+  clients: { web: { type: 'web', redirectUris: ['https://app.example.com/'], allowedOrigins: ['https://app.example.com'], providers: ['op'] } },
+  tokenEncryptionKeys: { secretsManager: 'broker/keys' },
+  signingKeys: { secretsManager: 'broker/signing-keys' },
+});
+
+/** The environment of a function `fn` in Lambda, its Secrets Manager at `secretsUrl`. */
+export function lambdaEnv(fn: string, secretsUrl: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'], BROKER_CONFIG_JSON: BENCH_CONFIG, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
+    DYNAMODB_TABLE: 't', AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_SESSION_TOKEN: 'bench',
+  };
+}
+
+const importArgs = (file: string) => ['--input-type=module', '-e', `await import(${JSON.stringify(file)});`];
+const timedImportArgs = (file: string) => ['--no-warnings', '--input-type=module', '-e', `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`];
+
+/**
+ * Cold starts of `functions` from `root`'s dist/ (`npm run build`), `runs` rounds each; with
+ * `others`, those checkouts' bundles in the same rounds. `latencyMs` delays every Secrets Manager
+ * answer, as a network would (0: loopback).
+ */
+export async function coldStarts(root: string, functions: readonly string[], runs: number, options: { others?: readonly string[]; latencyMs?: number } = {}): Promise<ColdStartRow[]> {
+  const others = options.others ?? [];
+  const sm = await secretsManagerStandIn(BENCH_SECRETS, { latencyMs: options.latencyMs ?? 0 });
   const rows: ColdStartRow[] = [];
   try {
     for (const fn of functions) {
-      const file = path.join(root, 'dist', fn, 'index.mjs');
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
-        DYNAMODB_TABLE: 't', AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.url, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_SESSION_TOKEN: 'bench',
-      };
+      const file = (dir: string) => path.join(dir, 'dist', fn, 'index.mjs');
+      const env = lambdaEnv(fn, sm.url);
       const mapped = { ...env, NODE_OPTIONS: '--enable-source-maps' };
-      const bare: number[] = [];
-      const full: number[] = [];
+      type Kind = { readonly name: string; readonly args: string[]; readonly env: NodeJS.ProcessEnv };
+      const kinds: Kind[] = [
+        { name: 'bare', args: ['-e', '0'], env },
+        { name: 'fn', args: importArgs(file(root)), env },
+        { name: 'timed', args: timedImportArgs(file(root)), env },
+        { name: 'mapped', args: importArgs(file(root)), env: mapped },
+        ...others.map((dir) => ({ name: dir, args: importArgs(file(dir)), env })),
+      ];
+      for (const kind of kinds) await timedRun(kind.args, kind.env); // warm the file cache
+      const times = new Map<string, number[]>(kinds.map((k) => [k.name, []]));
       const inProcess: number[] = [];
-      const deltas: number[] = [];
-      const mapDeltas: number[] = [];
-      const importArgs = ['--no-warnings', '--input-type=module', '-e', `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`];
-      await timedRun(importArgs, env); // warm the file cache
-      const kinds = ['bare', 'fn', 'mapped'] as const;
       for (let i = 0; i < runs; i++) {
-        // Each round runs the three in a rotating order, so none always comes first.
-        const times: Partial<Record<(typeof kinds)[number], number>> = {};
+        // Each round runs every kind in a rotating order, so none always comes first.
         for (let k = 0; k < kinds.length; k++) {
           const kind = kinds[(i + k) % kinds.length]!;
-          if (kind === 'bare') {
-            times.bare = (await timedRun(['-e', '0'], env)).ms;
-          } else {
-            const run = await timedRun(importArgs, kind === 'fn' ? env : mapped);
-            times[kind] = run.ms;
-            if (kind === 'fn') inProcess.push(Number(run.stdout.trim()));
-          }
+          const run = await timedRun(kind.args, kind.env);
+          times.get(kind.name)!.push(run.ms);
+          if (kind.name === 'timed') inProcess.push(Number(run.stdout.trim()));
         }
-        bare.push(times.bare!);
-        full.push(times.fn!);
-        deltas.push(times.fn! - times.bare!);
-        mapDeltas.push(times.mapped! - times.bare!);
       }
+      const bare = times.get('bare')!;
+      const delta = (name: string) => round(median(times.get(name)!.map((ms, i) => ms - bare[i]!)));
       rows.push({
         function: fn,
         'node -e 0 ms': round(median(bare)),
-        'function ms': round(median(full)),
-        'delta ms (median of pairs)': round(median(deltas)),
+        'function ms': round(median(times.get('fn')!)),
+        'delta ms (median of pairs)': delta('fn'),
         'import + init ms (in process)': round(median(inProcess)),
-        'delta with --enable-source-maps': round(median(mapDeltas)),
+        'delta with --enable-source-maps': delta('mapped'),
+        ...Object.fromEntries(others.map((dir) => [`${dir}: delta ms`, delta(dir)])),
       });
     }
   } finally {
-    sm.close();
+    await sm.close();
   }
   return rows;
 }

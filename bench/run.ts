@@ -19,10 +19,11 @@
  * trips; hot: hot paths and item sizes; proxy: the in-process API proxy; sign: ID token signing;
  * cost: the cost per million, which needs hot). Without it, all of them.
  *
- * Environment: BENCH_RUNS (cold starts per function, default 11), BENCH_SAMPLES (requests per
- * hot path and server, default 60), BENCH_SIGNS (signatures per batch, default 200).
+ * Environment: BENCH_RUNS (cold starts per function, default 11), BENCH_SM_LATENCY_MS (how long
+ * the Secrets Manager stand-in takes to answer during cold starts, as a network would; default 0),
+ * BENCH_SAMPLES (requests per hot path and server, default 60), BENCH_SIGNS (signatures per batch,
+ * default 200).
  */
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,7 @@ import { startEchoApi } from '../test/support/echo-api.js';
 import { FUNCTION_NAMES } from '../functions/manifest.js';
 import { DEFAULT_MEMORY_MB } from '../infra/constructs/broker-function.js';
 import { browserHeaders, go, loginAtProvider, nativeLogin, redeem, refreshNative, startHarness, webLogin, jar } from '../test/support/harness.js';
+import { buildAll } from '../scripts/build.js';
 import { bundleRows } from './bundles.js';
 import { coldStarts } from './cold-start.js';
 import { ASSUMPTIONS, costPerMillion, memoryRows, operations, PRICES } from './cost.js';
@@ -256,11 +258,12 @@ for (const part of only) if (!(PARTS as readonly string[]).includes(part)) throw
 if (only.has('cost')) only.add('hot');
 console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${os.cpus().length} CPUs, ${new Date().toISOString()}`);
 
+// Both the cold starts and the hot paths run the bundles as they deploy (infra/bundle.ts).
+if (only.has('cold') || only.has('hot')) buildAll(root);
 if (only.has('cold')) {
   const runs = Number(process.env['BENCH_RUNS'] ?? 11);
-  execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs')], { stdio: 'ignore' });
   console.log(`cold start: ${runs} fresh processes per function, each paired with \`node -e 0\` (whole process, spawn to exit)`);
-  console.table(await coldStarts(root, FUNCTION_NAMES, runs));
+  console.table(await coldStarts(root, FUNCTION_NAMES, runs, { latencyMs: Number(process.env['BENCH_SM_LATENCY_MS'] ?? 0) }));
   console.log('bundles');
   console.table(bundleRows(root, FUNCTION_NAMES));
 }

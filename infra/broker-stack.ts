@@ -154,9 +154,11 @@ export class BrokerStack extends Stack {
     for (const name of FUNCTION_NAMES) {
       const spec = functionSpec(name);
       const usesTable = Object.keys(spec.items).length > 0 || spec.sessionLookup;
+      const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = spec.secrets;
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
+        readsSecrets: keyRing || readsClientSecrets || signingKeys !== false,
         ...(usesTable ? { tableName: this.sessions.table.tableName } : {}),
         ...(spec.timeoutSeconds !== undefined ? { timeout: Duration.seconds(spec.timeoutSeconds) } : {}),
         memorySize: props.memorySize,
@@ -166,7 +168,6 @@ export class BrokerStack extends Stack {
       // The metrics' Service dimension: this stack's own series, alarms and dashboard.
       fn.function.addEnvironment(METRICS_SERVICE_ENV, this.stackName);
       this.sessions.grantAccess(fn.function, spec);
-      const { keyRing, clientSecrets: readsClientSecrets, signingKeys } = spec.secrets;
       for (const secret of [...(readsClientSecrets ? clientSecrets : []), ...(keyRing ? [keyRingSecret] : [])]) secret.grantRead(fn.function);
       if (signingKeys) signingKeysSecret.grantRead(fn.function);
       // The key rings must hold keys before a function can take a request.

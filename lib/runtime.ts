@@ -1,15 +1,14 @@
 /**
  * Everything a request needs, built once per container (cold start) and shared by requests:
  * the validated configuration, the table, the secret cache, the token cipher, provider metadata
- * and JWKS caches, the logger and the clock. Tests and the local runner build their own with
- * `createRuntime`; Lambda handlers use `defaultRuntime()`, which reads the environment.
+ * and JWKS caches, the logger and the clock, made by `createRuntime`: Lambda handlers from the
+ * environment (functions/handler.ts), tests and the local runner their own.
  */
-import { readFileSync } from 'node:fs';
-import { parseConfigText, type Config } from './config/parse.js';
+import type { Config } from './config/parse.js';
 import { generateKeyRingText, parseKeyRing } from './crypto/key-ring.js';
 import { createTokenCipher, type TokenCipher } from './crypto/token-cipher.js';
 import { createLogger, type Logger } from './log.js';
-import { METRICS_SERVICE_ENV, PROVIDER_DIMENSION } from './metrics-names.js';
+import { PROVIDER_DIMENSION } from './metrics-names.js';
 import type { HttpOptions } from './oauth/http.js';
 import { createJwksCache, type JwksCache } from './oauth/id-token.js';
 import { createMetadataCache, type MetadataCache } from './oauth/metadata.js';
@@ -54,6 +53,8 @@ export interface RuntimeOptions {
   readonly config: Config;
   readonly table: Table;
   readonly fetchSecret?: SecretFetcher;
+  /** The secret resolver, when the caller made one (a cold start prefetching its secrets); else one from `fetchSecret` and `env`. */
+  readonly secrets?: SecretResolver;
   readonly env?: NodeJS.ProcessEnv;
   readonly log?: Logger;
   readonly now?: () => number;
@@ -62,15 +63,19 @@ export interface RuntimeOptions {
 
 export function createRuntime(options: RuntimeOptions): Runtime {
   const log = options.log ?? createLogger();
-  const secrets = createSecretResolver({ fetchSecret: options.fetchSecret, env: options.env });
+  const secrets = options.secrets ?? createSecretResolver({ fetchSecret: options.fetchSecret, env: options.env });
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   let ring: { at: number; cipher: Promise<TokenCipher> } | undefined;
   let lastReload = 0;
+  // The first read takes what the cold start already read (functions/handler.ts prefetches it);
+  // every later one, a reload, reads the secret again.
+  let reload = false;
   const loadCipher = async (): Promise<TokenCipher> => {
     const ref = options.config.tokenEncryptionKeys;
     let text: string;
     if (ref) {
-      secrets.invalidate(ref);
+      if (reload) secrets.invalidate(ref);
+      reload = true;
       text = await secrets.resolve(ref);
     } else {
       text = generateKeyRingText();
@@ -156,39 +161,4 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       };
     },
   };
-}
-
-let singleton: Runtime | undefined;
-
-/** What a function's entry point wires in: only the AWS clients its routes use. */
-export interface DefaultRuntimeWiring {
-  readonly table?: (env: NodeJS.ProcessEnv) => Table;
-  readonly fetchSecret?: () => SecretFetcher;
-}
-
-/**
- * The runtime of this process, from the environment: `BROKER_CONFIG` (a path) or
- * `BROKER_CONFIG_JSON`, and what `wiring` makes of it. In AWS Lambda the configuration must take
- * secrets from Secrets Manager. Throws `ConfigError` naming every bad field, which fails the cold
- * start: the broker never runs on a half-valid configuration.
- */
-export function defaultRuntime(wiring: DefaultRuntimeWiring = {}): Runtime {
-  if (singleton) return singleton;
-  const env = process.env;
-  const lambda = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined;
-  const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG'], 'utf8') : undefined);
-  if (text === undefined) throw new Error('no configuration: set BROKER_CONFIG (a file path) or BROKER_CONFIG_JSON');
-  const config = parseConfigText(text, { runtime: lambda ? 'lambda' : 'local' });
-  singleton = createRuntime({
-    config,
-    table: wiring.table ? wiring.table(env) : NO_TABLE,
-    ...(wiring.fetchSecret ? { fetchSecret: wiring.fetchSecret() } : {}),
-    log: createLogger({ level: (env['LOG_LEVEL'] as 'info' | undefined) ?? 'info', service: env[METRICS_SERVICE_ENV] }),
-  });
-  return singleton;
-}
-
-/** For tests: replace or drop the process runtime. */
-export function setDefaultRuntime(runtime: Runtime | undefined): void {
-  singleton = runtime;
 }

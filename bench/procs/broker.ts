@@ -1,5 +1,5 @@
 /**
- * The broker as it ships: each function's bundle (`dist/<name>/index.mjs`, from scripts/build.mjs)
+ * The broker as it ships: each function's bundle (`dist/<name>/index.mjs` and its chunks, from `npm run build`)
  * imported in this process with its own runtime (as its own container would have), behind the
  * local runner's adapter (each request becomes a payload 2.0 event), on loopback. Configuration and
  * table come from the environment, as in Lambda (BROKER_CONFIG_JSON, DYNAMODB_ENDPOINT,

@@ -2,8 +2,7 @@
 import { secretsManagerFetcher } from '../../lib/secrets/secrets-manager.js';
 import { tableFromEnv } from '../../lib/store/dynamo-client.js';
 import { brokerHandler } from '../handler.js';
-import { routes } from './routes.js';
 
-// At module scope: a bad configuration fails the cold start, and what functions/manifest.ts says
-// this function reads (key ring, signing keys) is read during init.
-export const handler = await brokerHandler('callback', routes, { table: tableFromEnv, fetchSecret: secretsManagerFetcher });
+// At module scope: a bad configuration fails the cold start, and the secrets functions/manifest.ts
+// says this function reads are read during init, while its routes (a chunk of their own) load.
+export const handler = await brokerHandler('callback', () => import('./main.js'), { table: tableFromEnv, fetchSecret: secretsManagerFetcher });

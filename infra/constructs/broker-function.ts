@@ -1,23 +1,24 @@
 /**
  * The one construct every broker handler is deployed with: it pins the runtime, architecture,
- * memory, timeout, log group, tracing and the esbuild options (those of `scripts/build.mjs`), and
- * puts the validated configuration into the code asset.
+ * memory, timeout, log group and tracing, bundles the function with infra/bundle.ts (as
+ * `npm run build` does for the benchmarks), and puts the validated configuration into the code
+ * asset.
  */
+import { createHash } from 'node:crypto';
+import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Duration } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
 import { FUNCTIONS, type FunctionName } from '../../functions/manifest.js';
+import { bundleFunction, PROJECT_ROOT } from '../bundle.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 
-/** The repository root: where `package-lock.json`, `functions/` and `lib/` are. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { PROJECT_ROOT };
 
 /** The newest Node.js runtime Lambda offers (and aws-cdk-lib knows): pinned, so every synth agrees. */
 export const BROKER_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -54,9 +55,6 @@ export const DEFAULT_MEMORY_MB = 512;
 /** The configuration file's name inside every code asset; `BROKER_CONFIG` names it. */
 export const BUNDLED_CONFIG_FILE = 'broker.config.json';
 
-/** The banner of `scripts/build.mjs`: some dependencies still call `require()`; give the ESM bundle one. */
-export const ESM_REQUIRE_BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
-
 if (FUNCTION_TIMEOUT.toMilliseconds() <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must leave room to wait out a lease and then refresh`);
 }
@@ -84,6 +82,13 @@ export interface BrokerFunctionProps {
    * @default - no `DYNAMODB_TABLE`: the handler uses no table
    */
   readonly tableName?: string;
+  /**
+   * Whether the function reads secrets (functions/manifest.ts): it may then call
+   * `BatchGetSecretValue`, which reads them all at cold start in one call.
+   *
+   * @default false
+   */
+  readonly readsSecrets?: boolean;
   /**
    * The function's timeout.
    *
@@ -118,7 +123,7 @@ export interface BrokerFunctionProps {
 }
 
 export class BrokerFunction extends Construct {
-  readonly function: NodejsFunction;
+  readonly function: lambda.Function;
   /** The function's execution role: only its log group and X-Ray until a grant adds more. */
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
@@ -132,18 +137,42 @@ export class BrokerFunction extends Construct {
       description: `oauth broker ${props.name} function`,
     });
     this.logGroup.grantWrite(this.role);
+    if (props.readsSecrets) {
+      // The cold start reads all the function's secrets in one call (functions/handler.ts).
+      // BatchGetSecretValue has no resource-level permissions; it returns only the secrets the
+      // role may also GetSecretValue, which the stack grants secret by secret.
+      this.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:BatchGetSecretValue'], resources: ['*'] }));
+    }
     acknowledgeNag(this.role, 'AwsSolutions-IAM5[Resource::*]',
-      'Only the X-Ray statement (xray:PutTraceSegments, xray:PutTelemetryRecords) that active tracing adds has Resource "*": X-Ray has no resource-level permissions. A test asserts no other statement of a broker function has a wildcard resource.');
+      props.readsSecrets
+        ? 'Two statements have Resource "*", as neither action has resource-level permissions: X-Ray (xray:PutTraceSegments, xray:PutTelemetryRecords), which active tracing adds, and secretsmanager:BatchGetSecretValue, which returns only the secrets the role may GetSecretValue (granted per secret). A test asserts no other statement of a broker function has a wildcard resource.'
+        : 'Only the X-Ray statement (xray:PutTraceSegments, xray:PutTelemetryRecords) that active tracing adds has Resource "*": X-Ray has no resource-level permissions. A test asserts no other statement of a broker function has a wildcard resource.');
 
     const configFile = props.configFile;
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: path.join(PROJECT_ROOT, 'functions', props.name, 'index.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    this.function = new lambda.Function(this, 'Function', {
       description: `oauth broker: ${props.name}`,
       runtime: BROKER_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
+      handler: 'index.handler',
+      // Bundled here with esbuild, never in Docker; the asset's hash is that of the bundle.
+      code: lambda.Code.fromAsset(PROJECT_ROOT, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Never run: `tryBundle` bundles locally or throws.
+          image: DockerImage.fromRegistry('never-used'),
+          // CDK caches bundling by the options' JSON, where `tryBundle` does not show: what the
+          // bundle depends on must (the function and its configuration), or every function of the
+          // app would get the first one's bundle.
+          environment: { BROKER_FUNCTION: props.name, BROKER_CONFIG_SHA256: createHash('sha256').update(readFileSync(configFile)).digest('hex') },
+          local: {
+            tryBundle(outputDir: string): boolean {
+              bundleFunction(props.name, outputDir);
+              copyFileSync(configFile, path.join(outputDir, BUNDLED_CONFIG_FILE));
+              return true;
+            },
+          },
+        },
+      }),
       memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: props.timeout ?? FUNCTION_TIMEOUT,
       ...(props.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions } : {}),
@@ -159,33 +188,6 @@ export class BrokerFunction extends Construct {
         // crash's stack offline.
         ...(props.tableName !== undefined ? { DYNAMODB_TABLE: props.tableName } : {}),
       },
-      bundling: {
-        forceDockerBundling: false, // local esbuild, never Docker
-        format: OutputFormat.ESM,
-        target: 'node22', // as scripts/build.mjs, whose bundles the benchmarks measured
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        // Line mappings only: the sources are in the repository, and a smaller map loads faster.
-        sourcesContent: false,
-        banner: ESM_REQUIRE_BANNER,
-        // No function imports the AWS SDK (lib/aws/json-client.ts speaks to DynamoDB and Secrets
-        // Manager); should one ever, it is bundled at the lockfile's version, not the runtime's copy.
-        bundleAwsSDK: true,
-        esbuildArgs: { '--legal-comments': 'none' },
-        logLevel: LogLevel.WARNING,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${shellQuote(configFile)} ${shellQuote(path.join(outputDir, BUNDLED_CONFIG_FILE))}`,
-          ],
-        },
-      },
     });
   }
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }

@@ -2,6 +2,7 @@
  * Validates a configuration document: first its shape (valibot), then the rules between fields.
  * Every problem is collected with its path, so one run names every bad field.
  */
+import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { API_TIMEOUT_SECONDS, DEFAULT_BODY_BYTES, MAX_BODY_BYTES } from '../proxy/limits.js';
 import { ConfigSchema, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
@@ -312,6 +313,19 @@ export function parseConfigText(text: string, options: ParseOptions): Config {
     throw new ConfigError([{ path: '', message: `is not valid JSON${at ? ` (at character ${at})` : ''}` }]);
   }
   return parseConfig(json, options);
+}
+
+/**
+ * The configuration of this process, from the environment: `BROKER_CONFIG` (a path) or
+ * `BROKER_CONFIG_JSON`; in AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME`) it must take secrets from
+ * Secrets Manager. Throws `ConfigError` naming every bad field, which fails the cold start: the
+ * broker never runs on a half-valid configuration.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): Config {
+  const lambda = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined;
+  const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG'], 'utf8') : undefined);
+  if (text === undefined) throw new Error('no configuration: set BROKER_CONFIG (a file path) or BROKER_CONFIG_JSON');
+  return parseConfigText(text, { runtime: lambda ? 'lambda' : 'local' });
 }
 
 export type { RawConfig };

@@ -96,13 +96,17 @@ export interface SigningKeyCacheOptions {
 export function createSigningKeyCache(options: SigningKeyCacheOptions): SigningKeyCache {
   let entry: { at: number; keys: Promise<SigningKeys> } | undefined;
   let lastReload = 0;
+  // The first read takes what the cold start already read (functions/handler.ts prefetches it);
+  // every later one, a reload, reads the secret again.
+  let reload = false;
   const load = async (): Promise<SigningKeys> => {
     if (!options.ref) {
       const text = await generateSigningKeyRingText();
       options.log.warn('signing_keys.generated', { message: 'no signingKeys configured: generated ID-token signing keys for this process; apps must fetch /jwks again after a restart' });
       return createSigningKeys(parseSigningKeyRing(text));
     }
-    options.secrets.invalidate(options.ref);
+    if (reload) options.secrets.invalidate(options.ref);
+    reload = true;
     return createSigningKeys(parseSigningKeyRing(await options.secrets.resolve(options.ref)));
   };
   const get = (): Promise<SigningKeys> => {

@@ -7,7 +7,16 @@ import type { SecretRef } from '../config/schema.js';
 import { BrokerUnavailableError } from '../errors.js';
 
 /** Reads one secret string by name or ARN (Secrets Manager `GetSecretValue`). */
-export type SecretFetcher = (secretId: string) => Promise<string>;
+export interface SecretFetcher {
+  (secretId: string): Promise<string>;
+  /**
+   * Reads several secrets in one call (Secrets Manager `BatchGetSecretValue`), where the store
+   * has such a call: the strings it could read, by the id they were asked for. An id it could not
+   * read is missing from the answer (its own read then names the error); a failure of the whole
+   * call rejects.
+   */
+  readonly many?: (secretIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
+}
 
 export class SecretError extends Error {
   override readonly name = 'SecretError';
@@ -15,6 +24,13 @@ export class SecretError extends Error {
 
 export interface SecretResolver {
   resolve(ref: SecretRef): Promise<string>;
+  /**
+   * Starts reading the Secrets Manager ids not already read, all in one call where the fetcher
+   * has one (`many`): what a cold start reads, at once. An id that call does not return, or every
+   * id if the call fails, is then read on its own, so a prefetch never makes a read fail that
+   * would have succeeded. Returns at once; `resolve` waits for the reads it started.
+   */
+  prefetch(secretIds: readonly string[]): void;
   invalidate(ref: SecretRef): void;
   clear(): void;
 }
@@ -24,6 +40,8 @@ export interface SecretResolverOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly maxAgeMs?: number;
   readonly now?: () => number;
+  /** Told when a `prefetch` call fails as a whole (its ids are then read one by one). */
+  readonly onBatchFailure?: (cause: unknown) => void;
 }
 
 export function createSecretResolver(options: SecretResolverOptions = {}): SecretResolver {
@@ -33,11 +51,12 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
   // One entry per Secrets Manager id: a promise, so concurrent first reads share one call.
   const cache = new Map<string, { at: number; value: Promise<string> }>();
 
-  const read = (id: string): Promise<string> => {
+  const fresh = (id: string) => {
     const hit = cache.get(id);
-    if (hit && now() - hit.at < maxAgeMs) return hit.value;
-    if (!options.fetchSecret) return Promise.reject(new SecretError(`no Secrets Manager reader to read "${id}"`));
-    const value = options.fetchSecret(id).catch((cause: unknown) => {
+    return hit && now() - hit.at < maxAgeMs ? hit : undefined;
+  };
+  const remember = (id: string, reading: Promise<string>): Promise<string> => {
+    const value = reading.catch((cause: unknown) => {
       throw new BrokerUnavailableError('a secret the broker needs could not be read', { cause });
     });
     const entry = { at: now(), value };
@@ -45,6 +64,12 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
     // A failure is not cached; a newer entry made meanwhile is kept.
     value.catch(() => cache.get(id) === entry && cache.delete(id));
     return value;
+  };
+  const read = (id: string): Promise<string> => {
+    const hit = fresh(id);
+    if (hit) return hit.value;
+    if (!options.fetchSecret) return Promise.reject(new SecretError(`no Secrets Manager reader to read "${id}"`));
+    return remember(id, options.fetchSecret(id));
   };
 
   return {
@@ -68,6 +93,22 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
         throw new SecretError(`secret "${ref.secretsManager}" has no string field "${ref.jsonKey}"`);
       }
       return field;
+    },
+    prefetch(secretIds) {
+      const fetch = options.fetchSecret;
+      const wanted = [...new Set(secretIds)].filter((id) => !fresh(id));
+      if (!fetch || wanted.length === 0) return;
+      if (!fetch.many || wanted.length === 1) {
+        for (const id of wanted) void read(id);
+        return;
+      }
+      const batch = fetch.many(wanted).catch((cause: unknown): ReadonlyMap<string, string> => {
+        options.onBatchFailure?.(cause);
+        return new Map();
+      });
+      for (const id of wanted) {
+        void remember(id, batch.then((found) => (found.has(id) ? found.get(id)! : fetch(id))));
+      }
     },
     invalidate(ref) {
       if ('secretsManager' in ref) cache.delete(ref.secretsManager);

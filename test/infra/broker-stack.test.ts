@@ -8,10 +8,10 @@ import path from 'node:path';
 import { Stage, type App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES, type FunctionName } from '../../functions/manifest.js';
+import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../../functions/manifest.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { routeTable } from '../../infra/constructs/broker-api.js';
-import { BUNDLED_CONFIG_FILE, ESM_REQUIRE_BANNER } from '../../infra/constructs/broker-function.js';
+import { BUNDLED_CONFIG_FILE } from '../../infra/constructs/broker-function.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 import { acknowledgements, logicalId, nagViolations, normalize, roleStatements, synthBroker, SYNTH_TIMEOUT, type PolicyStatement } from './support.js';
 
@@ -24,6 +24,9 @@ beforeAll(() => {
 }, SYNTH_TIMEOUT.timeout);
 
 const fnId = (name: FunctionName) => logicalId(stack.functions[name].function);
+const fn = (name: FunctionName) => template.toJSON()['Resources'][fnId(name)];
+/** Where the synthesized function's code asset is. */
+const assetDirOf = (name: FunctionName) => path.join(Stage.of(stack)!.outdir, `asset.${(fn(name).Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
 const roleId = (name: FunctionName) => logicalId(stack.functions[name].role);
 const tableArn = () => ({ 'Fn::GetAtt': [logicalId(stack.sessions.table), 'Arn'] });
 
@@ -185,20 +188,33 @@ describe('functions', () => {
     });
   });
 
-  it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle, its source map and the validated configuration', (name) => {
-    const fn = template.toJSON()['Resources'][fnId(name)];
-    const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
-    const assetDir = path.join(Stage.of(stack)!.outdir, `asset.${hash}`);
-    expect(readdirSync(assetDir).sort()).toEqual([BUNDLED_CONFIG_FILE, 'index.mjs', 'index.mjs.map']);
-    const code = readFileSync(path.join(assetDir, 'index.mjs'), 'utf8');
-    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-    expect(code).toMatch(/export\s*\{[^}]*as handler\s*\}|export\s*\{\s*handler\s*\}/);
-    expect(code).not.toMatch(/from\s*["']@aws-sdk\//); // nothing left to the runtime's copy of the SDK
-    expect(code.length / code.split('\n').length).toBeGreaterThan(1000); // minified: long lines
+  it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle (an entry and its chunks), their source maps and the validated configuration', (name) => {
+    const assetDir = assetDirOf(name);
+    const files = readdirSync(assetDir).sort();
+    const code = files.filter((f) => f.endsWith('.mjs'));
+    expect(code).toContain('index.mjs');
+    expect(files).toEqual([BUNDLED_CONFIG_FILE, ...code.flatMap((f) => [f, `${f}.map`])].sort());
+    expect(fn(name).Properties.Handler).toBe('index.handler');
+    const entry = readFileSync(path.join(assetDir, 'index.mjs'), 'utf8');
+    expect(entry).toMatch(/export\s*\{[^}]*as handler\s*\}|export\s*\{\s*handler\s*\}/);
+    // Its own bundle: the entry names its function (regression: CDK's bundling cache once gave
+    // every function the first one's asset).
+    expect(entry).toContain(`brokerHandler(${JSON.stringify(name)}`.replace('brokerHandler', ''));
+    expect(code).toHaveLength(name === 'start-login' || name === 'metadata' ? 1 : 3);
+    for (const file of code) {
+      const text = readFileSync(path.join(assetDir, file), 'utf8');
+      expect(text).not.toMatch(/from\s*["']@aws-sdk\//); // nothing left to the runtime's copy of the SDK
+      expect(text.length / text.split('\n').length).toBeGreaterThan(500); // minified: long lines
+    }
     const config = JSON.parse(readFileSync(path.join(assetDir, BUNDLED_CONFIG_FILE), 'utf8')) as Record<string, unknown>;
     expect(config).toEqual(stack.brokerConfig.document);
     expect(config['tokenEncryptionKeys']).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
     expect(config['signingKeys']).toEqual({ secretsManager: 'OAuthBroker/signing-keys' });
+  });
+
+  it('each have a code asset of their own', () => {
+    const assets = FUNCTION_NAMES.map((name) => fn(name).Properties.Code.S3Key as string);
+    expect(new Set(assets).size).toBe(FUNCTION_NAMES.length);
   });
 
   it('are created after the key ring holds keys; those that read the signing keys, after those too', () => {
@@ -222,9 +238,8 @@ describe('functions', () => {
   });
 
   it.each(FUNCTION_NAMES)('%s bundles no AWS SDK: DynamoDB and Secrets Manager go through lib/aws/json-client.ts (cold start, CPU per call)', (name) => {
-    const fn = template.toJSON()['Resources'][fnId(name)];
-    const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
-    const code = readFileSync(path.join(Stage.of(stack)!.outdir, `asset.${hash}`, 'index.mjs'), 'utf8');
+    const assetDir = assetDirOf(name);
+    const code = readdirSync(assetDir).filter((f) => f.endsWith('.mjs')).map((f) => readFileSync(path.join(assetDir, f), 'utf8')).join('\n');
     expect(code).not.toMatch(/client-secrets-manager|DynamoDBClient|SecretsManagerClient|smithy/);
     expect(code.length).toBeLessThan(150_000);
   });
@@ -235,6 +250,13 @@ describe('IAM: each function gets exactly what its routes use', () => {
     Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logicalId(stack.functions[name].logGroup), 'Arn'] },
   });
   const xray: PolicyStatement = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
+  /**
+   * X-Ray and, for a function that reads secrets, the cold start's one read of them all
+   * (BatchGetSecretValue, which returns only what GetSecretValue allows): neither has
+   * resource-level permissions, and CDK merges the two into one statement.
+   */
+  const anyResource = (readsSecrets: boolean): PolicyStatement => ({ Effect: 'Allow', Action: [...(readsSecrets ? ['secretsmanager:BatchGetSecretValue'] : []), ...xray.Action as string[]], Resource: '*' });
+  const batch = anyResource(true);
   /** Item actions on the items whose key starts with one of `prefixes` (`dynamodb:LeadingKeys`). */
   const items = (prefixes: string[], ...actions: string[]): PolicyStatement => ({
     Effect: 'Allow',
@@ -257,11 +279,11 @@ describe('IAM: each function gets exactly what its routes use', () => {
     'start-login': [items(['login#'], 'dynamodb:PutItem'), logs('start-login'), xray],
     // Takes its login (a conditional UpdateItem: regression, the grant had DeleteItem from before
     // the take became an update, and no UpdateItem), creates the session; deletes nothing.
-    callback: [items(['session#'], 'dynamodb:PutItem'), items(['login#'], 'dynamodb:UpdateItem'), logs('callback'), secrets(), xray],
-    refresh: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(true), xray],
-    logout: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem'), logs('logout'), secrets(true), xray],
+    callback: [items(['session#'], 'dynamodb:PutItem'), items(['login#'], 'dynamodb:UpdateItem'), logs('callback'), secrets(), batch],
+    refresh: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('refresh'), secrets(true), batch],
+    logout: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem'), logs('logout'), secrets(true), batch],
     metadata: [logs('metadata'), xray],
-    proxy: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('proxy'), secrets(), xray],
+    proxy: [items(['session#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'), logs('proxy'), secrets(), batch],
     // (v2) Back-channel logout: deletes sessions, queries the two session indexes (not key-scoped:
     // their keys are hashes without a prefix), writes, reads and forgets only the logout-token
     // records, reads only the key ring.
@@ -275,7 +297,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
       },
       logs('backchannel-logout'),
       { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: { Ref: logicalId(stack.keyRing!.secret) } },
-      xray,
+      batch,
     ],
   });
 
@@ -289,11 +311,12 @@ describe('IAM: each function gets exactly what its routes use', () => {
     expect(inOrder(roleStatements(template, roleId(name)))).toEqual(inOrder(expected()[name]));
   });
 
-  it.each(FUNCTION_NAMES)('%s: no AWS managed policy, and only X-Ray has a wildcard resource', (name) => {
+  it.each(FUNCTION_NAMES)('%s: no AWS managed policy, and only X-Ray and, for a secret reader, BatchGetSecretValue have a wildcard resource', (name) => {
     const role = template.toJSON()['Resources'][roleId(name)];
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     const wildcards = roleStatements(template, roleId(name)).filter((s) => JSON.stringify(s.Resource).includes('*') && !JSON.stringify(s.Resource).includes('-??????'));
-    expect(wildcards).toEqual([xray]);
+    const { keyRing, clientSecrets, signingKeys } = functionSpec(name).secrets;
+    expect(wildcards).toEqual([anyResource(keyRing || clientSecrets || signingKeys !== false)]);
   });
 
   describe('the customer-managed key', () => {

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { createBrokerApp, stackPropsFromContext } from '../../infra/broker-app.js';
 import { importSecret } from '../../infra/broker-stack.js';
 import { clientSecretReferences, EXAMPLE_CONFIG_PATH, invokingDirectory, loadBrokerConfig, NO_CONFIG_MESSAGE, OperatorInputError, resolveConfigPath } from '../../infra/config.js';
-import { ESM_REQUIRE_BANNER, FUNCTION_TIMEOUT, PROJECT_ROOT } from '../../infra/constructs/broker-function.js';
+import { FUNCTION_TIMEOUT, PROJECT_ROOT } from '../../infra/constructs/broker-function.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { ConfigError } from '../../lib/config/parse.js';
 import { cdkJsonContext, NO_BUNDLING } from './support.js';
@@ -213,18 +213,6 @@ describe('cdk.json', () => {
     expect(cdkJson['app']).toBe('node --import tsx infra/app.ts');
     expect(cdkJson['notices']).toBe(false);
     expect(cdkJson.context['cli-telemetry']).toBe(false);
-  });
-});
-
-describe('esbuild options', () => {
-  it('mirror scripts/build.mjs (the bundles the benchmarks measure): banner, target, main fields', () => {
-    const build = readFileSync(path.join(PROJECT_ROOT, 'scripts', 'build.mjs'), 'utf8');
-    expect(build).toContain(JSON.stringify(ESM_REQUIRE_BANNER));
-    expect(build).toContain("target: 'node22'");
-    expect(build).toContain("mainFields: ['module', 'main']");
-    expect(build).toContain("format: 'esm'");
-    expect(build).toContain('minify: true');
-    expect(build).toContain('sourcemap: true');
   });
 });
 

@@ -9,7 +9,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { FunctionRoutes, FunctionWiring } from '../../../functions/handler.js';
+import { secretsReadBy, type FunctionRoutes, type FunctionWiring } from '../../../functions/handler.js';
+import { parseConfig } from '../../../lib/config/parse.js';
 import { FUNCTION_NAMES, FUNCTIONS, functionSpec, type RouteKeyOf } from '../../../functions/manifest.js';
 import { routes as logoutRoutes } from '../../../functions/logout/routes.js';
 import { API_PROXY_PREFIX, CORS_PATHS, corsRuleFor } from '../../../lib/http/cors.js';
@@ -69,6 +70,43 @@ describe('the manifest', () => {
     expect(corsRuleFor('/api/videos/1')?.expose).not.toBe('x-broker-token-source');
     expect(corsRuleFor('/login')).toBeUndefined();
     expect(corsRuleFor('/jwks')).toBeUndefined();
+  });
+});
+
+describe('the secrets a cold start reads (functions/handler.ts), from the manifest', () => {
+  const config = parseConfig({
+    publicUrl: 'https://auth.example.com',
+    providers: {
+      a: { issuer: 'https://a.example.com', clientId: 'c', clientSecret: { secretsManager: 'idp/a', jsonKey: 'secret' } },
+      b: { issuer: 'https://b.example.com', clientId: 'c', clientSecret: { secretsManager: 'idp/b' } },
+      pub: { issuer: 'https://pub.example.com', clientId: 'c', clientAuth: 'none' },
+    },
+    clients: { web: { type: 'web', redirectUris: ['https://app.example.com/'], allowedOrigins: ['https://app.example.com'], providers: ['a', 'b', 'pub'] } },
+    tokenEncryptionKeys: { secretsManager: 'keys' },
+    signingKeys: { secretsManager: 'signing' },
+  }, { runtime: 'lambda' });
+
+  it('are the key ring, the signing keys and the client secrets each function is granted, by Secrets Manager id', () => {
+    const read = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, secretsReadBy(functionSpec(name).secrets, config)]));
+    expect(read).toEqual({
+      'start-login': [],
+      callback: ['keys', 'idp/a', 'idp/b'],
+      refresh: ['keys', 'signing', 'idp/a', 'idp/b'],
+      logout: ['keys', 'signing', 'idp/a', 'idp/b'],
+      metadata: [],
+      proxy: ['keys', 'idp/a', 'idp/b'],
+      'backchannel-logout': ['keys'],
+    });
+  });
+
+  it('leave out secrets that do not come from Secrets Manager (local runs)', () => {
+    const local = parseConfig({
+      publicUrl: 'http://127.0.0.1:8080',
+      providers: { a: { issuer: 'https://a.example.com', clientId: 'c', clientSecret: { env: 'A_SECRET' } } },
+      clients: { web: { type: 'web', redirectUris: ['http://127.0.0.1:3000/'], allowedOrigins: ['http://127.0.0.1:3000'], providers: ['a'] } },
+      tokenEncryptionKeys: { value: 'ring' },
+    }, { runtime: 'local' });
+    expect(secretsReadBy(functionSpec('refresh').secrets, local)).toEqual([]);
   });
 });
 

@@ -19,7 +19,7 @@ const ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x';
 let server: Server;
 let endpoint: string;
 let seen: SeenRequest[] = [];
-let answer: (body: { SecretId?: string }) => { status: number; json: unknown };
+let answer: (body: { SecretId?: string; SecretIdList?: string[] }) => { status: number; json: unknown };
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -28,9 +28,9 @@ beforeAll(async () => {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       seen.push({ method: req.method, url: req.url, headers: req.headers, body });
-      let parsed: { SecretId?: string } = {};
+      let parsed: { SecretId?: string; SecretIdList?: string[] } = {};
       try {
-        parsed = JSON.parse(body) as { SecretId?: string };
+        parsed = JSON.parse(body) as { SecretId?: string; SecretIdList?: string[] };
       } catch {
         // answered below as the test decides
       }
@@ -125,5 +125,50 @@ describe('secretsManagerFetcher', () => {
     answer = () => ({ status: 200, json: { ARN, Name: 'x', SecretString: 'plain' } });
     expect(await secretsManagerFetcher(client())(ARN)).toBe('plain');
     expect(JSON.parse(seen[0]!.body)).toEqual({ SecretId: ARN });
+  });
+});
+
+describe('secretsManagerFetcher: many (BatchGetSecretValue)', () => {
+  const entry = (name: string, value: unknown) => ({ ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-AbCdEf`, Name: name, SecretString: value, VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1.7e9 });
+
+  it('sends one BatchGetSecretValue with the ids as SecretIdList, and takes each string by the id asked for: name, ARN or partial ARN', async () => {
+    const partial = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:signing';
+    const full = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:idp-AbCdEf';
+    answer = () => ({ status: 200, json: { SecretValues: [entry('keys', 'k'), entry('signing', 's'), entry('idp', 'c')], Errors: [] } });
+    const found = await secretsManagerFetcher(client()).many!(['keys', partial, full]);
+    expect(Object.fromEntries(found)).toEqual({ keys: 'k', [partial]: 's', [full]: 'c' });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers['x-amz-target']).toBe('secretsmanager.BatchGetSecretValue');
+    expect(seen[0]!.headers['content-type']).toBe('application/x-amz-json-1.1');
+    expect(seen[0]!.headers['authorization']).toMatch(/^AWS4-HMAC-SHA256 Credential=a\/\d{8}\/us-east-1\/secretsmanager\/aws4_request/);
+    expect(JSON.parse(seen[0]!.body)).toEqual({ SecretIdList: ['keys', partial, full] });
+  });
+
+  it('leaves out what the answer lists in Errors, binary secrets, and entries for ids not asked for', async () => {
+    answer = () => ({
+      status: 200,
+      json: {
+        SecretValues: [entry('keys', 'k'), { ...entry('bin', undefined), SecretBinary: 'Ynl0ZXM=' }, entry('other', 'x'), entry('prefix-of-keys', 'y')],
+        Errors: [{ SecretId: 'denied', ErrorCode: 'AccessDeniedException', Message: 'not authorized' }],
+      },
+    });
+    const found = await secretsManagerFetcher(client()).many!(['keys', 'bin', 'denied']);
+    expect(Object.fromEntries(found)).toEqual({ keys: 'k' });
+  });
+
+  it('asks at most 20 ids per call', async () => {
+    answer = (body) => ({ status: 200, json: { SecretValues: (body.SecretIdList ?? []).map((id) => entry(id, `v-${id}`)) } });
+    const ids = Array.from({ length: 45 }, (_, i) => `s${i}`);
+    const found = await secretsManagerFetcher(client()).many!(ids);
+    expect(found.size).toBe(45);
+    expect(found.get('s44')).toBe('v-s44');
+    expect(seen.map((r) => (JSON.parse(r.body) as { SecretIdList: string[] }).SecretIdList.length).sort((a, b) => a - b)).toEqual([5, 20, 20]);
+  });
+
+  it('rejects with a SecretError naming the cause when the call fails as a whole (e.g. no batch permission)', async () => {
+    answer = () => ({ status: 400, json: { __type: 'AccessDeniedException', message: 'not authorized to perform: secretsmanager:BatchGetSecretValue' } });
+    const err = await secretError(secretsManagerFetcher(client()).many!(['a', 'b']));
+    expect(err.message).toBe('reading 2 secrets at once failed (AccessDeniedException)');
+    expect((err.cause as Error).name).toBe('AccessDeniedException');
   });
 });

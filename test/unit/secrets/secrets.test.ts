@@ -143,3 +143,86 @@ describe('createSecretResolver', () => {
     expect(calls).toEqual(['a', 'b', 'a', 'b']);
   });
 });
+
+/** `countingFetcher` with a batch read (`many`) that records each call's ids, answers what it knows, and fails when told. */
+function batchingFetcher(answers: Record<string, string>, options: { failBatch?: Error } = {}) {
+  const single = countingFetcher(answers);
+  const batches: string[][] = [];
+  const fetchSecret: SecretFetcher = Object.assign(single.fetchSecret, {
+    many: async (ids: readonly string[]) => {
+      batches.push([...ids]);
+      if (options.failBatch) throw options.failBatch;
+      return new Map(ids.filter((id) => answers[id] !== undefined).map((id) => [id, answers[id]!]));
+    },
+  });
+  return { calls: single.calls, batches, fetchSecret };
+}
+
+describe('createSecretResolver: prefetch', () => {
+  it('reads the ids in one batch call, and resolves them from it with no further read', async () => {
+    const { calls, batches, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's', idp: '{"clientSecret":"c"}' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    resolver.prefetch(['keys', 'signing', 'idp', 'keys']);
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(await resolver.resolve({ secretsManager: 'signing' })).toBe('s');
+    expect(await resolver.resolve({ secretsManager: 'idp', jsonKey: 'clientSecret' })).toBe('c');
+    expect(batches).toEqual([['keys', 'signing', 'idp']]);
+    expect(calls).toEqual([]);
+  });
+
+  it('reads an id the batch did not return on its own, so its error is that read\'s', async () => {
+    const { calls, batches, fetchSecret } = batchingFetcher({ keys: 'k' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    resolver.prefetch(['keys', 'gone']);
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    const err = await rejectionOf(resolver.resolve({ secretsManager: 'gone' }), BrokerUnavailableError);
+    expect((err.cause as Error).message).toBe('no secret gone');
+    expect(batches).toEqual([['keys', 'gone']]);
+    expect(calls).toEqual(['gone']);
+    // The failure is not cached: the next resolve reads again.
+    await rejectionOf(resolver.resolve({ secretsManager: 'gone' }), BrokerUnavailableError);
+    expect(calls).toEqual(['gone', 'gone']);
+  });
+
+  it('falls back to one read per id when the batch call fails as a whole, and says so', async () => {
+    const failures: unknown[] = [];
+    const denied = new SecretError('reading 2 secrets at once failed (AccessDeniedException)');
+    const { calls, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's' }, { failBatch: denied });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now, onBatchFailure: (cause) => failures.push(cause) });
+    resolver.prefetch(['keys', 'signing']);
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(await resolver.resolve({ secretsManager: 'signing' })).toBe('s');
+    expect(calls.sort()).toEqual(['keys', 'signing']);
+    expect(failures).toEqual([denied]);
+  });
+
+  it('reads a single id, or every id for a fetcher without a batch call, one by one', async () => {
+    const one = batchingFetcher({ keys: 'k' });
+    createSecretResolver({ fetchSecret: one.fetchSecret, env: {}, now: clock().now }).prefetch(['keys']);
+    const plain = countingFetcher({ a: '1', b: '2' });
+    const resolver = createSecretResolver({ fetchSecret: plain.fetchSecret, env: {}, now: clock().now });
+    resolver.prefetch(['a', 'b']);
+    expect(await resolver.resolve({ secretsManager: 'b' })).toBe('2');
+    expect(one.batches).toEqual([]);
+    expect(one.calls).toEqual(['keys']);
+    expect(plain.calls).toEqual(['a', 'b']);
+  });
+
+  it('leaves out what is already read and fresh, and reads it again once stale', async () => {
+    const c = clock();
+    const { calls, batches, fetchSecret } = batchingFetcher({ a: '1', b: '2', c: '3' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, maxAgeMs: 60_000, now: c.now });
+    await resolver.resolve({ secretsManager: 'a' });
+    resolver.prefetch(['a', 'b', 'c']);
+    c.advance(60_000);
+    resolver.prefetch(['a', 'b', 'c']);
+    expect(calls).toEqual(['a']);
+    expect(batches).toEqual([['b', 'c'], ['a', 'b', 'c']]);
+  });
+
+  it('without a fetcher, does nothing (a resolve still names the missing reader)', async () => {
+    const resolver = createSecretResolver({ env: {}, now: clock().now });
+    resolver.prefetch(['a', 'b']);
+    await secretError(resolver.resolve({ secretsManager: 'a' }));
+  });
+});

@@ -1,0 +1,3 @@
+/** What functions/metadata/index.ts loads once its secret reads have started: its routes and the runtime. */
+export { routes } from './routes.js';
+export { serve } from '../serve.js';

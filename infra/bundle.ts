@@ -1,0 +1,56 @@
+/**
+ * How a function is bundled, in one place: the CDK stack's code assets (infra/constructs/
+ * broker-function.ts) and `npm run build` (dist/, which the benchmarks measure) both call
+ * `bundleFunction`, so the benchmarks time exactly what deploys.
+ *
+ * Each function is bundled on its own, only what its routes use: minified ESM with line-only
+ * source maps, in three files. `index.mjs` is the entry with what starts the cold start (the
+ * configuration's parser and the AWS client); the routes and the runtime are a chunk loaded by a
+ * dynamic import once the secret reads are on the wire (functions/handler.ts), and the code both
+ * use is a third.
+ */
+import { buildSync, type BuildOptions, type Metafile } from 'esbuild';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: where `package-lock.json`, `functions/` and `lib/` are. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+export const ESBUILD_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  // The functions run on Lambda's newest Node.js (infra/constructs/broker-function.ts); the
+  // local runner and the benchmarks on Node.js 20, which runs this output too.
+  target: 'node22',
+  minify: true,
+  sourcemap: true,
+  // Line mappings only: the sources are in the repository, and a smaller map loads faster. The
+  // functions do not set --enable-source-maps (it parses the map at every cold start); the map is
+  // for reading a crash's stack offline.
+  sourcesContent: false,
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: '[name]-[hash]',
+  outExtension: { '.js': '.mjs' },
+  mainFields: ['module', 'main'],
+  legalComments: 'none',
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
+/**
+ * Bundles `functions/<name>/index.ts` into `outdir` (emptied first): `index.mjs`, its chunks and
+ * their maps. Returns esbuild's metafile (what went into each file).
+ */
+export function bundleFunction(name: string, outdir: string): Metafile {
+  rmSync(outdir, { recursive: true, force: true });
+  const { metafile } = buildSync({
+    ...ESBUILD_OPTIONS,
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: { index: path.join(PROJECT_ROOT, 'functions', name, 'index.ts') },
+    outdir,
+    metafile: true,
+  });
+  return metafile;
+}
