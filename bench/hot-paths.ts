@@ -225,6 +225,8 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
       floorHandle = (JSON.parse(body) as { refresh_token: string }).refresh_token;
       return sample;
     };
+    /** Unrecorded pairs before a path's samples: `BENCH_WARMUP` when set, else `fallback`. */
+    const warmups = (fallback: number) => Number(process.env['BENCH_WARMUP'] ?? fallback);
     /** Runs `n` pairs (the order alternating), after `warmup` unrecorded ones; records CPU and log bytes per request. */
     const pairs = async (pathName: HotPath, n: number, warmup: number, one: (server: Server) => Promise<Sample>) => {
       for (let i = 0; i < warmup; i++) {
@@ -240,11 +242,11 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
       result.logBytes[pathName] = (broker.stdoutBytes() - logs0) / n;
     };
 
-    await pairs('stored refresh', samples, 100, (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
+    await pairs('stored refresh', samples, warmups(100), (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
     const afterStored = await getItem('broker', brokerPk);
     items['session, native, after a stored refresh'] = itemSize(afterStored);
 
-    await pairs('upstream refresh', samples, 60, async (server) => {
+    await pairs('upstream refresh', samples, warmups(60), async (server) => {
       await markStale(server, server === 'broker' ? brokerPk : floorKey(seeded.sid));
       return server === 'broker' ? refreshBroker('upstream') : refreshFloor();
     });
@@ -331,7 +333,7 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     const proxiedOk = (r: { status: number; body: string }) => {
       if (r.status !== 200 || !(JSON.parse(r.body) as { bearer?: boolean }).bearer) throw new Error(`proxied call answered ${r.status}: ${r.body.slice(0, 200)}`);
     };
-    await pairs('proxied API call', samples, 100, async (server) => (await timed(
+    await pairs('proxied API call', samples, warmups(100), async (server) => (await timed(
       () => get(`${server === 'broker' ? brokerUrl : floorUrl}/api/echo/things/1?x=1`, { ...apiHeaders, cookie: server === 'broker' ? brokerCookie : floorWeb }),
       proxiedOk,
     ))[0]);

@@ -3,7 +3,8 @@
  * kept), the public JWKS `/jwks` publishes, and the cache that reads the ring from its secret
  * (again after `maxAgeMs`, and at once, at most every 30 s, for a key id it lacks).
  */
-import { importJWK, type JWK, type KeyObject } from 'jose';
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { importJWK, type JWK } from 'jose';
 import type { SecretRef } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { SecretResolver } from '../secrets/secrets.js';
@@ -26,8 +27,8 @@ export interface SigningKeys {
   /** Every key of the ring, public members only: the current, the next and the previous generations. */
   readonly jwks: { readonly keys: readonly PublicJwk[] };
   has(kid: string): boolean;
-  /** The current key for `alg`, imported once and kept. */
-  signingKey(alg: IdTokenAlg): Promise<{ readonly kid: string; readonly key: Key }>;
+  /** The current private key for `alg`, imported once and kept (a node:crypto key: signing is synchronous). */
+  signingKey(alg: IdTokenAlg): Promise<{ readonly kid: string; readonly key: KeyObject }>;
   /** The public key of `kid` and its algorithm, or undefined for a key id not in the ring. */
   verificationKey(kid: string): Promise<{ readonly alg: IdTokenAlg; readonly key: Key } | undefined>;
 }
@@ -35,7 +36,8 @@ export interface SigningKeys {
 const PUBLIC_MEMBERS: Record<string, readonly string[]> = { RSA: ['kty', 'n', 'e'], EC: ['kty', 'crv', 'x', 'y'] };
 
 export function createSigningKeys(ring: SigningKeyRing): SigningKeys {
-  const privateKeys = new Map<string, Promise<Key>>();
+  // node:crypto private keys: the broker signs synchronously (lib/oidc/id-token-issuer.ts).
+  const privateKeys = new Map<string, KeyObject>();
   const publicKeys = new Map<string, Promise<Key>>();
   const publicJwk = (kid: string): PublicJwk => {
     const entry = ring.keys.get(kid)!;
@@ -63,8 +65,9 @@ export function createSigningKeys(ring: SigningKeyRing): SigningKeys {
     has: (kid) => ring.keys.has(kid),
     async signingKey(alg) {
       const kid = keyIdOf(ring.current, alg);
-      const entry = ring.keys.get(kid)!;
-      return { kid, key: await cached(privateKeys, kid, () => importJWK(entry.jwk as JWK, alg)) };
+      let key = privateKeys.get(kid);
+      if (!key) privateKeys.set(kid, (key = createPrivateKey({ key: ring.keys.get(kid)!.jwk as JsonWebKey, format: 'jwk' })));
+      return { kid, key };
     },
     async verificationKey(kid) {
       const entry = ring.keys.get(kid);
