@@ -52,7 +52,8 @@ export function secretsReadBy(spec: SecretsSpec, config: Config): string[] {
  * Parses the configuration from the environment (a bad one fails the cold start, naming every bad
  * field), starts reading the function's secrets, imports its routes (`load`) and the runtime, and
  * serves them. Call it with top-level `await` at module scope, with `load` a dynamic import of the
- * function's `routes.js`, so that the bundle puts them in a chunk loaded after the reads start.
+ * function's `main.js` (its routes and functions/serve.ts), so that the bundle puts them in a chunk
+ * loaded after the reads start.
  */
 export async function brokerHandler<N extends FunctionName>(
   name: N,

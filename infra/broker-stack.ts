@@ -14,6 +14,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { secretsReadBy } from '../functions/handler.js';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
 import { clientSecretReferences, loadBrokerConfig, OperatorInputError, secretsManagerId, type BrokerConfigDocument } from './config.js';
 import { METRICS_SERVICE_ENV } from '../lib/metrics-names.js';
@@ -158,7 +159,8 @@ export class BrokerStack extends Stack {
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
-        readsSecrets: keyRing || readsClientSecrets || signingKeys !== false,
+        // As the cold start reads them (functions/handler.ts): several ids, one BatchGetSecretValue.
+        readsSeveralSecrets: new Set(secretsReadBy(spec.secrets, config)).size > 1,
         ...(usesTable ? { tableName: this.sessions.table.tableName } : {}),
         ...(spec.timeoutSeconds !== undefined ? { timeout: Duration.seconds(spec.timeoutSeconds) } : {}),
         memorySize: props.memorySize,

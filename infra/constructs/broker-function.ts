@@ -14,7 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
 import { FUNCTIONS, type FunctionName } from '../../functions/manifest.js';
-import { bundleFunction, PROJECT_ROOT } from '../bundle.js';
+import { bundleFunction, ESBUILD_OPTIONS, PROJECT_ROOT } from '../bundle.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 
@@ -83,12 +83,12 @@ export interface BrokerFunctionProps {
    */
   readonly tableName?: string;
   /**
-   * Whether the function reads secrets (functions/manifest.ts): it may then call
-   * `BatchGetSecretValue`, which reads them all at cold start in one call.
+   * Whether the function's cold start reads several secrets (functions/handler.ts,
+   * `secretsReadBy`): it may then call `BatchGetSecretValue`, which reads them in one call.
    *
    * @default false
    */
-  readonly readsSecrets?: boolean;
+  readonly readsSeveralSecrets?: boolean;
   /**
    * The function's timeout.
    *
@@ -137,14 +137,14 @@ export class BrokerFunction extends Construct {
       description: `oauth broker ${props.name} function`,
     });
     this.logGroup.grantWrite(this.role);
-    if (props.readsSecrets) {
+    if (props.readsSeveralSecrets) {
       // The cold start reads all the function's secrets in one call (functions/handler.ts).
       // BatchGetSecretValue has no resource-level permissions; it returns only the secrets the
       // role may also GetSecretValue, which the stack grants secret by secret.
       this.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:BatchGetSecretValue'], resources: ['*'] }));
     }
     acknowledgeNag(this.role, 'AwsSolutions-IAM5[Resource::*]',
-      props.readsSecrets
+      props.readsSeveralSecrets
         ? 'Two statements have Resource "*", as neither action has resource-level permissions: X-Ray (xray:PutTraceSegments, xray:PutTelemetryRecords), which active tracing adds, and secretsmanager:BatchGetSecretValue, which returns only the secrets the role may GetSecretValue (granted per secret). A test asserts no other statement of a broker function has a wildcard resource.'
         : 'Only the X-Ray statement (xray:PutTraceSegments, xray:PutTelemetryRecords) that active tracing adds has Resource "*": X-Ray has no resource-level permissions. A test asserts no other statement of a broker function has a wildcard resource.');
 
@@ -160,10 +160,10 @@ export class BrokerFunction extends Construct {
         bundling: {
           // Never run: `tryBundle` bundles locally or throws.
           image: DockerImage.fromRegistry('never-used'),
-          // CDK caches bundling by the options' JSON, where `tryBundle` does not show: what the
-          // bundle depends on must (the function and its configuration), or every function of the
-          // app would get the first one's bundle.
-          environment: { BROKER_FUNCTION: props.name, BROKER_CONFIG_SHA256: createHash('sha256').update(readFileSync(configFile)).digest('hex') },
+          // CDK caches bundling by the options' JSON, where `tryBundle` does not show: all it
+          // depends on must (the function, its configuration, the esbuild options), or every
+          // function of the app would get the first one's bundle.
+          environment: { BROKER_BUNDLE_INPUTS: bundleInputsHash(props.name, configFile) },
           local: {
             tryBundle(outputDir: string): boolean {
               bundleFunction(props.name, outputDir);
@@ -190,4 +190,9 @@ export class BrokerFunction extends Construct {
       },
     });
   }
+}
+
+/** What a function's code asset is made from, as one hash: its name, its configuration file and the esbuild options. */
+function bundleInputsHash(name: string, configFile: string): string {
+  return createHash('sha256').update(JSON.stringify([name, ESBUILD_OPTIONS])).update(readFileSync(configFile)).digest('hex');
 }

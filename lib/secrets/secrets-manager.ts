@@ -26,6 +26,9 @@ export function secretsManagerFromEnv(env: NodeJS.ProcessEnv = process.env): Aws
 /** `BatchGetSecretValue` takes at most this many ids per call. */
 export const BATCH_LIMIT = 20;
 
+/** How long a batch read may take, its retries included, before its ids are read one by one. */
+export const BATCH_BUDGET_MS = 1_500;
+
 interface SecretValueEntry {
   readonly ARN?: unknown;
   readonly Name?: unknown;
@@ -33,12 +36,32 @@ interface SecretValueEntry {
 }
 
 /**
- * Whether a `BatchGetSecretValue` entry is the secret asked for as `id`: its name, its ARN, or its
- * ARN without the six random characters Secrets Manager appends (a partial ARN).
+ * Whether a `BatchGetSecretValue` entry may be the secret asked for as `id`: an ARN asked for is
+ * the entry's ARN, or its ARN without the six random characters Secrets Manager appends (a partial
+ * ARN); a name (never an ARN: a name cannot hold ":") is the entry's name.
  */
-function isAnswerTo(id: string, entry: SecretValueEntry): boolean {
-  if (id === entry.Name || id === entry.ARN) return true;
-  return id.startsWith('arn:') && typeof entry.ARN === 'string' && entry.ARN.length === id.length + 7 && entry.ARN.startsWith(`${id}-`);
+function mayAnswer(id: string, entry: SecretValueEntry): boolean {
+  if (!id.startsWith('arn:')) return id === entry.Name;
+  return typeof entry.ARN === 'string' && (entry.ARN === id || (entry.ARN.length === id.length + 7 && entry.ARN.startsWith(`${id}-`)));
+}
+
+/**
+ * The values of an answer by the id asked for, taken only where the pairing is unambiguous: the
+ * entry may answer that id alone, and the id no other entry. A secret of another account asked for
+ * by ARN and one of this account asked for by the same name, or a partial ARN that fits two
+ * secrets, are then left to `GetSecretValue`, which names exactly one secret; never is one
+ * secret's value given to another's id.
+ */
+function answersById(ids: readonly string[], entries: readonly SecretValueEntry[]): Map<string, string> {
+  const found = new Map<string, string>();
+  const valued = entries.filter((e): e is SecretValueEntry & { SecretString: string } => typeof e === 'object' && e !== null && typeof e.SecretString === 'string');
+  for (const id of ids) {
+    const candidates = valued.filter((entry) => mayAnswer(id, entry));
+    if (candidates.length !== 1) continue;
+    const entry = candidates[0]!;
+    if (ids.filter((other) => mayAnswer(other, entry)).length === 1) found.set(id, entry.SecretString);
+  }
+  return found;
 }
 
 /** Reads secrets with `client`, by default Secrets Manager from the environment, made on the first read. */
@@ -57,28 +80,26 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
     return out.SecretString;
   };
   // The answer's `Errors` (a secret denied or missing) are left to each id's own read, which
-  // names them; only values that are strings and answer an id asked for are taken.
+  // names them. One attempt bounded by `BATCH_BUDGET_MS`, retries included: what the batch does not
+  // bring in time is read one by one, and the cold start must not wait twice.
   const many = async (secretIds: readonly string[]): Promise<ReadonlyMap<string, string>> => {
-    const found = new Map<string, string>();
     const chunks: string[][] = [];
     for (let i = 0; i < secretIds.length; i += BATCH_LIMIT) chunks.push(secretIds.slice(i, i + BATCH_LIMIT));
-    try {
-      reader ??= secretsManagerFromEnv();
-      const client = reader;
-      await Promise.all(chunks.map(async (chunk) => {
-        const out = await client.call<{ SecretValues?: unknown }>('BatchGetSecretValue', { SecretIdList: chunk });
-        const entries = Array.isArray(out.SecretValues) ? (out.SecretValues as SecretValueEntry[]) : [];
-        for (const entry of entries) {
-          if (typeof entry !== 'object' || entry === null || typeof entry.SecretString !== 'string') continue;
-          const id = chunk.find((asked) => isAnswerTo(asked, entry));
-          if (id !== undefined) found.set(id, entry.SecretString);
-        }
-      }));
-    } catch (cause) {
+    reader ??= secretsManagerFromEnv();
+    const client = reader;
+    const abortSignal = AbortSignal.timeout(BATCH_BUDGET_MS);
+    // Each chunk on its own: one that fails leaves its ids to their own reads, not the others'.
+    const answers = await Promise.allSettled(chunks.map(async (chunk) => {
+      const out = await client.call<{ SecretValues?: unknown }>('BatchGetSecretValue', { SecretIdList: chunk }, { abortSignal });
+      return answersById(chunk, Array.isArray(out.SecretValues) ? (out.SecretValues as SecretValueEntry[]) : []);
+    }));
+    const failed = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+    if (failed && answers.every((a) => a.status === 'rejected')) {
+      const cause: unknown = failed.reason;
       const name = cause instanceof Error ? cause.name : 'Error';
       throw new SecretError(`reading ${secretIds.length} secrets at once failed (${name})`, { cause });
     }
-    return found;
+    return new Map(answers.flatMap((a) => (a.status === 'fulfilled' ? [...a.value] : [])));
   };
   return Object.assign(one, { many });
 }

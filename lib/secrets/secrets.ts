@@ -103,7 +103,11 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
         return;
       }
       const batch = fetch.many(wanted).catch((cause: unknown): ReadonlyMap<string, string> => {
-        options.onBatchFailure?.(cause);
+        try {
+          options.onBatchFailure?.(cause);
+        } catch {
+          // Telling is best effort: the reads one by one go ahead.
+        }
         return new Map();
       });
       for (const id of wanted) {

@@ -171,4 +171,49 @@ describe('secretsManagerFetcher: many (BatchGetSecretValue)', () => {
     expect(err.message).toBe('reading 2 secrets at once failed (AccessDeniedException)');
     expect((err.cause as Error).name).toBe('AccessDeniedException');
   });
+
+  it('takes a value only where the pairing is unambiguous: never one secret\'s value for another\'s id', async () => {
+    const local = { ...entry('broker/okta', 'local'), ARN: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:broker/okta-AbCdEf' };
+    const remote = { ...entry('broker/okta', 'remote'), ARN: 'arn:aws:secretsmanager:us-east-1:222222222222:secret:broker/okta-XyZ123' };
+    const suffixed = { ...entry('broker/okta-AbCdEf', 'suffixed'), ARN: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:broker/okta-AbCdEf-Qwerty' };
+    const keys = entry('keys', 'k');
+    // Another account's secret asked for by ARN, and this account's of the same name by name.
+    answer = () => ({ status: 200, json: { SecretValues: [local, remote, keys] } });
+    let found = await secretsManagerFetcher(client()).many!(['broker/okta', remote.ARN, 'keys']);
+    expect(Object.fromEntries(found)).toEqual({ keys: 'k' });
+    // A full ARN that is also the partial ARN of a secret named like it, plus that secret's name.
+    answer = () => ({ status: 200, json: { SecretValues: [suffixed, keys] } });
+    found = await secretsManagerFetcher(client()).many!([local.ARN, 'broker/okta-AbCdEf', 'keys']);
+    expect(Object.fromEntries(found)).toEqual({ keys: 'k' });
+    // One secret asked for twice (name and ARN): neither id is sure to be the only one it answers.
+    answer = () => ({ status: 200, json: { SecretValues: [local] } });
+    found = await secretsManagerFetcher(client()).many!(['broker/okta', local.ARN]);
+    expect(found.size).toBe(0);
+  });
+
+  it('keeps what the calls that answered brought when another call of the batch fails', async () => {
+    answer = (body) => (body.SecretIdList?.includes('s20')
+      ? { status: 500, json: { __type: 'InternalServiceError', message: 'try again' } }
+      : { status: 200, json: { SecretValues: (body.SecretIdList ?? []).map((id) => entry(id, `v-${id}`)) } });
+    const ids = Array.from({ length: 45 }, (_, i) => `s${i}`);
+    const found = await secretsManagerFetcher(client()).many!(ids);
+    expect([...found.keys()].sort()).toEqual(ids.filter((_, i) => i < 20 || i >= 40).sort());
+  });
+
+  it('gives up on a batch that does not answer within its budget, its retries included', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const slow = createAwsJsonClient({
+        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, region: 'us-east-1', service: 'secretsmanager', targetPrefix: 'secretsmanager',
+        jsonVersion: '1.1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestTimeoutMs: 60_000,
+      });
+      const err = await secretError(secretsManagerFetcher(slow).many!(['a', 'b']));
+      expect(err.message).toMatch(/^reading 2 secrets at once failed/);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
 });
+

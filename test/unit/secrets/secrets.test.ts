@@ -196,6 +196,15 @@ describe('createSecretResolver: prefetch', () => {
     expect(failures).toEqual([denied]);
   });
 
+  it('reads one by one even when telling of the batch failure throws', async () => {
+    const { calls, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's' }, { failBatch: new SecretError('throttled') });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now, onBatchFailure: () => { throw new Error('the logger broke'); } });
+    resolver.prefetch(['keys', 'signing']);
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(await resolver.resolve({ secretsManager: 'signing' })).toBe('s');
+    expect(calls.sort()).toEqual(['keys', 'signing']);
+  });
+
   it('reads a single id, or every id for a fetcher without a batch call, one by one', async () => {
     const one = batchingFetcher({ keys: 'k' });
     createSecretResolver({ fetchSecret: one.fetchSecret, env: {}, now: clock().now }).prefetch(['keys']);
