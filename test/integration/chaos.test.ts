@@ -115,7 +115,9 @@ beforeAll(async () => {
   const secret = randomBytes(16).toString('hex');
   op = await startOidcProvider({
     host: '127.0.0.2', clientId: 'broker', clientSecret: secret, clientAuth: 'client_secret_basic', redirectUris: [`${publicUrl}/callback`],
-    accessTokenSeconds: 8, rotateRefreshToken: true,
+    // Longer than the reuse interval, so a replayed answer's access token (below) still lives;
+    // with minAccessTokenSeconds 41 the broker still refreshes upstream once a token is 4 s old.
+    accessTokenSeconds: 45, rotateRefreshToken: true,
   });
   // oidc-provider is a Koa application; its types do not show `use`.
   type Ctx = { method: string; path: string; req: import('node:http').IncomingMessage; request: { body?: unknown }; status: number; body: unknown };
@@ -146,7 +148,12 @@ beforeAll(async () => {
       if (earlier && Date.now() - earlier.at < REUSE_INTERVAL_MS) {
         tally.providerReplays++;
         ctx.status = 200;
-        ctx.body = earlier.body;
+        // The same tokens, the access token with the lifetime it has left: a provider never hands
+        // out a token as fresher than it is. (Replaying `expires_in` as issued made the broker
+        // serve an access token that had expired meanwhile, a flaw of this stand-in, not the broker's.)
+        const body = earlier.body as { expires_in?: number };
+        const elapsed = Math.floor((Date.now() - earlier.at) / 1000);
+        ctx.body = { ...body, ...(typeof body.expires_in === 'number' ? { expires_in: Math.max(1, body.expires_in - elapsed) } : {}) };
         return;
       }
       inFlight.add(presented);
@@ -170,7 +177,7 @@ beforeAll(async () => {
     publicUrl,
     providers: { op: { issuer: op.issuer, clientId: 'broker', clientSecret: { value: secret }, scopes: ['openid', 'offline_access'], authorizationParams: { prompt: 'consent' } } },
     clients: { app: { type: 'native', redirectUris: [NATIVE_REDIRECT], providers: ['op'] } },
-    ttl: { minAccessTokenSeconds: 4 },
+    ttl: { minAccessTokenSeconds: 41 },
   });
   table = `chaos-${randomBytes(4).toString('hex')}`;
   const started = await Promise.all(['b1', 'b2', 'b3'].map((name, i) => startBrokerProcess({
