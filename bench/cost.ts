@@ -39,8 +39,14 @@ export const ASSUMPTIONS = {
   platformLogBytes: 420,
   /** Active tracing's default sampling at volume: 5% of requests (plus one a second). */
   xraySampled: 0.05,
-  /** Secrets read per container-hour (each secret at init and every 15 minutes: 3 secrets), and containers per 10 requests/s. */
-  secretReadsPerContainerHour: 12,
+  /**
+   * Secrets Manager calls and KMS decrypts per container-hour, 3 secrets: at init one
+   * BatchGetSecretValue for all three (functions/handler.ts), then each read again every 15
+   * minutes with GetSecretValue (3 × 3); every secret value read is a KMS decrypt (4 × 3).
+   */
+  secretCallsPerContainerHour: 10,
+  kmsDecryptsPerContainerHour: 12,
+  /** Containers per 10 requests/s. */
   requestsPerSecondPerContainer: 10,
 } as const;
 
@@ -94,7 +100,7 @@ export function costPerMillion(op: Operation, memoryMb: number): CostLine {
     DynamoDB: m * (op.writeUnits * PRICES.dynamoWrite + op.readUnits * PRICES.dynamoRead),
     logs: m * (op.logBytes + op.invocations * ASSUMPTIONS.platformLogBytes) * PRICES.logByte,
     'X-Ray': m * op.invocations * ASSUMPTIONS.xraySampled * PRICES.xrayTrace,
-    'secrets + KMS': containerHours * ASSUMPTIONS.secretReadsPerContainerHour * (PRICES.secretsCall + PRICES.kmsRequest),
+    'secrets + KMS': containerHours * (ASSUMPTIONS.secretCallsPerContainerHour * PRICES.secretsCall + ASSUMPTIONS.kmsDecryptsPerContainerHour * PRICES.kmsRequest),
   };
   const total = Object.values(lines).reduce((a, b) => a + b, 0);
   return { operation: op.name, ...Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, money(v)])), 'total $ per million': money(total) } as CostLine;
