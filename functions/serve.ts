@@ -13,8 +13,7 @@ export async function serve(spec: FunctionSpec, routes: Readonly<Record<string, 
   const runtime = createRuntime(parts);
   // The signing ring is read and checked here (a malformed ring fails the start); a private key is
   // imported on its first signature and kept (lib/oidc/signing-keys.ts): most containers sign with
-  // one algorithm, many with none, and importing both (node's WebCrypto with its RSA and EC
-  // modules) was 3-7 ms of every signing function's init.
+  // one algorithm, many with none.
   await Promise.all([spec.secrets.keyRing ? runtime.cipher() : undefined, spec.secrets.signingKeys ? runtime.signing.get() : undefined]);
   return lambdaHandler(() => runtime, routes);
 }
