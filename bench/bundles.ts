@@ -1,10 +1,8 @@
 /** Bundle sizes per function (dist/<name>/: the entry, its chunks and their source maps), and what weighs most in each (esbuild's metafile). */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-
-interface Metafile {
-  outputs: Record<string, { entryPoint?: string; bytes: number; imports: { path: string; kind: string }[]; inputs: Record<string, { bytesInOutput: number }> }>;
-}
+import type { Metafile } from 'esbuild';
+import { loadedWithEntry } from '../infra/bundle.js';
 
 export interface BundleRow {
   readonly function: string;
@@ -32,22 +30,14 @@ export function bundleRows(root: string, functions: readonly string[], top = 5):
     for (const [, out] of code) {
       for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) parts.set(owner(input), (parts.get(owner(input)) ?? 0) + bytesInOutput);
     }
-    // The entry's static import closure.
-    const entry = code.find(([, out]) => out.entryPoint)![0];
-    const early = new Set<string>();
-    const visit = (file: string) => {
-      if (early.has(file) || !meta.outputs[file]) return;
-      early.add(file);
-      for (const i of meta.outputs[file]!.imports) if (i.kind === 'import-statement') visit(i.path);
-    };
-    visit(entry);
+    const early = loadedWithEntry(meta);
     const kib = (bytes: number) => Math.round(bytes / 1024);
     const largest = [...parts].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, bytes]) => `${name} ${kib(bytes)}`).join(', ');
     const maps = code.map(([file]) => path.join(root, `${file}.map`)).filter((map) => existsSync(map));
     return {
       function: fn,
       'bundle KiB': kib(code.reduce((n, [, out]) => n + out.bytes, 0)),
-      'before the reads KiB': kib([...early].reduce((n, file) => n + meta.outputs[file]!.bytes, 0)),
+      'before the reads KiB': kib(early.reduce((n, file) => n + meta.outputs[file]!.bytes, 0)),
       files: code.length,
       'source map KiB': kib(maps.reduce((n, map) => n + statSync(map).size, 0)),
       'largest parts (KiB)': largest,

@@ -54,3 +54,20 @@ export function bundleFunction(name: string, outdir: string): Metafile {
   });
   return metafile;
 }
+
+/**
+ * The output files that load before the entry's code runs: the entry and every file it imports
+ * statically, transitively (a dynamic import's chunk loads later). For a function that reads
+ * secrets, what loads before its reads start.
+ */
+export function loadedWithEntry(metafile: Pick<Metafile, 'outputs'>): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file) || !metafile.outputs[file]) return;
+    seen.add(file);
+    for (const i of metafile.outputs[file]!.imports) if (i.kind === 'import-statement') visit(i.path);
+  };
+  const entry = Object.keys(metafile.outputs).find((file) => metafile.outputs[file]!.entryPoint);
+  if (entry !== undefined) visit(entry);
+  return [...seen];
+}

@@ -64,6 +64,11 @@ function answersById(ids: readonly string[], entries: readonly SecretValueEntry[
   return found;
 }
 
+/** A read that failed, named by its cause's class (its message may quote more than it should). */
+function failed(what: string, cause: unknown): SecretError {
+  return new SecretError(`${what} failed (${cause instanceof Error ? cause.name : 'Error'})`, { cause });
+}
+
 /** Reads secrets with `client`, by default Secrets Manager from the environment, made on the first read. */
 export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): SecretFetcher {
   let reader = client;
@@ -73,8 +78,7 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
       reader ??= secretsManagerFromEnv();
       out = await reader.call<{ SecretString?: unknown }>('GetSecretValue', { SecretId: secretId });
     } catch (cause) {
-      const name = cause instanceof Error ? cause.name : 'Error';
-      throw new SecretError(`reading secret "${secretId}" failed (${name})`, { cause });
+      throw failed(`reading secret "${secretId}"`, cause);
     }
     if (typeof out.SecretString !== 'string') throw new SecretError(`secret "${secretId}" has no SecretString`);
     return out.SecretString;
@@ -93,11 +97,9 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
       const out = await client.call<{ SecretValues?: unknown }>('BatchGetSecretValue', { SecretIdList: chunk }, { abortSignal });
       return answersById(chunk, Array.isArray(out.SecretValues) ? (out.SecretValues as SecretValueEntry[]) : []);
     }));
-    const failed = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
-    if (failed && answers.every((a) => a.status === 'rejected')) {
-      const cause: unknown = failed.reason;
-      const name = cause instanceof Error ? cause.name : 'Error';
-      throw new SecretError(`reading ${secretIds.length} secrets at once failed (${name})`, { cause });
+    const rejected = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+    if (rejected && answers.every((a) => a.status === 'rejected')) {
+      throw failed(`reading ${secretIds.length} secrets at once`, rejected.reason);
     }
     return new Map(answers.flatMap((a) => (a.status === 'fulfilled' ? [...a.value] : [])));
   };

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../../functions/manifest.js';
-import { bundleFunction } from '../../infra/bundle.js';
+import { bundleFunction, loadedWithEntry } from '../../infra/bundle.js';
 import { generateSigningGenerationSync } from '../../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../support/secrets-manager.js';
 
@@ -27,17 +27,8 @@ const readsSecrets = (name: FunctionName) => {
   return keyRing || clientSecrets || signingKeys !== false;
 };
 
-/** The inputs (source files) of the entry and of every output it imports statically: what loads before the entry's code runs. */
-function loadedFirst(meta: Metafile): string[] {
-  const seen = new Set<string>();
-  const visit = (file: string) => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    for (const i of meta.outputs[file]!.imports) if (i.kind === 'import-statement' && meta.outputs[i.path]) visit(i.path);
-  };
-  visit(Object.keys(meta.outputs).find((f) => meta.outputs[f]!.entryPoint)!);
-  return [...seen].flatMap((f) => Object.keys(meta.outputs[f]!.inputs));
-}
+/** The inputs (source files) of what loads before the entry's code runs. */
+const loadedFirst = (meta: Metafile) => loadedWithEntry(meta).flatMap((f) => Object.keys(meta.outputs[f]!.inputs));
 
 describe('the bundles', () => {
   it.each(FUNCTION_NAMES)('%s: a secret reader loads its routes and the runtime by a dynamic import, after the reads start; the others are one file', (name) => {
