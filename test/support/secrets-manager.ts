@@ -67,10 +67,13 @@ export async function secretsManagerStandIn(secrets: Record<string, string>, opt
       }
       const { status, body } = answer(operation, input);
       const text = JSON.stringify(body);
-      setTimeout(() => {
+      const send = () => {
         res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': '11111111-2222-3333-4444-555555555555' });
         res.end(text);
-      }, options.latencyMs ?? 0);
+      };
+      // On loopback (no latency) at once: a timer of 0 ms still waits for the next turn of the timers.
+      if (options.latencyMs) setTimeout(send, options.latencyMs);
+      else send();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
