@@ -18,6 +18,10 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { SECRET_IDS_ENV } from '../functions/handler.js';
+import { functionSpec, type FunctionName } from '../functions/manifest.js';
+import { secretsReadBy } from '../functions/serve.js';
+import { parseConfig } from '../lib/config/parse.js';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../test/support/secrets-manager.js';
 import { median, round } from './stats.js';
@@ -71,11 +75,16 @@ export const BENCH_CONFIG = JSON.stringify({
   signingKeys: { secretsManager: 'broker/signing-keys' },
 });
 
-/** The environment of a function `fn` in Lambda, its Secrets Manager at `secretsUrl`. */
-export function lambdaEnv(fn: string, secretsUrl: string): NodeJS.ProcessEnv {
+/**
+ * The environment of a function `fn` in Lambda, its Secrets Manager at `secretsUrl`: with the
+ * secret ids the stack writes for it (`BROKER_SECRET_IDS`, infra/constructs/broker-function.ts).
+ */
+export function lambdaEnv(fn: FunctionName, secretsUrl: string): NodeJS.ProcessEnv {
+  const secretIds = secretsReadBy(functionSpec(fn).secrets, parseConfig(JSON.parse(BENCH_CONFIG), { runtime: 'lambda' }));
   return {
     PATH: process.env['PATH'], BROKER_CONFIG_JSON: BENCH_CONFIG, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
     DYNAMODB_TABLE: 't', AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_SESSION_TOKEN: 'bench',
+    ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: JSON.stringify(secretIds) } : {}),
   };
 }
 
@@ -87,7 +96,7 @@ const timedImportArgs = (file: string) => ['--no-warnings', '--input-type=module
  * `others`, those checkouts' bundles in the same rounds. `latencyMs` delays every Secrets Manager
  * answer, as a network would (0: loopback).
  */
-export async function coldStarts(root: string, functions: readonly string[], runs: number, options: { others?: readonly string[]; latencyMs?: number } = {}): Promise<ColdStartRow[]> {
+export async function coldStarts(root: string, functions: readonly FunctionName[], runs: number, options: { others?: readonly string[]; latencyMs?: number } = {}): Promise<ColdStartRow[]> {
   const others = options.others ?? [];
   const sm = await secretsManagerStandIn(BENCH_SECRETS, { latencyMs: options.latencyMs ?? 0 });
   const rows: ColdStartRow[] = [];

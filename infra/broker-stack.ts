@@ -14,7 +14,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { secretsReadBy } from '../functions/handler.js';
+import { secretsReadBy } from '../functions/serve.js';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../functions/manifest.js';
 import { clientSecretReferences, loadBrokerConfig, OperatorInputError, secretsManagerId, type BrokerConfigDocument } from './config.js';
 import { METRICS_SERVICE_ENV } from '../lib/metrics-names.js';
@@ -159,8 +159,8 @@ export class BrokerStack extends Stack {
       const fn = new BrokerFunction(this, `Fn-${name}`, {
         name,
         configFile,
-        // As the cold start reads them (functions/handler.ts): several ids, one BatchGetSecretValue.
-        readsSeveralSecrets: new Set(secretsReadBy(spec.secrets, config)).size > 1,
+        // What the cold start reads first thing (functions/handler.ts): several ids, one BatchGetSecretValue.
+        secretIds: secretsReadBy(spec.secrets, config),
         ...(usesTable ? { tableName: this.sessions.table.tableName } : {}),
         ...(spec.timeoutSeconds !== undefined ? { timeout: Duration.seconds(spec.timeoutSeconds) } : {}),
         memorySize: props.memorySize,

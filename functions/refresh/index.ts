@@ -1,8 +1,8 @@
 /** `POST /token` (native), `POST /refresh` and `GET /session` (web), `GET /jwks`. */
 import { secretsManagerFetcher } from '../../lib/secrets/secrets-manager.js';
-import { tableFromEnv } from '../../lib/store/dynamo-client.js';
+import { dynamoFromEnv } from '../../lib/store/dynamo-client.js';
 import { brokerHandler } from '../handler.js';
 
 // At module scope: a bad configuration fails the cold start, and the secrets functions/manifest.ts
 // says this function reads are read during init, while its routes (a chunk of their own) load.
-export const handler = await brokerHandler('refresh', () => import('./main.js'), { table: tableFromEnv, fetchSecret: secretsManagerFetcher });
+export const handler = await brokerHandler('refresh', () => import('./main.js'), { dynamo: dynamoFromEnv, fetchSecret: secretsManagerFetcher });

@@ -13,6 +13,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
+import { SECRET_IDS_ENV } from '../../functions/handler.js';
 import { FUNCTIONS, type FunctionName } from '../../functions/manifest.js';
 import { bundleFunction, ESBUILD_OPTIONS, PROJECT_ROOT } from '../bundle.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
@@ -83,12 +84,14 @@ export interface BrokerFunctionProps {
    */
   readonly tableName?: string;
   /**
-   * Whether the function's cold start reads several secrets (functions/handler.ts,
-   * `secretsReadBy`): it may then call `BatchGetSecretValue`, which reads them in one call.
+   * The Secrets Manager ids the function reads at cold start (`secretsReadBy`, functions/serve.ts),
+   * given to it as `BROKER_SECRET_IDS`: it starts reading them before the rest of its code loads
+   * (functions/handler.ts). With several it may call `BatchGetSecretValue`, which reads them in one
+   * call. The grants to read each are the stack's.
    *
-   * @default false
+   * @default - none
    */
-  readonly readsSeveralSecrets?: boolean;
+  readonly secretIds?: readonly string[];
   /**
    * The function's timeout.
    *
@@ -137,14 +140,16 @@ export class BrokerFunction extends Construct {
       description: `oauth broker ${props.name} function`,
     });
     this.logGroup.grantWrite(this.role);
-    if (props.readsSeveralSecrets) {
+    const secretIds = props.secretIds ?? [];
+    const readsSeveralSecrets = secretIds.length > 1;
+    if (readsSeveralSecrets) {
       // The cold start reads all the function's secrets in one call (functions/handler.ts).
       // BatchGetSecretValue has no resource-level permissions; it returns only the secrets the
       // role may also GetSecretValue, which the stack grants secret by secret.
       this.role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:BatchGetSecretValue'], resources: ['*'] }));
     }
     acknowledgeNag(this.role, 'AwsSolutions-IAM5[Resource::*]',
-      props.readsSeveralSecrets
+      readsSeveralSecrets
         ? 'Two statements have Resource "*", as neither action has resource-level permissions: X-Ray (xray:PutTraceSegments, xray:PutTelemetryRecords), which active tracing adds, and secretsmanager:BatchGetSecretValue, which returns only the secrets the role may GetSecretValue (granted per secret). A test asserts no other statement of a broker function has a wildcard resource.'
         : 'Only the X-Ray statement (xray:PutTraceSegments, xray:PutTelemetryRecords) that active tracing adds has Resource "*": X-Ray has no resource-level permissions. A test asserts no other statement of a broker function has a wildcard resource.');
 
@@ -187,6 +192,7 @@ export class BrokerFunction extends Construct {
         // error names and messages, not stacks. The map ships beside the bundle, for reading a
         // crash's stack offline.
         ...(props.tableName !== undefined ? { DYNAMODB_TABLE: props.tableName } : {}),
+        ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: JSON.stringify(secretIds) } : {}),
       },
     });
   }

@@ -21,12 +21,16 @@ import { signRequest, type AwsCredentials } from './sigv4.js';
 
 export type { AwsCredentials } from './sigv4.js';
 
-/** One attempt as sent: the operation, the signed headers, the JSON body; `signal` (the caller's) ends it. */
+/**
+ * One attempt as sent: the operation, the signed headers, the JSON body; `signal` (the caller's)
+ * ends it, and so does the call's `deadline` (epoch ms).
+ */
 export interface WireRequest {
   readonly operation: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
   readonly signal?: AbortSignal | undefined;
+  readonly deadline?: number | undefined;
 }
 
 export interface WireResponse {
@@ -66,6 +70,13 @@ export interface CallOptions {
    * `AbortError`.
    */
   readonly abortSignal?: AbortSignal | undefined;
+  /**
+   * When the whole call must be over, retries included (epoch milliseconds): the attempt in
+   * flight is cut then, no attempt or wait goes past it, and the call rejects with a
+   * `TimeoutError`. A plain time, where a timeout signal would cost a cold start about a
+   * millisecond of first-run code (`AbortSignal` and its event target).
+   */
+  readonly deadline?: number | undefined;
 }
 
 export interface AwsJsonClient {
@@ -167,7 +178,8 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
       reject(err);
     };
     request.signal?.addEventListener('abort', onAbort, { once: true });
-    whole = setTimeout(() => fail(timeoutError(`no answer within ${requestTimeoutMs} ms`)), requestTimeoutMs);
+    const timeoutMs = request.deadline === undefined ? requestTimeoutMs : Math.max(0, Math.min(requestTimeoutMs, request.deadline - Date.now()));
+    whole = setTimeout(() => fail(timeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('socket', (socket) => {
       if (!socket.connecting) return;
       connect = setTimeout(() => fail(timeoutError(`no connection within ${connectionTimeoutMs} ms`)), connectionTimeoutMs);
@@ -199,8 +211,11 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
       const body = JSON.stringify(input);
       const invocation = randomUUID();
       const signal = callOptions?.abortSignal;
+      const deadline = callOptions?.deadline;
+      const pastDeadline = () => deadline !== undefined && Date.now() >= deadline;
       for (let attempt = 1; ; attempt++) {
         if (signal?.aborted) throw Object.assign(abortError(), { $metadata: { attempts: attempt - 1 } });
+        if (pastDeadline()) throw Object.assign(timeoutError('the call\'s deadline has passed'), { $metadata: { attempts: attempt - 1 } });
         const headers: Record<string, string> = {
           'content-type': contentType,
           'x-amz-target': `${options.targetPrefix}.${operation}`,
@@ -211,18 +226,19 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
         Object.assign(headers, signRequest({ method: 'POST', host: url.host, path, headers, body }, scope, options.credentials));
         let failure: Error & { $metadata?: { attempts?: number } };
         try {
-          const res = await send({ operation, headers, body, signal });
+          const res = await send({ operation, headers, body, signal, deadline });
           if (res.statusCode >= 200 && res.statusCode < 300) return (res.body ? JSON.parse(res.body) : {}) as T;
           failure = serviceError(res, attempt);
         } catch (err) {
           failure = err instanceof Error ? err : new Error(String(err));
         }
-        const retry = signal?.aborted ? undefined : classify(failure);
+        const retry = signal?.aborted || pastDeadline() ? undefined : classify(failure);
         if (!retry || attempt >= maxAttempts) {
           if (!(failure instanceof AwsServiceError)) Object.assign(failure, { $metadata: { ...failure.$metadata, attempts: attempt } });
           throw failure;
         }
-        await sleep(backoff(attempt - 1, retry === 'throttling'), signal).catch((err: Error) => {
+        const wait = backoff(attempt - 1, retry === 'throttling');
+        await sleep(deadline === undefined ? wait : Math.min(wait, Math.max(0, deadline - Date.now())), signal).catch((err: Error) => {
           throw Object.assign(err, { $metadata: { attempts: attempt } });
         });
       }

@@ -103,7 +103,7 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   } catch (err) {
     log.metric('login.failed', { LoginsFailed: 1 }, errorFields(err));
     if (!(err instanceof BrokerError)) {
-      // Not the user's doing: e.g. a client secret that cannot be read (SecretError names the
+      // Not the user's doing: e.g. a client secret that cannot be read (SecretReadError names the
       // reference, never its value). An error, so the operator's error alarm sees it.
       log.error('login.error', errorFields(err));
       return toApp('server_error', 'the login could not be completed', err);

@@ -6,7 +6,10 @@
  * ID tokens in refresh answers (OIDC Core §12.2) must keep `iss`, `sub`, `aud`, `azp` and
  * `auth_time` of the login's.
  */
-import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTPayload } from 'jose';
+// The classes themselves, not jose's `errors` namespace: a namespace object would put a helper in
+// a chunk of its own, which every function would load before its secret reads (functions/handler.ts).
+import { JOSEError, JWKSNoMatchingKey } from 'jose/errors';
 import type { Provider } from '../config/parse.js';
 import { TokenValidationError, UpstreamUnavailableError } from '../errors.js';
 import { upstreamRequest } from './http.js';
@@ -59,12 +62,12 @@ function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number
       } catch (cause) {
         throw new Error('the JSON Web Key Set could not be fetched', { cause });
       }
-      if (res.status !== 200) throw new errors.JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response');
+      if (res.status !== 200) throw new JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response');
       let json: unknown;
       try {
         json = JSON.parse(res.text);
       } catch (cause) {
-        throw new errors.JOSEError('Failed to parse the JSON Web Key Set HTTP response as JSON', { cause });
+        throw new JOSEError('Failed to parse the JSON Web Key Set HTTP response as JSON', { cause });
       }
       local = createLocalJWKSet(json as JSONWebKeySet);
       fetchedAt = Date.now();
@@ -77,7 +80,7 @@ function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number
     try {
       return await local!(header, token);
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey && !(fetchedAt !== undefined && Date.now() < fetchedAt + options.cooldownMs)) {
+      if (err instanceof JWKSNoMatchingKey && !(fetchedAt !== undefined && Date.now() < fetchedAt + options.cooldownMs)) {
         await reload();
         return local!(header, token);
       }

@@ -2,9 +2,17 @@
  * The Secrets Manager adapter: one `GetSecretValue` per read, and `BatchGetSecretValue` for the
  * secrets a cold start reads at once; string secrets only, through the small AWS JSON client
  * (awsJson1_1), with the function role's credentials from the environment.
+ *
+ * Part of what a function loads first (functions/handler.ts): it imports nothing of the broker but
+ * the AWS client, and only types from lib/secrets/secrets.ts.
  */
 import { createAwsJsonClient, credentialsFromEnv, endpointFor, regionFromEnv, type AwsJsonClient } from '../aws/json-client.js';
-import { SecretError, type SecretFetcher } from './secrets.js';
+import type { EarlyReads, SecretFetcher } from './secrets.js';
+
+/** A read from Secrets Manager that failed; named by its cause's class, never by the value. */
+export class SecretReadError extends Error {
+  override readonly name = 'SecretReadError';
+}
 
 /** Secrets Manager in this function's region (`AWS_REGION`; `AWS_ENDPOINT_URL_SECRETS_MANAGER` to point elsewhere). */
 export function secretsManagerFromEnv(env: NodeJS.ProcessEnv = process.env): AwsJsonClient {
@@ -65,8 +73,8 @@ function answersById(ids: readonly string[], entries: readonly SecretValueEntry[
 }
 
 /** A read that failed, named by its cause's class (its message may quote more than it should). */
-function failed(what: string, cause: unknown): SecretError {
-  return new SecretError(`${what} failed (${cause instanceof Error ? cause.name : 'Error'})`, { cause });
+function failed(what: string, cause: unknown): SecretReadError {
+  return new SecretReadError(`${what} failed (${cause instanceof Error ? cause.name : 'Error'})`, { cause });
 }
 
 /** Reads secrets with `client`, by default Secrets Manager from the environment, made on the first read. */
@@ -80,7 +88,7 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
     } catch (cause) {
       throw failed(`reading secret "${secretId}"`, cause);
     }
-    if (typeof out.SecretString !== 'string') throw new SecretError(`secret "${secretId}" has no SecretString`);
+    if (typeof out.SecretString !== 'string') throw new SecretReadError(`secret "${secretId}" has no SecretString`);
     return out.SecretString;
   };
   // The answer's `Errors` (a secret denied or missing) are left to each id's own read, which
@@ -91,10 +99,10 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
     for (let i = 0; i < secretIds.length; i += BATCH_LIMIT) chunks.push(secretIds.slice(i, i + BATCH_LIMIT));
     reader ??= secretsManagerFromEnv();
     const client = reader;
-    const abortSignal = AbortSignal.timeout(BATCH_BUDGET_MS);
+    const deadline = Date.now() + BATCH_BUDGET_MS;
     // Each chunk on its own: one that fails leaves its ids to their own reads, not the others'.
     const answers = await Promise.allSettled(chunks.map(async (chunk) => {
-      const out = await client.call<{ SecretValues?: unknown }>('BatchGetSecretValue', { SecretIdList: chunk }, { abortSignal });
+      const out = await client.call<{ SecretValues?: unknown }>('BatchGetSecretValue', { SecretIdList: chunk }, { deadline });
       return answersById(chunk, Array.isArray(out.SecretValues) ? (out.SecretValues as SecretValueEntry[]) : []);
     }));
     const rejected = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
@@ -104,4 +112,19 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
     return new Map(answers.flatMap((a) => (a.status === 'fulfilled' ? [...a.value] : [])));
   };
   return Object.assign(one, { many });
+}
+
+/**
+ * Starts reading `ids` at once, the first thing a cold start does (functions/handler.ts): several
+ * in one call where the fetcher has one, else each on its own. A read that fails leaves its id out
+ * of `values` (the resolver reads it again, and names the error then); a failed call for them all
+ * rejects `values`, which is marked handled here, since its taker comes later.
+ */
+export function readAtStart(fetchSecret: SecretFetcher, ids: readonly string[]): EarlyReads | undefined {
+  if (ids.length === 0) return undefined;
+  const values = ids.length > 1 && fetchSecret.many
+    ? fetchSecret.many(ids)
+    : Promise.all(ids.map((id) => fetchSecret(id).then((value): [string, string][] => [[id, value]], (): [string, string][] => []))).then((pairs) => new Map(pairs.flat()));
+  values.catch(() => undefined);
+  return { ids, values };
 }

@@ -18,6 +18,15 @@ export interface SecretFetcher {
   readonly many?: (secretIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
 }
 
+/**
+ * Reads already under way for `ids`: `values` brings what they could read, by id, and rejects only
+ * when a read of them all at once failed as a whole (`SecretFetcher.many`).
+ */
+export interface EarlyReads {
+  readonly ids: readonly string[];
+  readonly values: Promise<ReadonlyMap<string, string>>;
+}
+
 export class SecretError extends Error {
   override readonly name = 'SecretError';
 }
@@ -29,8 +38,12 @@ export interface SecretResolver {
    * has one (`many`): what a cold start reads, at once. An id that call does not return, or every
    * id if the call fails, is then read on its own, so a prefetch never makes a read fail that
    * would have succeeded. Returns at once; `resolve` waits for the reads it started.
+   *
+   * `started`: reads begun before this resolver was made (`readAtStart`, at the very start of a
+   * cold start). Its values are taken for the ids it covers, with the same fallback; the other
+   * ids are read as above, and what it read beyond `secretIds` is left unused.
    */
-  prefetch(secretIds: readonly string[]): void;
+  prefetch(secretIds: readonly string[], started?: EarlyReads): void;
   invalidate(ref: SecretRef): void;
   clear(): void;
 }
@@ -94,25 +107,31 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
       }
       return field;
     },
-    prefetch(secretIds) {
+    prefetch(secretIds, started) {
       const fetch = options.fetchSecret;
       const wanted = [...new Set(secretIds)].filter((id) => !fresh(id));
       if (!fetch || wanted.length === 0) return;
-      if (!fetch.many || wanted.length === 1) {
-        for (const id of wanted) void read(id);
+      // Each id from `reads` where it brought one, else read on its own.
+      const take = (ids: readonly string[], reads: Promise<ReadonlyMap<string, string>>) => {
+        const values = reads.catch((cause: unknown): ReadonlyMap<string, string> => {
+          try {
+            options.onBatchFailure?.(cause);
+          } catch {
+            // Telling is best effort: the reads one by one go ahead.
+          }
+          return new Map();
+        });
+        for (const id of ids) void remember(id, values.then((found) => (found.has(id) ? found.get(id)! : fetch(id))));
+      };
+      const early = started ? wanted.filter((id) => started.ids.includes(id)) : [];
+      if (started && early.length > 0) take(early, started.values);
+      const rest = wanted.filter((id) => !early.includes(id));
+      if (rest.length === 0) return;
+      if (!fetch.many || rest.length === 1) {
+        for (const id of rest) void read(id);
         return;
       }
-      const batch = fetch.many(wanted).catch((cause: unknown): ReadonlyMap<string, string> => {
-        try {
-          options.onBatchFailure?.(cause);
-        } catch {
-          // Telling is best effort: the reads one by one go ahead.
-        }
-        return new Map();
-      });
-      for (const id of wanted) {
-        void remember(id, batch.then((found) => (found.has(id) ? found.get(id)! : fetch(id))));
-      }
+      take(rest, fetch.many(rest));
     },
     invalidate(ref) {
       if ('secretsManager' in ref) cache.delete(ref.secretsManager);

@@ -4,7 +4,6 @@
  * (`DYNAMODB_TABLE`; `DYNAMODB_ENDPOINT` for a local DynamoDB).
  */
 import { createAwsJsonClient, credentialsFromEnv, endpointFor, fullJitter, regionFromEnv, type AwsCredentials, type AwsJsonClient, type AwsJsonClientOptions } from '../aws/json-client.js';
-import { createTable, type Table } from './table.js';
 
 /**
  * Without these a client waits on a hung connection far past the function timeout and the refresh
@@ -42,10 +41,15 @@ export function dynamoClient(options: DynamoClientOptions): AwsJsonClient {
 /** The credentials every local DynamoDB (dynalite, DynamoDB Local) accepts. */
 export const LOCAL_CREDENTIALS: AwsCredentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
-export function tableFromEnv(env: NodeJS.ProcessEnv = process.env): Table {
+/**
+ * The function's table from the environment: its name and a client (made into a `Table` by
+ * functions/serve.ts, `createTable`). Made in the first part of a cold start (functions/handler.ts),
+ * which imports nothing from lib/store/table.ts but types.
+ */
+export function dynamoFromEnv(env: NodeJS.ProcessEnv = process.env): { readonly name: string; readonly client: AwsJsonClient } {
   const local = env['DYNAMODB_ENDPOINT'];
   const client = local
     ? dynamoClient({ endpoint: local, region: env['AWS_REGION'] ?? 'local', credentials: LOCAL_CREDENTIALS })
     : dynamoClient({ endpoint: endpointFor('dynamodb', 'DYNAMODB', regionFromEnv(env), env), region: regionFromEnv(env), credentials: credentialsFromEnv(env) });
-  return createTable(env['DYNAMODB_TABLE'] ?? 'oauth-broker', client);
+  return { name: env['DYNAMODB_TABLE'] ?? 'oauth-broker', client };
 }

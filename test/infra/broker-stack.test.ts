@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Stage, type App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { secretsReadBy } from '../../functions/handler.js';
+import { secretsReadBy } from '../../functions/serve.js';
+import { SECRET_IDS_ENV, secretIdsFromEnv } from '../../functions/handler.js';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../../functions/manifest.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { routeTable } from '../../infra/constructs/broker-api.js';
@@ -178,15 +179,20 @@ describe('functions', () => {
     expect(logGroup.Properties.RetentionInDays).toBe(30);
   });
 
-  it.each(FUNCTION_NAMES)('%s: the configuration file and, where it wires the table, DYNAMODB_TABLE', (name) => {
+  it.each(FUNCTION_NAMES)('%s: the configuration file, where it wires the table DYNAMODB_TABLE, and the secrets its cold start reads first', (name) => {
     const fn = template.toJSON()['Resources'][fnId(name)];
+    const secretIds = secretsReadBy(functionSpec(name).secrets, stack.brokerConfig.config);
     expect(fn.Properties.Environment.Variables).toEqual({
       BROKER_CONFIG: 'broker.config.json',
       LOG_LEVEL: 'info',
         // (issue 13) The metrics' Service dimension: the stack's own name.
         METRICS_SERVICE: 'OAuthBroker',
       ...(name === 'metadata' ? {} : { DYNAMODB_TABLE: { Ref: logicalId(stack.sessions.table) } }),
+      // As functions/handler.ts reads it: the ids its grants are for, a JSON array.
+      ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: JSON.stringify(secretIds) } : {}),
     });
+    if (name === 'start-login' || name === 'metadata') expect(secretIds).toEqual([]);
+    else expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: fn.Properties.Environment.Variables[SECRET_IDS_ENV] })).toEqual(secretIds);
   });
 
   it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle (an entry and its chunks), their source maps and the validated configuration', (name) => {
@@ -201,7 +207,7 @@ describe('functions', () => {
     // Its own bundle: the entry names its function (regression: CDK's bundling cache once gave
     // every function the first one's asset).
     expect(entry).toContain(`brokerHandler(${JSON.stringify(name)}`.replace('brokerHandler', ''));
-    expect(code).toHaveLength(name === 'start-login' || name === 'metadata' ? 1 : 3);
+    expect(code).toHaveLength(name === 'start-login' || name === 'metadata' ? 1 : 2);
     for (const file of code) {
       const text = readFileSync(path.join(assetDir, file), 'utf8');
       expect(text).not.toMatch(/from\s*["']@aws-sdk\//); // nothing left to the runtime's copy of the SDK

@@ -1,8 +1,8 @@
 /**
  * The bundles as they deploy (infra/bundle.ts, the CDK stack's code assets and `npm run build`):
- * a function that reads secrets starts reading them before the rest of its code loads, and its
- * cold start reads them all in one `BatchGetSecretValue`, run here from the bundle itself against
- * a Secrets Manager stand-in.
+ * a function that reads secrets starts reading them before the rest of its code loads (the ids
+ * the stack writes into `BROKER_SECRET_IDS`), and its cold start reads them all in one
+ * `BatchGetSecretValue`, run here from the bundle itself against a Secrets Manager stand-in.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -10,7 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SECRET_IDS_ENV } from '../../functions/handler.js';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../../functions/manifest.js';
+import { secretsReadBy } from '../../functions/serve.js';
+import { parseConfig } from '../../lib/config/parse.js';
 import { bundleFunction, loadedWithEntry } from '../../infra/bundle.js';
 import { generateSigningGenerationSync } from '../../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../support/secrets-manager.js';
@@ -41,15 +44,18 @@ describe('the bundles', () => {
       expect(code).toEqual(['index.mjs']);
       return;
     }
-    expect(code).toHaveLength(3);
+    // Two files: nothing shared, so no third file (loaded first) for what both would import.
+    expect(code).toHaveLength(2);
+    expect(loadedWithEntry(meta).map((f) => path.basename(f))).toEqual(['index.mjs']);
     const dynamic = entry.imports.filter((i) => i.kind === 'dynamic-import').map((i) => path.basename(i.path));
     expect(dynamic).toHaveLength(1);
     expect(dynamic[0]).toMatch(/^main-[A-Z0-9]+\.mjs$/);
-    const first = loadedFirst(meta);
-    // What starts the reads: the configuration's parser and the Secrets Manager client.
-    expect(first).toEqual(expect.arrayContaining(['lib/config/parse.ts', 'lib/secrets/secrets-manager.ts', 'lib/aws/json-client.ts', 'functions/handler.ts']));
-    // What waits for the dynamic import: jose, the routes, the broker and the runtime.
-    expect(first.filter((f) => /node_modules\/jose\/|^lib\/(routes|broker|oauth|oidc)\/|^lib\/runtime\.ts$|^functions\/serve\.ts$/.test(f))).toEqual([]);
+    // What starts the reads, and nothing else: the Secrets Manager client, the AWS JSON client and
+    // SigV4, the DynamoDB client it hands on. The configuration's parser, jose, the routes, the
+    // broker and the runtime wait for the dynamic import.
+    expect(loadedFirst(meta).sort()).toEqual([
+      'functions/handler.ts', `functions/${name}/index.ts`, 'lib/aws/json-client.ts', 'lib/aws/sigv4.ts', 'lib/secrets/secrets-manager.ts', 'lib/store/dynamo-client.ts',
+    ].sort());
   });
 });
 
@@ -72,13 +78,20 @@ describe('a cold start from the bundle', () => {
     requestContext: { http: { method: 'GET', path: '/jwks' }, requestId: 'r1' }, isBase64Encoded: false,
   };
 
-  /** Imports the refresh bundle in a fresh process as Lambda would, and answers `GET /jwks` with it. */
-  const jwksFromBundle = (secretsUrl: string) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
+  /** What the stack writes into the refresh function's `BROKER_SECRET_IDS` for `config`. */
+  const readFirst = JSON.stringify(secretsReadBy(functionSpec('refresh').secrets, parseConfig(JSON.parse(config), { runtime: 'lambda' })));
+
+  /**
+   * Imports the refresh bundle in a fresh process as Lambda would, and answers `GET /jwks` with
+   * it; its `BROKER_SECRET_IDS` is the stack's unless `secretIds` says otherwise (null: unset).
+   */
+  const jwksFromBundle = (secretsUrl: string, secretIds: string | null = readFirst) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
     const file = path.join(dir, 'refresh', 'index.mjs');
     const child = spawn(process.execPath, ['--input-type=module', '-e', `const { handler } = await import(${JSON.stringify(file)}); console.log(JSON.stringify(await handler(${JSON.stringify(event)})));`], {
       env: {
         PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: 'refresh', AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b',
+        ...(secretIds === null ? {} : { [SECRET_IDS_ENV]: secretIds }),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -93,13 +106,43 @@ describe('a cold start from the bundle', () => {
   };
   const published = Object.keys((JSON.parse(signing) as { keys: Record<string, unknown> }).keys).sort();
 
+  const allIds = ['broker/keys', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:broker/signing-keys', 'broker/op'];
+
   it('reads the key ring, the signing keys (a partial ARN) and the client secret in one BatchGetSecretValue, and serves', async () => {
+    expect(JSON.parse(readFirst)).toEqual(allIds);
     const sm = await secretsManagerStandIn(secrets);
     try {
       const out = await jwksFromBundle(sm.url);
       expect(out.status).toBe(0);
       expect(keyIds(out.stdout)).toEqual(published);
-      expect(sm.calls).toEqual([{ operation: 'BatchGetSecretValue', ids: ['broker/keys', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:broker/signing-keys', 'broker/op'] }]);
+      expect(sm.calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
+    } finally {
+      await sm.close();
+    }
+  });
+
+  it('without BROKER_SECRET_IDS, reads what the configuration names, still in one call, once it is parsed', async () => {
+    const sm = await secretsManagerStandIn(secrets);
+    try {
+      const out = await jwksFromBundle(sm.url, null);
+      expect(out.status).toBe(0);
+      expect(keyIds(out.stdout)).toEqual(published);
+      expect(sm.calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
+    } finally {
+      await sm.close();
+    }
+  });
+
+  it('with BROKER_SECRET_IDS out of step with the configuration, serves with the configuration\'s secrets: what the environment missed is read after', async () => {
+    const sm = await secretsManagerStandIn(secrets);
+    try {
+      const out = await jwksFromBundle(sm.url, JSON.stringify(['broker/keys', 'broker/gone']));
+      expect(out.status).toBe(0);
+      expect(keyIds(out.stdout)).toEqual(published);
+      expect(sm.calls).toEqual([
+        { operation: 'BatchGetSecretValue', ids: ['broker/keys', 'broker/gone'] },
+        { operation: 'BatchGetSecretValue', ids: allIds.slice(1) },
+      ]);
     } finally {
       await sm.close();
     }

@@ -157,6 +157,28 @@ describe('AWS JSON client: failures', () => {
     expect(attempts).toBe(before);
   });
 
+  it('a deadline cuts the attempt in flight, and no retry or backoff goes past it: TimeoutError', async () => {
+    let attempts = 0;
+    const silent = await serve(() => void attempts++);
+    const started = Date.now();
+    const cut = await rejection(client(silent, { requestTimeoutMs: 10_000, maxAttempts: 3 }).call('GetItem', {}, { deadline: Date.now() + 150 }));
+    expect(cut).toMatchObject({ name: 'TimeoutError', code: 'ETIMEDOUT' });
+    expect(attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    let failing = 0;
+    const busy = await serve((_req, res) => {
+      failing++;
+      answer(res, 500, { __type: 'InternalServerError', message: 'oops' });
+    });
+    // A backoff of 5 s is cut to what is left of the deadline, and then no attempt follows.
+    const after = await rejection(client(busy, { backoff: () => 5_000, maxAttempts: 3 }).call('GetItem', {}, { deadline: Date.now() + 200 }));
+    expect(after).toMatchObject({ name: 'TimeoutError', $metadata: { attempts: 1 } });
+    expect(failing).toBe(1);
+    const passed = await rejection(client(busy).call('GetItem', {}, { deadline: Date.now() - 1 }));
+    expect(passed).toMatchObject({ name: 'TimeoutError', $metadata: { attempts: 0 } });
+    expect(failing).toBe(1);
+  });
+
   it('fails closed without credentials in the environment, naming them', () => {
     expect(() => credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a' })).toThrow(/AWS_SECRET_ACCESS_KEY/);
     expect(credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_SESSION_TOKEN: 'c' })).toEqual({ accessKeyId: 'a', secretAccessKey: 'b', sessionToken: 'c' });

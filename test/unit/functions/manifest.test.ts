@@ -9,14 +9,15 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { secretsReadBy, type FunctionRoutes, type FunctionWiring } from '../../../functions/handler.js';
+import { SECRET_IDS_ENV, secretIdsFromEnv, type FunctionRoutes, type FunctionWiring } from '../../../functions/handler.js';
+import { secretsReadBy } from '../../../functions/serve.js';
 import { parseConfig } from '../../../lib/config/parse.js';
 import { FUNCTION_NAMES, FUNCTIONS, functionSpec, type RouteKeyOf } from '../../../functions/manifest.js';
 import { routes as logoutRoutes } from '../../../functions/logout/routes.js';
 import { API_PROXY_PREFIX, CORS_PATHS, corsRuleFor } from '../../../lib/http/cors.js';
 import { loginRoute } from '../../../lib/routes/login.js';
 import { allows } from '../../../lib/store/scoped-table.js';
-import { tableFromEnv } from '../../../lib/store/dynamo-client.js';
+import { dynamoFromEnv } from '../../../lib/store/dynamo-client.js';
 import { KEY_PREFIXES, SESSION_INDEXES } from '../../../lib/store/table.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
@@ -34,17 +35,17 @@ describe('the compiler keeps the manifest and the code in step', () => {
     expect([extra, missing]).toHaveLength(2);
   });
 
-  it('an entry point wires a table exactly when the manifest grants items, a secret fetcher exactly when it grants secrets', () => {
-    expectTypeOf<{ table: typeof tableFromEnv }>().toExtend<FunctionWiring<'start-login'>>();
+  it('an entry point wires a DynamoDB client exactly when the manifest grants items, a secret fetcher exactly when it grants secrets', () => {
+    expectTypeOf<{ dynamo: typeof dynamoFromEnv }>().toExtend<FunctionWiring<'start-login'>>();
     // start-login reads no secret:
     // @ts-expect-error fetchSecret is not allowed
-    const secretForStartLogin: FunctionWiring<'start-login'> = { table: tableFromEnv, fetchSecret: () => async () => '' };
+    const secretForStartLogin: FunctionWiring<'start-login'> = { dynamo: dynamoFromEnv, fetchSecret: () => async () => '' };
     // refresh uses the table and secrets:
-    // @ts-expect-error table and fetchSecret are required
+    // @ts-expect-error dynamo and fetchSecret are required
     const nothingForRefresh: FunctionWiring<'refresh'> = {};
-    // metadata uses neither (and so bundles no SDK):
-    // @ts-expect-error table is not allowed
-    const tableForMetadata: FunctionWiring<'metadata'> = { table: tableFromEnv };
+    // metadata uses neither (and so bundles no AWS client):
+    // @ts-expect-error dynamo is not allowed
+    const tableForMetadata: FunctionWiring<'metadata'> = { dynamo: dynamoFromEnv };
     expect([secretForStartLogin, nothingForRefresh, tableForMetadata]).toHaveLength(3);
   });
 });
@@ -73,7 +74,7 @@ describe('the manifest', () => {
   });
 });
 
-describe('the secrets a cold start reads (functions/handler.ts), from the manifest', () => {
+describe('the secrets a cold start reads (functions/serve.ts, written to BROKER_SECRET_IDS by the stack), from the manifest', () => {
   const config = parseConfig({
     publicUrl: 'https://auth.example.com',
     providers: {
@@ -97,6 +98,14 @@ describe('the secrets a cold start reads (functions/handler.ts), from the manife
       proxy: ['keys', 'idp/a', 'idp/b'],
       'backchannel-logout': ['keys'],
     });
+  });
+
+  it('reach the first part of the cold start as the stack writes them (BROKER_SECRET_IDS, a JSON array); anything else there is no list', () => {
+    const ids = secretsReadBy(functionSpec('refresh').secrets, config);
+    expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: JSON.stringify(ids) })).toEqual(ids);
+    for (const bad of [undefined, '', 'keys,signing', '{"keys":1}', '["keys",2]', '["keys",""]', '[']) {
+      expect(secretIdsFromEnv(bad === undefined ? {} : { [SECRET_IDS_ENV]: bad })).toEqual([]);
+    }
   });
 
   it('leave out secrets that do not come from Secrets Manager (local runs)', () => {

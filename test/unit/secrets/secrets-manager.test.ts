@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsJsonClient, type AwsJsonClient } from '../../../lib/aws/json-client.js';
 import { rejectionOf } from '../../support/errors.js';
-import { secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
-import { SecretError } from '../../../lib/secrets/secrets.js';
+import { readAtStart, SecretReadError, secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
 
 interface SeenRequest {
   readonly method: string | undefined;
@@ -71,10 +70,10 @@ function client(at = endpoint): AwsJsonClient {
   });
 }
 
-const secretError = (promise: Promise<unknown>): Promise<SecretError> => rejectionOf(promise, SecretError);
+const secretError = (promise: Promise<unknown>): Promise<SecretReadError> => rejectionOf(promise, SecretReadError);
 
 describe('secretsManagerFetcher: failures', () => {
-  it('maps a ResourceNotFoundException to SecretError naming the secret and the cause', async () => {
+  it('maps a ResourceNotFoundException to SecretReadError naming the secret and the cause', async () => {
     answer = () => ({ status: 400, json: { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." } });
     const err = await secretError(secretsManagerFetcher(client())('missing'));
     expect(err.message).toContain('"missing"');
@@ -83,7 +82,7 @@ describe('secretsManagerFetcher: failures', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('maps an AccessDeniedException to SecretError', async () => {
+  it('maps an AccessDeniedException to SecretReadError', async () => {
     answer = () => ({ status: 400, json: { __type: 'AccessDeniedException', message: 'not authorized' } });
     expect((await secretError(secretsManagerFetcher(client())('x'))).message).toContain('AccessDeniedException');
   });
@@ -93,7 +92,7 @@ describe('secretsManagerFetcher: failures', () => {
     expect((await secretError(secretsManagerFetcher(client())('x'))).message).toMatch(/no SecretString/);
   });
 
-  it('maps an unreachable endpoint to SecretError', async () => {
+  it('maps an unreachable endpoint to SecretReadError', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
@@ -165,7 +164,7 @@ describe('secretsManagerFetcher: many (BatchGetSecretValue)', () => {
     expect(seen.map((r) => (JSON.parse(r.body) as { SecretIdList: string[] }).SecretIdList.length).sort((a, b) => a - b)).toEqual([5, 20, 20]);
   });
 
-  it('rejects with a SecretError naming the cause when the call fails as a whole (e.g. no batch permission)', async () => {
+  it('rejects with a SecretReadError naming the cause when the call fails as a whole (e.g. no batch permission)', async () => {
     answer = () => ({ status: 400, json: { __type: 'AccessDeniedException', message: 'not authorized to perform: secretsmanager:BatchGetSecretValue' } });
     const err = await secretError(secretsManagerFetcher(client()).many!(['a', 'b']));
     expect(err.message).toBe('reading 2 secrets at once failed (AccessDeniedException)');
@@ -217,3 +216,38 @@ describe('secretsManagerFetcher: many (BatchGetSecretValue)', () => {
   });
 });
 
+describe('readAtStart (the first thing a cold start does)', () => {
+  const entry = (name: string, value: string) => ({ ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-AbCdEf`, Name: name, SecretString: value });
+
+  it('reads several ids in one BatchGetSecretValue, and nothing when there are none', async () => {
+    answer = () => ({ status: 200, json: { SecretValues: [entry('keys', 'k'), entry('signing', 's')], Errors: [] } });
+    expect(readAtStart(secretsManagerFetcher(client()), [])).toBeUndefined();
+    const early = readAtStart(secretsManagerFetcher(client()), ['keys', 'signing'])!;
+    expect(early.ids).toEqual(['keys', 'signing']);
+    expect(Object.fromEntries(await early.values)).toEqual({ keys: 'k', signing: 's' });
+    expect(seen.map((r) => r.headers['x-amz-target'])).toEqual(['secretsmanager.BatchGetSecretValue']);
+  });
+
+  it('reads a single id with GetSecretValue; a read that fails leaves it out (its own read later names the error)', async () => {
+    answer = () => ({ status: 200, json: { ARN: 'arn', Name: 'keys', SecretString: 'k' } });
+    expect(Object.fromEntries(await readAtStart(secretsManagerFetcher(client()), ['keys'])!.values)).toEqual({ keys: 'k' });
+    answer = () => ({ status: 400, json: { __type: 'ResourceNotFoundException', message: 'not found' } });
+    expect(Object.fromEntries(await readAtStart(secretsManagerFetcher(client()), ['keys'])!.values)).toEqual({});
+    expect(seen.map((r) => r.headers['x-amz-target'])).toEqual(['secretsmanager.GetSecretValue', 'secretsmanager.GetSecretValue']);
+  });
+
+  it('rejects `values` when the batch fails as a whole, without an unhandled rejection before its taker comes', async () => {
+    answer = () => ({ status: 400, json: { __type: 'AccessDeniedException', message: 'not authorized' } });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const early = readAtStart(secretsManagerFetcher(client()), ['keys', 'signing'])!;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect((await secretError(early.values)).message).toContain('AccessDeniedException');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

@@ -235,3 +235,47 @@ describe('createSecretResolver: prefetch', () => {
     await secretError(resolver.resolve({ secretsManager: 'a' }));
   });
 });
+
+describe('createSecretResolver: prefetch with reads already started (the first part of a cold start)', () => {
+  const started = (ids: string[], values: Record<string, string> | Error) => ({
+    ids,
+    values: values instanceof Error ? Promise.reject(values) : Promise.resolve(new Map(Object.entries(values))),
+  });
+
+  it('takes the started reads\' values for the ids they cover, and reads nothing more', async () => {
+    const { calls, batches, fetchSecret } = batchingFetcher({ keys: 'stale k', signing: 'stale s' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    resolver.prefetch(['keys', 'signing'], started(['keys', 'signing'], { keys: 'k', signing: 's' }));
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(await resolver.resolve({ secretsManager: 'signing' })).toBe('s');
+    expect([calls, batches]).toEqual([[], []]);
+  });
+
+  it('reads what they did not cover in one batch, and leaves unused what they read beyond the ids asked for', async () => {
+    const { calls, batches, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's', idp: 'c' });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    resolver.prefetch(['keys', 'signing', 'idp'], started(['keys', 'gone'], { keys: 'k', gone: 'old' }));
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(await resolver.resolve({ secretsManager: 'idp' })).toBe('c');
+    expect(batches).toEqual([['signing', 'idp']]);
+    // Not taken: a later read of it goes to the store.
+    await rejectionOf(resolver.resolve({ secretsManager: 'gone' }), BrokerUnavailableError);
+    expect(calls).toEqual(['gone']);
+  });
+
+  it('reads on its own an id they did not bring, and all of them, said once, when they failed as a whole', async () => {
+    const failures: unknown[] = [];
+    const { calls, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's' });
+    const missing = createSecretResolver({ fetchSecret, env: {}, now: clock().now });
+    missing.prefetch(['keys', 'signing'], started(['keys', 'signing'], { keys: 'k' }));
+    expect(await missing.resolve({ secretsManager: 'signing' })).toBe('s');
+    expect(calls).toEqual(['signing']);
+    const denied = new Error('AccessDeniedException');
+    const failed = createSecretResolver({ fetchSecret, env: {}, now: clock().now, onBatchFailure: (cause) => failures.push(cause) });
+    failed.prefetch(['keys', 'signing'], started(['keys', 'signing'], denied));
+    expect(await failed.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(await failed.resolve({ secretsManager: 'signing' })).toBe('s');
+    expect(calls.slice(1).sort()).toEqual(['keys', 'signing']);
+    expect(failures).toEqual([denied]);
+  });
+});
