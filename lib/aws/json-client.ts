@@ -72,9 +72,9 @@ export interface CallOptions {
   readonly abortSignal?: AbortSignal | undefined;
   /**
    * When the whole call must be over, retries included (epoch milliseconds): the attempt in
-   * flight is cut then, no attempt or wait goes past it, and the call rejects with a
-   * `TimeoutError`. A plain time, where a timeout signal would cost a cold start about a
-   * millisecond of first-run code (`AbortSignal` and its event target).
+   * flight is cut then, a retry whose backoff would end at or past it is not made, and the call
+   * rejects with a `TimeoutError`. A plain time, where a timeout signal would cost a cold start
+   * about a millisecond of first-run code (`AbortSignal` and its event target).
    */
   readonly deadline?: number | undefined;
 }
@@ -238,7 +238,11 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
           throw failure;
         }
         const wait = backoff(attempt - 1, retry === 'throttling');
-        await sleep(deadline === undefined ? wait : Math.min(wait, Math.max(0, deadline - Date.now())), signal).catch((err: Error) => {
+        // A retry that could only start at or past the deadline is not made: the caller hears at once.
+        if (deadline !== undefined && Date.now() + wait >= deadline) {
+          throw Object.assign(timeoutError(`no retry fits before the call's deadline (${failure.name})`), { cause: failure, $metadata: { attempts: attempt } });
+        }
+        await sleep(wait, signal).catch((err: Error) => {
           throw Object.assign(err, { $metadata: { attempts: attempt } });
         });
       }

@@ -108,58 +108,40 @@ describe('a cold start from the bundle', () => {
 
   const allIds = ['broker/keys', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:broker/signing-keys', 'broker/op'];
 
-  it('reads the key ring, the signing keys (a partial ARN) and the client secret in one BatchGetSecretValue, and serves', async () => {
-    expect(JSON.parse(readFirst)).toEqual(allIds);
-    const sm = await secretsManagerStandIn(secrets);
+  /** A cold start of the refresh bundle against a stand-in made with `options`: its output, having served `/jwks`, and the stand-in's calls. */
+  const coldStart = async (secretIds?: string | null, options?: Parameters<typeof secretsManagerStandIn>[1]) => {
+    const sm = await secretsManagerStandIn(secrets, options);
     try {
-      const out = await jwksFromBundle(sm.url);
+      const out = await jwksFromBundle(sm.url, secretIds);
       expect(out.status).toBe(0);
       expect(keyIds(out.stdout)).toEqual(published);
-      expect(sm.calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
+      return { stdout: out.stdout, calls: sm.calls };
     } finally {
       await sm.close();
     }
+  };
+
+  it('reads the key ring, the signing keys (a partial ARN) and the client secret in one BatchGetSecretValue, and serves', async () => {
+    expect(JSON.parse(readFirst)).toEqual(allIds);
+    expect((await coldStart()).calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
   });
 
   it('without BROKER_SECRET_IDS, reads what the configuration names, still in one call, once it is parsed', async () => {
-    const sm = await secretsManagerStandIn(secrets);
-    try {
-      const out = await jwksFromBundle(sm.url, null);
-      expect(out.status).toBe(0);
-      expect(keyIds(out.stdout)).toEqual(published);
-      expect(sm.calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
-    } finally {
-      await sm.close();
-    }
+    expect((await coldStart(null)).calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
   });
 
   it('with BROKER_SECRET_IDS out of step with the configuration, serves with the configuration\'s secrets: what the environment missed is read after', async () => {
-    const sm = await secretsManagerStandIn(secrets);
-    try {
-      const out = await jwksFromBundle(sm.url, JSON.stringify(['broker/keys', 'broker/gone']));
-      expect(out.status).toBe(0);
-      expect(keyIds(out.stdout)).toEqual(published);
-      expect(sm.calls).toEqual([
-        { operation: 'BatchGetSecretValue', ids: ['broker/keys', 'broker/gone'] },
-        { operation: 'BatchGetSecretValue', ids: allIds.slice(1) },
-      ]);
-    } finally {
-      await sm.close();
-    }
+    expect((await coldStart(JSON.stringify(['broker/keys', 'broker/gone']))).calls).toEqual([
+      { operation: 'BatchGetSecretValue', ids: ['broker/keys', 'broker/gone'] },
+      { operation: 'BatchGetSecretValue', ids: allIds.slice(1) },
+    ]);
   });
 
   it('without the batch permission, reads them one by one, says so once, and serves', async () => {
-    const sm = await secretsManagerStandIn(secrets, { denyBatch: true });
-    try {
-      const out = await jwksFromBundle(sm.url);
-      expect(out.status).toBe(0);
-      expect(keyIds(out.stdout)).toEqual(published);
-      expect(sm.calls.map((c) => c.operation)).toEqual(['BatchGetSecretValue', 'GetSecretValue', 'GetSecretValue', 'GetSecretValue']);
-      const warnings = out.stdout.split('\n').filter((line) => line.includes('secrets.batch_failed'));
-      expect(warnings).toHaveLength(1);
-      expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 'warn', event: 'secrets.batch_failed', error: 'AccessDeniedException' });
-    } finally {
-      await sm.close();
-    }
+    const { stdout, calls } = await coldStart(undefined, { denyBatch: true });
+    expect(calls.map((c) => c.operation)).toEqual(['BatchGetSecretValue', 'GetSecretValue', 'GetSecretValue', 'GetSecretValue']);
+    const warnings = stdout.split('\n').filter((line) => line.includes('secrets.batch_failed'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 'warn', event: 'secrets.batch_failed', error: 'AccessDeniedException' });
   });
 });

@@ -170,9 +170,12 @@ describe('AWS JSON client: failures', () => {
       failing++;
       answer(res, 500, { __type: 'InternalServerError', message: 'oops' });
     });
-    // A backoff of 5 s is cut to what is left of the deadline, and then no attempt follows.
-    const after = await rejection(client(busy, { backoff: () => 5_000, maxAttempts: 3 }).call('GetItem', {}, { deadline: Date.now() + 200 }));
+    // A retry whose backoff (5 s) would end past the deadline is not made: the call fails at once.
+    const before = Date.now();
+    const after = await rejection(client(busy, { backoff: () => 5_000, maxAttempts: 3 }).call('GetItem', {}, { deadline: Date.now() + 5_000 }));
     expect(after).toMatchObject({ name: 'TimeoutError', $metadata: { attempts: 1 } });
+    expect((after.cause as Error).name).toBe('InternalServerError');
+    expect(Date.now() - before).toBeLessThan(4_000); // not held until the deadline
     expect(failing).toBe(1);
     const passed = await rejection(client(busy).call('GetItem', {}, { deadline: Date.now() - 1 }));
     expect(passed).toMatchObject({ name: 'TimeoutError', $metadata: { attempts: 0 } });
