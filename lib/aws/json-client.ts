@@ -72,8 +72,8 @@ export interface CallOptions {
   readonly abortSignal?: AbortSignal | undefined;
   /**
    * When the whole call must be over, retries included (epoch milliseconds): the attempt in
-   * flight is cut then, a retry whose backoff would end at or past it is not made, and the call
-   * rejects with a `TimeoutError`. A plain time, where a timeout signal would cost a cold start
+   * flight is cut then, no attempt starts within 5 ms of it (a retry whose backoff would end
+   * there is not waited for), and the call rejects with a `TimeoutError`. A plain time, where a timeout signal would cost a cold start
    * about a millisecond of first-run code (`AbortSignal` and its event target).
    */
   readonly deadline?: number | undefined;
@@ -119,6 +119,9 @@ function classify(err: unknown): Retry {
 /** The SDK's standard backoff: full jitter, doubling from `base` ms, at most 20 s. */
 export const fullJitter = (base: number, throttledBase = 1_000) => (retry: number, throttled: boolean): number =>
   Math.floor(Math.random() * Math.min(20_000, (throttled ? throttledBase : base) * 2 ** retry));
+
+/** The least time left before a call's deadline for an attempt to start (`CallOptions.deadline`). */
+const MIN_ATTEMPT_MS = 5;
 
 export function timeoutError(message: string): Error {
   return Object.assign(new Error(message), { name: 'TimeoutError', code: 'ETIMEDOUT' });
@@ -212,7 +215,9 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
       const invocation = randomUUID();
       const signal = callOptions?.abortSignal;
       const deadline = callOptions?.deadline;
-      const pastDeadline = () => deadline !== undefined && Date.now() >= deadline;
+      // An attempt with less than this left could not be answered anyway (and a timer may wake a
+      // millisecond before the clock reads its time).
+      const pastDeadline = (after = 0) => deadline !== undefined && Date.now() + after > deadline - MIN_ATTEMPT_MS;
       for (let attempt = 1; ; attempt++) {
         if (signal?.aborted) throw Object.assign(abortError(), { $metadata: { attempts: attempt - 1 } });
         if (pastDeadline()) throw Object.assign(timeoutError('the call\'s deadline has passed'), { $metadata: { attempts: attempt - 1 } });
@@ -239,7 +244,7 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
         }
         const wait = backoff(attempt - 1, retry === 'throttling');
         // A retry that could only start at or past the deadline is not made: the caller hears at once.
-        if (deadline !== undefined && Date.now() + wait >= deadline) {
+        if (pastDeadline(wait)) {
           throw Object.assign(timeoutError(`no retry fits before the call's deadline (${failure.name})`), { cause: failure, $metadata: { attempts: attempt } });
         }
         await sleep(wait, signal).catch((err: Error) => {
