@@ -11,8 +11,7 @@ import type { Client } from '../config/parse.js';
 import { InvalidRequestError } from '../errors.js';
 import { verifyIdTokenHint } from '../oidc/id-token-hint.js';
 import type { Runtime } from '../runtime.js';
-import { findSessionOf } from '../store/sessions.js';
-import { endHeldSession } from './logout.js';
+import { endSessionFor } from './logout.js';
 import { single, withParams } from './params.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
 import { MAX_STATE_LENGTH } from './start-login.js';
@@ -48,13 +47,12 @@ export async function endSession(rt: Runtime, query: URLSearchParams): Promise<E
   checkRedirect(client, redirectUri);
 
   // Read, revoke, then delete, as `POST /logout` does (lib/broker/logout.ts).
-  const held = await findSessionOf(rt.table, verified.sid, { kind: 'client', clientId: client.id, provider: verified.idp });
-  const s = held ? await endHeldSession(rt, held) : undefined;
+  const { ended, session: s } = await endSessionFor(rt, verified.sid, { kind: 'client', clientId: client.id, provider: verified.idp });
   if (s) rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider, via: 'end_session' });
   // Ended before (or just now): either way the provider's browser session is ended too.
   // A client in proxy mode holds no broker ID token to send here; should it come anyway, its
   // redirect carries no provider ID token either.
   const upstream = await providerEndSessionUrl(rt, verified.idp, client.tokenDelivery === 'proxy' ? undefined : s, { postLogoutRedirectUri: redirectUri, state });
   const location = upstream ?? (redirectUri !== undefined ? withParams(redirectUri, { state, iss: rt.config.publicUrl }) : undefined);
-  return { sid: verified.sid, ended: s !== undefined, location };
+  return { sid: verified.sid, ended, location };
 }

@@ -5,8 +5,9 @@
  */
 import type { Client } from '../config/parse.js';
 import type { Runtime } from '../runtime.js';
-import { endSessionOf, findSessionOf, type RefreshCredential, type SessionRecord } from '../store/sessions.js';
+import { endSessionOf, endUnreadableSession, findSessionOf, UnreadableSessionError, type RefreshCredential, type SessionOwner, type SessionRecord } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
+import { errorFields } from '../log.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
 import { revokeUpstream } from './refresh.js';
 
@@ -28,15 +29,34 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   const credential: RefreshCredential = input.kind === 'handle'
     ? { kind: 'handle', hash: input.credential.hash, clientId: input.client.id }
     : { kind: 'cookie', hash: input.credential.hash, ...(input.clientIds ? { clientIds: input.clientIds } : {}) };
-  const held = await findSessionOf(rt.table, sid, credential);
-  if (!held) {
+  const { ended, session: s } = await endSessionFor(rt, sid, credential);
+  if (!s) {
     const client = input.kind === 'handle' ? input.client : undefined;
-    return { ended: false, endSessionUrl: client ? await endSessionUrl(rt, client, client.providers[0]!, undefined) : undefined };
+    return { ended, endSessionUrl: client ? await endSessionUrl(rt, client, client.providers[0]!, undefined) : undefined };
   }
-  const s = await endHeldSession(rt, held);
   rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider });
   const client = rt.config.clients[s.clientId];
   return { ended: true, endSessionUrl: client ? await endSessionUrl(rt, client, s.provider, s) : undefined };
+}
+
+/**
+ * Ends the session `owner` may end (`POST /logout`, `GET /end-session`): read, revoked and deleted
+ * (`endHeldSession`); `session` is what it held. An item that no longer parses, which no other
+ * request can use, is deleted all the same, on the owner's proof checked by DynamoDB in the
+ * delete's condition (`endUnreadableSession`): a user can always log out. Its provider refresh
+ * token cannot be read, so it is not revoked, and `session` is undefined.
+ */
+export async function endSessionFor(rt: Runtime, sid: string, owner: SessionOwner): Promise<{ readonly ended: boolean; readonly session?: SessionRecord }> {
+  let held: SessionRecord | undefined;
+  try {
+    held = await findSessionOf(rt.table, sid, owner);
+  } catch (err) {
+    if (!(err instanceof UnreadableSessionError)) throw err;
+    const ended = await endUnreadableSession(rt.table, sid, owner);
+    rt.log.warn('session.unreadable', { step: 'logout', ended, ...errorFields(err) });
+    return { ended };
+  }
+  return held ? { ended: true, session: await endHeldSession(rt, held) } : { ended: false };
 }
 
 /** How long a logout waits for the provider's revocation (best effort) before it deletes the session anyway. */

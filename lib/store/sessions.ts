@@ -97,6 +97,15 @@ export type SessionRecord = Readonly<v.InferOutput<typeof SessionSchema>> & { re
 export const sessionKey = (sid: string) => `${KEY_PREFIXES.session}${sid}`;
 const key = (sid: string) => ({ pk: S(sessionKey(sid)) });
 
+/**
+ * A stored session that no longer parses (a corrupt record, or one this version cannot read):
+ * storage trouble for every request but a logout, which ends it on a proof DynamoDB checks
+ * (`endUnreadableSession`).
+ */
+export class UnreadableSessionError extends BrokerUnavailableError {
+  override readonly name = 'UnreadableSessionError';
+}
+
 /** Parses a stored item; an item that does not parse is a corrupt record, answered as storage trouble. */
 export function parseSession(item: Item): SessionRecord {
   const flat: Record<string, string | number> = {};
@@ -109,7 +118,7 @@ export function parseSession(item: Item): SessionRecord {
   const out = v.safeParse(SessionSchema, flat);
   if (!out.success) {
     const fields = out.issues.map((i) => v.getDotPath(i) ?? '?').join(', ');
-    throw new BrokerUnavailableError('a stored session could not be read', { cause: new TypeError(`session item fails its schema at ${fields}`) });
+    throw new UnreadableSessionError('a stored session could not be read', { cause: new TypeError(`session item fails its schema at ${fields}`) });
   }
   return out.output as SessionRecord;
 }
@@ -490,6 +499,25 @@ function isOwner(s: SessionRecord, owner: SessionOwner): boolean {
       return s.cookieHash === owner.hash && (owner.clientIds === undefined || owner.clientIds.includes(s.clientId));
     case 'client':
       return s.clientId === owner.clientId && s.provider === owner.provider;
+  }
+}
+
+/**
+ * Ends a session whose item no longer parses (`UnreadableSessionError`), when `owner` may end it:
+ * the same test as `findSessionOf`, made by DynamoDB in the delete's condition, so that nothing of
+ * the item need be read. A logout must work even then; what the item held is not read, so its
+ * provider refresh token cannot be revoked. False when it is gone or not `owner`'s.
+ */
+export async function endUnreadableSession(table: Table, sid: string, owner: SessionOwner): Promise<boolean> {
+  const { condition, values } = owner.kind === 'client'
+    ? { condition: 'clientId = :c AND provider = :p', values: { ':c': S(owner.clientId), ':p': S(owner.provider) } }
+    : credentialCondition(owner, '(handleHash = :h OR prevHandleHash = :h)');
+  try {
+    await table.call('DeleteItem', { TableName: table.name, Key: key(sid), ConditionExpression: `attribute_exists(pk) AND ${condition}`, ExpressionAttributeValues: values });
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
   }
 }
 
