@@ -192,10 +192,31 @@ export class BrokerFunction extends Construct {
         // error names and messages, not stacks. The map ships beside the bundle, for reading a
         // crash's stack offline.
         ...(props.tableName !== undefined ? { DYNAMODB_TABLE: props.tableName } : {}),
-        ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: JSON.stringify(secretIds) } : {}),
+        ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: secretIdsVariable(secretIds) } : {}),
       },
     });
   }
+}
+
+/**
+ * The most of `BROKER_SECRET_IDS` a function's environment holds. Lambda allows 4 KB for all of a
+ * function's variables (the configuration is a file in the asset for that reason); many providers
+ * named by ARN would pass it.
+ */
+export const SECRET_IDS_MAX_BYTES = 1_024;
+
+/**
+ * `BROKER_SECRET_IDS` for `ids` (`secretsReadBy`: the key ring and the signing keys first, then
+ * the client secrets): a JSON array of as many as fit in `SECRET_IDS_MAX_BYTES`. Those left out
+ * are read once the configuration is parsed (functions/serve.ts), a call later in the cold start.
+ */
+export function secretIdsVariable(ids: readonly string[]): string {
+  const kept: string[] = [];
+  for (const id of ids) {
+    if (Buffer.byteLength(JSON.stringify([...kept, id])) > SECRET_IDS_MAX_BYTES) break;
+    kept.push(id);
+  }
+  return JSON.stringify(kept);
 }
 
 /** What a function's code asset is made from, as one hash: its name, its configuration file and the esbuild options. */

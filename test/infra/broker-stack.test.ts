@@ -13,7 +13,7 @@ import { SECRET_IDS_ENV, secretIdsFromEnv } from '../../functions/handler.js';
 import { FUNCTION_NAMES, functionSpec, type FunctionName } from '../../functions/manifest.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { routeTable } from '../../infra/constructs/broker-api.js';
-import { BUNDLED_CONFIG_FILE } from '../../infra/constructs/broker-function.js';
+import { BUNDLED_CONFIG_FILE, SECRET_IDS_MAX_BYTES, secretIdsVariable } from '../../infra/constructs/broker-function.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 import { acknowledgements, logicalId, nagViolations, normalize, roleStatements, synthBroker, SYNTH_TIMEOUT, type PolicyStatement } from './support.js';
 
@@ -193,6 +193,17 @@ describe('functions', () => {
     });
     if (name === 'start-login' || name === 'metadata') expect(secretIds).toEqual([]);
     else expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: fn.Properties.Environment.Variables[SECRET_IDS_ENV] })).toEqual(secretIds);
+  });
+
+  it('keeps BROKER_SECRET_IDS within 1 KB of the 4 KB Lambda allows a function\'s variables: the first ids (key ring, signing keys), in order, the rest read after', () => {
+    const arn = (i: number) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:broker/provider-${i}-AbCdEf`;
+    const many = ['broker/token-keys', 'broker/signing-keys', ...Array.from({ length: 40 }, (_, i) => arn(i))];
+    const kept = secretIdsFromEnv({ [SECRET_IDS_ENV]: secretIdsVariable(many) });
+    expect(Buffer.byteLength(secretIdsVariable(many))).toBeLessThanOrEqual(SECRET_IDS_MAX_BYTES);
+    expect(kept.length).toBeGreaterThan(5);
+    expect(kept).toEqual(many.slice(0, kept.length));
+    expect(Buffer.byteLength(JSON.stringify(many.slice(0, kept.length + 1)))).toBeGreaterThan(SECRET_IDS_MAX_BYTES);
+    expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: secretIdsVariable(many.slice(0, 3)) })).toEqual(many.slice(0, 3));
   });
 
   it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle (an entry and its chunks), their source maps and the validated configuration', (name) => {
