@@ -116,15 +116,21 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
 
 /**
  * Starts reading `ids` at once, the first thing a cold start does (functions/handler.ts): several
- * in one call where the fetcher has one, else each on its own. A read that fails leaves its id out
- * of `values` (the resolver reads it again, and names the error then); a failed call for them all
- * rejects `values`, which is marked handled here, since its taker comes later.
+ * in one call where the fetcher has one, else each on its own. An id the call leaves out is left
+ * out of `values` (the resolver reads it on its own, and names the error then); a failed call for
+ * them all rejects `values`. An id read on its own is in `each`, its read's outcome final (the
+ * resolver does not read it again). Every rejection is marked handled here, since its taker comes
+ * later.
  */
 export function readAtStart(fetchSecret: SecretFetcher, ids: readonly string[]): EarlyReads | undefined {
   if (ids.length === 0) return undefined;
-  const values = ids.length > 1 && fetchSecret.many
-    ? fetchSecret.many(ids)
-    : Promise.all(ids.map((id) => fetchSecret(id).then((value): [string, string][] => [[id, value]], (): [string, string][] => []))).then((pairs) => new Map(pairs.flat()));
-  values.catch(() => undefined);
-  return { ids, values };
+  if (ids.length > 1 && fetchSecret.many) {
+    const values = fetchSecret.many(ids);
+    values.catch(() => undefined);
+    return { ids, values };
+  }
+  const each = new Map(ids.map((id) => [id, fetchSecret(id)] as const));
+  for (const read of each.values()) read.catch(() => undefined);
+  const values = Promise.all([...each].map(([id, read]) => read.then((value): [string, string][] => [[id, value]], (): [string, string][] => []))).then((pairs) => new Map(pairs.flat()));
+  return { ids, values, each };
 }

@@ -25,6 +25,12 @@ export interface SecretFetcher {
 export interface EarlyReads {
   readonly ids: readonly string[];
   readonly values: Promise<ReadonlyMap<string, string>>;
+  /**
+   * Where the ids were read one by one (no `many`, or a single id): each id's own read. Its
+   * outcome, a failure included, is the id's, as the resolver's own read would be: reading it
+   * again would only make a cold start wait twice for a store that does not answer.
+   */
+  readonly each?: ReadonlyMap<string, Promise<string>>;
 }
 
 export class SecretError extends Error {
@@ -124,7 +130,10 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
         for (const id of ids) void remember(id, values.then((found) => (found.has(id) ? found.get(id)! : fetch(id))));
       };
       const early = started ? wanted.filter((id) => started.ids.includes(id)) : [];
-      if (started && early.length > 0) take(early, started.values);
+      const own = early.filter((id) => started?.each?.has(id));
+      for (const id of own) void remember(id, started!.each!.get(id)!);
+      const batched = early.filter((id) => !own.includes(id));
+      if (started && batched.length > 0) take(batched, started.values);
       const rest = wanted.filter((id) => !early.includes(id));
       if (rest.length === 0) return;
       if (!fetch.many || rest.length === 1) {

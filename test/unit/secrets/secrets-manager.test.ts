@@ -4,6 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsJsonClient, type AwsJsonClient } from '../../../lib/aws/json-client.js';
 import { rejectionOf } from '../../support/errors.js';
 import { readAtStart, SecretReadError, secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
+import { BrokerUnavailableError } from '../../../lib/errors.js';
+import { createSecretResolver } from '../../../lib/secrets/secrets.js';
 
 interface SeenRequest {
   readonly method: string | undefined;
@@ -234,6 +236,21 @@ describe('readAtStart (the first thing a cold start does)', () => {
     answer = () => ({ status: 400, json: { __type: 'ResourceNotFoundException', message: 'not found' } });
     expect(Object.fromEntries(await readAtStart(secretsManagerFetcher(client()), ['keys'])!.values)).toEqual({});
     expect(seen.map((r) => r.headers['x-amz-target'])).toEqual(['secretsmanager.GetSecretValue', 'secretsmanager.GetSecretValue']);
+  });
+
+  it('a single id\'s early read that failed is that id\'s read: the cold start does not read it again (regression: backchannel-logout, its one secret unanswered, failed its start after 18 s instead of 9 s, past Lambda\'s 10 s init limit)', async () => {
+    answer = () => ({ status: 500, json: { __type: 'InternalServiceError', message: 'down' } });
+    const fetchSecret = secretsManagerFetcher(client());
+    const early = readAtStart(fetchSecret, ['keys']);
+    const resolver = createSecretResolver({ fetchSecret, env: {} });
+    resolver.prefetch(['keys'], early);
+    const err = await rejectionOf(resolver.resolve({ secretsManager: 'keys' }), BrokerUnavailableError);
+    expect((err.cause as Error).message).toBe('reading secret "keys" failed (InternalServiceError)');
+    expect(seen.map((r) => r.headers['x-amz-target'])).toEqual(['secretsmanager.GetSecretValue']);
+    // Not cached: a later read goes to the store again.
+    answer = () => ({ status: 200, json: { ARN: 'arn', Name: 'keys', SecretString: 'k' } });
+    expect(await resolver.resolve({ secretsManager: 'keys' })).toBe('k');
+    expect(seen).toHaveLength(2);
   });
 
   it('rejects `values` when the batch fails as a whole, without an unhandled rejection before its taker comes', async () => {
