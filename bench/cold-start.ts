@@ -19,8 +19,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { SECRET_IDS_ENV } from '../functions/handler.js';
-import { functionSpec, type FunctionName } from '../functions/manifest.js';
-import { secretsReadBy } from '../functions/serve.js';
+import { functionSpec, secretsReadBy, type FunctionName } from '../functions/manifest.js';
 import { parseConfig } from '../lib/config/parse.js';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../test/support/secrets-manager.js';

@@ -26,7 +26,7 @@ import type { serve } from './serve.js';
 /**
  * The environment variable with the Secrets Manager ids a function reads at cold start, a JSON
  * array: written by the stack (infra/constructs/broker-function.ts) from the same list the
- * function's grants come from (`secretsReadBy` in functions/serve.ts).
+ * function's grants come from (`secretsReadBy` in functions/manifest.ts).
  */
 export const SECRET_IDS_ENV = 'BROKER_SECRET_IDS';
 
@@ -68,7 +68,7 @@ export function secretIdsFromEnv(env: NodeJS.ProcessEnv): string[] {
   if (!text) return [];
   try {
     const ids: unknown = JSON.parse(text);
-    return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && id !== '') ? (ids as string[]) : [];
+    return Array.isArray(ids) && ids.every((id) => typeof id === 'string' && id !== '') ? [...new Set(ids as string[])] : [];
   } catch {
     return [];
   }

@@ -16,6 +16,7 @@
  *
  * Adding a route: one entry here, one handler in `functions/<name>/routes.ts`.
  */
+import type { Config } from '../lib/config/parse.js';
 import type { ItemAction, KeyPrefix } from '../lib/store/table.js';
 
 /**
@@ -164,4 +165,18 @@ export function deployedRoutes(name: FunctionName): { readonly routeKey: string;
 /** A function's spec, widened (for code that handles every function alike). */
 export function functionSpec(name: FunctionName): FunctionSpec {
   return FUNCTIONS[name];
+}
+
+/**
+ * The Secrets Manager ids a function reads, by its manifest entry, the key ring and the signing
+ * keys first: all are read at cold start (functions/serve.ts), each is granted by the stack, and
+ * the stack writes them into `BROKER_SECRET_IDS` for the read to start first thing.
+ */
+export function secretsReadBy(spec: SecretsSpec, config: Config): string[] {
+  const refs = [
+    spec.keyRing ? config.tokenEncryptionKeys : undefined,
+    spec.signingKeys ? config.signingKeys : undefined,
+    ...(spec.clientSecrets ? Object.values(config.providers).map((p) => p.clientSecret) : []),
+  ];
+  return [...new Set(refs.flatMap((ref) => (ref && 'secretsManager' in ref ? [ref.secretsManager] : [])))];
 }

@@ -5,7 +5,7 @@
  * manifest says the function reads during init (a missing or malformed key ring fails the start,
  * not a request), and serves the routes.
  */
-import { configFromEnv, type Config } from '../lib/config/parse.js';
+import { configFromEnv } from '../lib/config/parse.js';
 import { lambdaHandler, type Handler } from '../lib/lambda/apigw.js';
 import { createLogger } from '../lib/log.js';
 import { METRICS_SERVICE_ENV } from '../lib/metrics-names.js';
@@ -14,19 +14,9 @@ import { createRuntime } from '../lib/runtime.js';
 import { createSecretResolver } from '../lib/secrets/secrets.js';
 import { createTable, NO_TABLE } from '../lib/store/table.js';
 import type { ColdStart } from './handler.js';
-import { functionSpec, type FunctionName, type SecretsSpec } from './manifest.js';
+import { functionSpec, secretsReadBy, type FunctionName } from './manifest.js';
 
 const errorName = (err: unknown) => (err instanceof Error ? err.name : 'Error');
-
-/** The Secrets Manager ids the function reads, by its manifest entry: all are read at cold start. */
-export function secretsReadBy(spec: SecretsSpec, config: Config): string[] {
-  const refs = [
-    spec.keyRing ? config.tokenEncryptionKeys : undefined,
-    spec.signingKeys ? config.signingKeys : undefined,
-    ...(spec.clientSecrets ? Object.values(config.providers).map((p) => p.clientSecret) : []),
-  ];
-  return [...new Set(refs.flatMap((ref) => (ref && 'secretsManager' in ref ? [ref.secretsManager] : [])))];
-}
 
 export async function serve(name: FunctionName, routes: Readonly<Record<string, Route>>, start: ColdStart): Promise<Handler> {
   const spec = functionSpec(name);

@@ -84,7 +84,7 @@ export interface BrokerFunctionProps {
    */
   readonly tableName?: string;
   /**
-   * The Secrets Manager ids the function reads at cold start (`secretsReadBy`, functions/serve.ts),
+   * The Secrets Manager ids the function reads at cold start (`secretsReadBy`, functions/manifest.ts),
    * given to it as `BROKER_SECRET_IDS`: it starts reading them before the rest of its code loads
    * (functions/handler.ts). With several it may call `BatchGetSecretValue`, which reads them in one
    * call. The grants to read each are the stack's.

@@ -117,14 +117,17 @@ export function createSecretResolver(options: SecretResolverOptions = {}): Secre
       const fetch = options.fetchSecret;
       const wanted = [...new Set(secretIds)].filter((id) => !fresh(id));
       if (!fetch || wanted.length === 0) return;
+      // Told once per prefetch, however many of its batches fail.
+      let told = false;
       // Each id from `reads` where it brought one, else read on its own.
       const take = (ids: readonly string[], reads: Promise<ReadonlyMap<string, string>>) => {
         const values = reads.catch((cause: unknown): ReadonlyMap<string, string> => {
           try {
-            options.onBatchFailure?.(cause);
+            if (!told) options.onBatchFailure?.(cause);
           } catch {
             // Telling is best effort: the reads one by one go ahead.
           }
+          told = true;
           return new Map();
         });
         for (const id of ids) void remember(id, values.then((found) => (found.has(id) ? found.get(id)! : fetch(id))));

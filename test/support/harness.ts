@@ -10,6 +10,7 @@ import { parseConfig, type Config } from '../../lib/config/parse.js';
 import { createLogger } from '../../lib/log.js';
 import { createRuntime, type Runtime } from '../../lib/runtime.js';
 import { createTable, type TableClient } from '../../lib/store/table.js';
+import type { SecretFetcher } from '../../lib/secrets/secrets.js';
 import { ensureTable, localDynamoClient, localTableClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
 import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
 import { startOidcProvider, type OidcProviderOptions, type RunningProvider } from '../../local/oidc-provider.js';
@@ -34,6 +35,8 @@ export interface HarnessOptions {
    * (`test/support/dynamo-faults.ts`). Default: `localTableClient`, as deployed functions have it.
    */
   readonly dynamoClient?: (endpoint: string) => TableClient;
+  /** Reads `{"secretsManager": ...}` references of the configuration (none by default). */
+  readonly fetchSecret?: SecretFetcher;
   /**
    * (v2) Back-channel logout: the provider posts logout tokens to
    * `{publicUrl}/backchannel-logout/op` and `op` has `"backchannelLogout": true`. `sessionRequired`
@@ -142,6 +145,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     table: createTable(tableName, options.dynamoClient?.(dynamo.endpoint) ?? localTableClient(dynamo.endpoint)),
     log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
     now: () => Math.floor(Date.now() / 1000) + harness.clockOffset,
+    ...(options.fetchSecret ? { fetchSecret: options.fetchSecret } : {}),
   });
   // The signing keys now (generated when not configured, which takes a moment), not mid-test.
   await runtime.signing.get();

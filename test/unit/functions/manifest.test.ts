@@ -10,9 +10,8 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { SECRET_IDS_ENV, secretIdsFromEnv, type FunctionRoutes, type FunctionWiring } from '../../../functions/handler.js';
-import { secretsReadBy } from '../../../functions/serve.js';
 import { parseConfig } from '../../../lib/config/parse.js';
-import { FUNCTION_NAMES, FUNCTIONS, functionSpec, type RouteKeyOf } from '../../../functions/manifest.js';
+import { FUNCTION_NAMES, FUNCTIONS, functionSpec, secretsReadBy, type RouteKeyOf } from '../../../functions/manifest.js';
 import { routes as logoutRoutes } from '../../../functions/logout/routes.js';
 import { API_PROXY_PREFIX, CORS_PATHS, corsRuleFor } from '../../../lib/http/cors.js';
 import { loginRoute } from '../../../lib/routes/login.js';
@@ -103,6 +102,7 @@ describe('the secrets a cold start reads (functions/serve.ts, written to BROKER_
   it('reach the first part of the cold start as the stack writes them (BROKER_SECRET_IDS, a JSON array); anything else there is no list', () => {
     const ids = secretsReadBy(functionSpec('refresh').secrets, config);
     expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: JSON.stringify(ids) })).toEqual(ids);
+    expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: '["keys","signing","keys"]' })).toEqual(['keys', 'signing']);
     for (const bad of [undefined, '', 'keys,signing', '{"keys":1}', '["keys",2]', '["keys",""]', '[']) {
       expect(secretIdsFromEnv(bad === undefined ? {} : { [SECRET_IDS_ENV]: bad })).toEqual([]);
     }

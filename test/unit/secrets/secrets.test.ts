@@ -263,6 +263,17 @@ describe('createSecretResolver: prefetch with reads already started (the first p
     expect(calls).toEqual(['gone']);
   });
 
+  it('says once that reading at once failed, when the started reads and the rest\'s batch both fail', async () => {
+    const failures: unknown[] = [];
+    const { calls, batches, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's', idp: 'c' }, { failBatch: new Error('AccessDeniedException') });
+    const resolver = createSecretResolver({ fetchSecret, env: {}, now: clock().now, onBatchFailure: (cause) => failures.push(cause) });
+    resolver.prefetch(['keys', 'signing', 'idp'], started(['keys', 'gone'], new Error('AccessDeniedException')));
+    for (const id of ['keys', 'signing', 'idp']) await resolver.resolve({ secretsManager: id });
+    expect(batches).toEqual([['signing', 'idp']]);
+    expect(calls.sort()).toEqual(['idp', 'keys', 'signing']);
+    expect(failures).toHaveLength(1);
+  });
+
   it('reads on its own an id they did not bring, and all of them, said once, when they failed as a whole', async () => {
     const failures: unknown[] = [];
     const { calls, fetchSecret } = batchingFetcher({ keys: 'k', signing: 's' });
