@@ -16,7 +16,12 @@ import { createTable, NO_TABLE } from '../lib/store/table.js';
 import type { ColdStart } from './handler.js';
 import { functionSpec, secretsReadBy, type FunctionName } from './manifest.js';
 
-const errorName = (err: unknown) => (err instanceof Error ? err.name : 'Error');
+/** The name of the error at the end of `err`'s causes: what the store answered (AccessDeniedException), under the adapter's and the client's wrappers. */
+function rootCauseName(err: unknown): string {
+  let e = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.name : 'Error';
+}
 
 export async function serve(name: FunctionName, routes: Readonly<Record<string, Route>>, start: ColdStart): Promise<Handler> {
   const spec = functionSpec(name);
@@ -27,7 +32,7 @@ export async function serve(name: FunctionName, routes: Readonly<Record<string, 
     ...(start.fetchSecret ? { fetchSecret: start.fetchSecret } : {}),
     env,
     // Named by its root cause (AccessDeniedException: a role without BatchGetSecretValue).
-    onBatchFailure: (cause) => log.warn('secrets.batch_failed', { message: 'reading the secrets at once failed; reading them one by one', error: errorName(cause instanceof Error && cause.cause !== undefined ? cause.cause : cause) }),
+    onBatchFailure: (cause) => log.warn('secrets.batch_failed', { message: 'reading the secrets at once failed; reading them one by one', error: rootCauseName(cause) }),
   });
   secrets.prefetch(secretsReadBy(spec.secrets, config), start.early);
   const wired = start.dynamo?.(env);
