@@ -73,8 +73,9 @@ export interface CallOptions {
   /**
    * When the whole call must be over, retries included (epoch milliseconds): the attempt in
    * flight is cut then, no attempt starts within 5 ms of it (a retry whose backoff would end
-   * there is not waited for), and the call rejects with a `TimeoutError`. A plain time, where a timeout signal would cost a cold start
-   * about a millisecond of first-run code (`AbortSignal` and its event target).
+   * there is not waited for), and the call rejects with a `TimeoutError`. A plain time, where a
+   * timeout signal would cost a cold start about a millisecond of first-run code (`AbortSignal`
+   * and its event target).
    */
   readonly deadline?: number | undefined;
 }

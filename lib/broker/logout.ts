@@ -4,10 +4,10 @@
  * end-session URL (OIDC RP-Initiated Logout §2). Unknown or ended sessions answer the same.
  */
 import type { Client } from '../config/parse.js';
+import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { endSessionOf, endUnreadableSession, findSessionOf, UnreadableSessionError, type RefreshCredential, type SessionOwner, type SessionRecord } from '../store/sessions.js';
 import type { Credential } from './credentials.js';
-import { errorFields } from '../log.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
 import { revokeUpstream } from './refresh.js';
 

@@ -43,8 +43,9 @@ export const LOCAL_CREDENTIALS: AwsCredentials = { accessKeyId: 'local', secretA
 
 /**
  * The function's table from the environment: its name and a client (made into a `Table` by
- * functions/serve.ts, `createTable`). Made in the first part of a cold start (functions/handler.ts),
- * which imports nothing from lib/store/table.ts but types.
+ * `createTable`). Wired in the first part of a cold start (functions/handler.ts), which imports
+ * nothing from lib/store/table.ts but types, and called by the second (functions/serve.ts) once
+ * the configuration is parsed.
  */
 export function dynamoFromEnv(env: NodeJS.ProcessEnv = process.env): { readonly name: string; readonly client: AwsJsonClient } {
   const local = env['DYNAMODB_ENDPOINT'];
