@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { SECRET_IDS_ENV } from '../functions/handler.js';
 import { functionSpec, secretsReadBy, type FunctionName } from '../functions/manifest.js';
+import { secretIdsVariable } from '../infra/constructs/broker-function.js';
 import { parseConfig } from '../lib/config/parse.js';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../test/support/secrets-manager.js';
@@ -83,7 +84,7 @@ export function lambdaEnv(fn: FunctionName, secretsUrl: string): NodeJS.ProcessE
   return {
     PATH: process.env['PATH'], BROKER_CONFIG_JSON: BENCH_CONFIG, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
     DYNAMODB_TABLE: 't', AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_SESSION_TOKEN: 'bench',
-    ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: JSON.stringify(secretIds) } : {}),
+    ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: secretIdsVariable(secretIds) } : {}),
   };
 }
 
