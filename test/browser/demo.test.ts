@@ -58,21 +58,25 @@ async function loginAsAlice(page: Page): Promise<void> {
   await page.click('button[type="submit"]'); // consent
 }
 
-/** A fresh browser context on the demo page, logged in as alice with the web client. */
-async function loggedInAsWebApp() {
+/**
+ * A fresh browser context on the demo page, logged in as alice with `client` (the page's status
+ * then says `status`); `watch` sees the page before it loads.
+ */
+async function loggedIn(client = 'web', status = 'Logged in as a web app', watch?: (page: Page) => void) {
   const page = await (await browser.newContext()).newPage();
+  watch?.(page);
   await page.goto(`${url}/`);
-  await page.selectOption('#client', 'web');
+  await page.selectOption('#client', client);
   await page.click('#login');
   await loginAsAlice(page);
   await page.waitForURL(`${url}/`);
-  await expect.poll(() => page.textContent('#status')).toContain('Logged in as a web app');
+  await expect.poll(() => page.textContent('#status')).toContain(status);
   return page;
 }
 
 describe.skipIf(!available)('the demo page in Chromium', () => {
   it('logs in as a web app, shows the session and token, refreshes, and logs out', async () => {
-    const page = await loggedInAsWebApp();
+    const page = await loggedIn();
     // (v2) The session names the broker's subject and the provider's.
     expect(await page.textContent('#session')).toContain('"idp_sub": "alice"');
     expect(await page.textContent('#session')).toContain('"email": "alice@example.com"');
@@ -96,7 +100,7 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
   }, 60_000);
 
   it('(v2) ends a web session everywhere with RP-initiated logout: broker, provider, and back to the page', async () => {
-    const page = await loggedInAsWebApp();
+    const page = await loggedIn();
     await page.click('#refresh');
     await expect.poll(() => page.isEnabled('#end-session')).toBe(true);
     await page.click('#end-session');
@@ -110,19 +114,11 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
   }, 60_000);
 
   it('(v2) as a web app in proxy mode, calls the demo API through the broker, and the page never holds a token', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
     // Every answer the page receives from the broker, as the page's scripts could read it.
     const bodies: string[] = [];
-    page.on('response', async (res) => {
+    const page = await loggedIn('web-proxy', 'proxy mode', (p) => p.on('response', async (res) => {
       if (res.url().startsWith(url)) bodies.push(`${res.url()}\n${JSON.stringify(await res.allHeaders())}\n${await res.text().catch(() => '')}`);
-    });
-    await page.goto(`${url}/`);
-    await page.selectOption('#client', 'web-proxy');
-    await page.click('#login');
-    await loginAsAlice(page);
-    await page.waitForURL(`${url}/`);
-    await expect.poll(() => page.textContent('#status')).toContain('proxy mode');
+    }));
     await expect.poll(() => page.isEnabled('#call-api')).toBe(true);
 
     await page.click('#call-api');
@@ -150,7 +146,7 @@ describe.skipIf(!available)('the demo page in Chromium', () => {
     await expect.poll(() => page.textContent('#status')).toContain('Logged out.');
     const after = await page.evaluate(async () => (await fetch('/api/demo/hello', { headers: { 'X-Broker-Csrf': '1' } })).status);
     expect(after).toBe(401);
-    await context.close();
+    await page.context().close();
   }, 60_000);
 
   it('logs in as a native app (PKCE, one-time code, rotating handle) and refreshes', async () => {
