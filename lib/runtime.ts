@@ -2,7 +2,7 @@
  * Everything a request needs, built once per container (cold start) and shared by requests:
  * the validated configuration, the table, the secret cache, the token cipher, provider metadata
  * and JWKS caches, the logger and the clock, made by `createRuntime`: Lambda handlers from the
- * environment (functions/handler.ts), tests and the local runner their own.
+ * environment (functions/serve.ts), tests and the local runner their own.
  */
 import type { Config } from './config/parse.js';
 import { generateKeyRingText, parseKeyRing } from './crypto/key-ring.js';
@@ -67,7 +67,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   let ring: { at: number; cipher: Promise<TokenCipher> } | undefined;
   let lastReload = 0;
-  // The first read takes what the cold start already read (functions/handler.ts prefetches it);
+  // The first read takes what the cold start already read (started by functions/handler.ts, taken by functions/serve.ts);
   // every later one, a reload, reads the secret again.
   let reload = false;
   const loadCipher = async (): Promise<TokenCipher> => {

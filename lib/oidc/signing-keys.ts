@@ -99,7 +99,7 @@ export interface SigningKeyCacheOptions {
 export function createSigningKeyCache(options: SigningKeyCacheOptions): SigningKeyCache {
   let entry: { at: number; keys: Promise<SigningKeys> } | undefined;
   let lastReload = 0;
-  // The first read takes what the cold start already read (functions/handler.ts prefetches it);
+  // The first read takes what the cold start already read (started by functions/handler.ts, taken by functions/serve.ts);
   // every later one, a reload, reads the secret again.
   let reload = false;
   const load = async (): Promise<SigningKeys> => {
