@@ -9,6 +9,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/harness.js';
+import { waitForReady } from '../support/processes.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -30,18 +31,14 @@ beforeAll(async () => {
     env: { ...process.env, PORT: String(port), DEMO_PROVIDER_PORT: String(providerPort), BROKER_CONFIG: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  runner.stdout!.on('data', (d) => (out += d));
-  for (let i = 0; i < 300 && !out.includes('broker listening on'); i++) await new Promise((r) => setTimeout(r, 100));
-  const ready = /broker listening on (\S+)/.exec(out);
-  if (!ready) throw new Error(`the runner did not start: ${out}`);
-  url = ready[1]!;
+  // A cold tsx start of the runner with oidc-provider, beside the rest of the suite on two cores.
+  ({ url } = await waitForReady(runner, { name: 'the demo runner', timeoutMs: 100_000 }));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   mkdirSync(output, { recursive: true });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();

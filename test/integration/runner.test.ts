@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/harness.js';
+import { waitForReady } from '../support/processes.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsx = path.join(root, 'node_modules/.bin/tsx');
@@ -45,23 +46,21 @@ describe('the local runner (npm start)', () => {
   it('runs the broker alone on BROKER_CONFIG and PORT, and says when it is ready', async () => {
     const port = await freePort();
     const child = spawn(tsx, ['local/main.ts'], { cwd: root, env: { ...process.env, BROKER_CONFIG: configFile(goodConfig(port)), PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
     try {
-      for (let i = 0; i < 200 && !out.includes('broker listening on'); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(out).toContain(`broker listening on http://127.0.0.1:${port}`);
-      expect(out).toMatch(/keys\.generated/);
+      const ready = await waitForReady(child, { name: 'the runner', timeoutMs: 75_000 });
+      expect(ready.url).toBe(`http://127.0.0.1:${port}`);
+      expect(ready.output()).toMatch(/keys\.generated/);
       const meta = await (await fetch(`http://127.0.0.1:${port}/.well-known/oauth-authorization-server`)).json();
       expect(meta.issuer).toBe(`http://127.0.0.1:${port}`);
       // No demo page and no demo clients on a configuration of one's own.
       expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(404);
       const demo = await fetch(`http://127.0.0.1:${port}/login?client_id=web`, { redirect: 'manual' });
       expect(demo.status).toBe(400);
-      expect(out).not.toContain('not-a-real-secret');
+      expect(ready.output()).not.toContain('not-a-real-secret');
     } finally {
       child.kill('SIGTERM');
     }
-  });
+  }, 90_000);
 });
 
 describe('a Lambda cold start', () => {

@@ -130,34 +130,8 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`broker process ${name} was not ready within ${options.readyTimeoutMs ?? 30_000} ms:\n${out}`));
-    }, options.readyTimeoutMs ?? 30_000);
-    const onData = () => {
-      const match = READY.exec(out);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      resolve(match[1]!);
-    };
-    child.stdout!.on('data', onData);
-    void exited.then((exit) => {
-      clearTimeout(timer);
-      reject(new Error(`broker process ${name} exited (${exit.signal ?? exit.code}) before it was ready:\n${out}`));
-    });
-  });
+  child.once('exit', () => running.delete(child));
+  const { url, output, exited } = await waitForReady(child, { name: `broker process ${name}`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
 
   const broker: BrokerProcess = {
     name,
@@ -168,7 +142,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
       return child.exitCode === null && child.signalCode === null;
     },
     exited,
-    output: () => out,
+    output,
     async kill(signal = 'SIGKILL') {
       if (broker.alive) child.kill(signal);
       return exited;
@@ -179,4 +153,44 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     },
   };
   return broker;
+}
+
+export interface ReadyProcess {
+  /** The URL of the runner's ready line. */
+  readonly url: string;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the process has exited, however. */
+  readonly exited: Promise<Exit>;
+}
+
+/**
+ * Waits for a local runner's ready line (`broker listening on <url>`), printed once everything
+ * is up. Rejects, with all the process wrote, when it exits first or is not ready within
+ * `timeoutMs` (it is then SIGKILLed): under a full test run on two cores, a cold tsx start that
+ * compiles the runner and oidc-provider can take tens of seconds.
+ */
+export function waitForReady(child: ChildProcess, options: { name: string; timeoutMs: number }): Promise<ReadyProcess> {
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise<ReadyProcess>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${options.name} was not ready within ${options.timeoutMs} ms:\n${out}`));
+    }, options.timeoutMs);
+    const onData = () => {
+      const match = READY.exec(out);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve({ url: match[1]!, output: () => out, exited });
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((exit) => {
+      clearTimeout(timer);
+      reject(new Error(`${options.name} exited (${exit.signal ?? exit.code}) before it was ready:\n${out}`));
+    });
+  });
 }
