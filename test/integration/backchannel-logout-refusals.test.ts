@@ -285,7 +285,7 @@ describe('a refresh in flight when the provider ends the session', () => {
 
     gate = new Promise((resolve) => (open = resolve));
     const refreshing = refreshNative(h, handle);
-    for (let i = 0; i < 100 && held === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && held === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(held).toBe(1);
     // The lease is taken: the refresh is waiting on the provider.
     expect((await getSession(h.runtime.table, sid))?.leaseUntil).toBeDefined();

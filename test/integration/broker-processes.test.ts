@@ -43,7 +43,7 @@ beforeAll(async () => {
   ]);
   started.push(b1, b2);
   byName.set('b1', b1).set('b2', b2);
-});
+}, 120_000); // two cold tsx starts beside the rest of the suite
 afterAll(async () => {
   await Promise.all(started.map((b) => b.kill()));
   await op?.close();
@@ -92,7 +92,7 @@ describe('broker processes for the chaos test', () => {
     expect(again.url).toBe(b1.url);
     expect(again.pid).not.toBe(b1.pid);
     expect((await refreshNative(at(again.url), tokens.refresh_token)).status).toBe(200);
-  });
+  }, 90_000); // a restart is a cold start
 
   it('die from the proxy\'s crash hook right after their write was applied', async () => {
     proxy.inject({ op: 'PutItem', process: 'b2', fault: 'crash-after' });

@@ -66,7 +66,7 @@ export interface BrokerProcessOptions {
   readonly name?: string;
   /** More environment (e.g. `LOG_LEVEL`). */
   readonly env?: NodeJS.ProcessEnv;
-  /** Default 30 s: a cold tsx start compiles the broker. */
+  /** Default 60 s: a cold tsx start compiles the broker, beside the rest of the suite on two cores. */
   readonly readyTimeoutMs?: number;
   /** Create the table from this process before the first start. Default true. */
   readonly createTable?: boolean;
@@ -131,7 +131,7 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
-  const { url, output, exited } = await waitForReady(child, { name: `broker process ${name}`, timeoutMs: options.readyTimeoutMs ?? 30_000 });
+  const { url, output, exited } = await waitForReady(child, { name: `broker process ${name}`, timeoutMs: options.readyTimeoutMs ?? 60_000 });
 
   const broker: BrokerProcess = {
     name,
