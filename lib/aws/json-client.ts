@@ -21,15 +21,11 @@ import { signRequest, type AwsCredentials } from './sigv4.js';
 
 export type { AwsCredentials } from './sigv4.js';
 
-/**
- * One attempt as sent: the operation, the signed headers, the JSON body; `signal` (the caller's)
- * ends it, and so does the call's `deadline` (epoch ms).
- */
+/** One attempt as sent: the operation, the signed headers, the JSON body; the call's `deadline` (epoch ms) ends it. */
 export interface WireRequest {
   readonly operation: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
-  readonly signal?: AbortSignal | undefined;
   readonly deadline?: number | undefined;
 }
 
@@ -65,17 +61,11 @@ export interface AwsJsonClientOptions {
 
 export interface CallOptions {
   /**
-   * Ends the call when it fires, as the SDK's `abortSignal` does: the attempt in flight is
-   * dropped (a write it carried may still apply), no retry follows, and the call rejects with an
-   * `AbortError`.
-   */
-  readonly abortSignal?: AbortSignal | undefined;
-  /**
    * When the whole call must be over, retries included (epoch milliseconds): the attempt in
-   * flight is cut then, no attempt starts within 5 ms of it (a retry whose backoff would end
-   * there is not waited for), and the call rejects with a `TimeoutError`. A plain time, where a
-   * timeout signal would cost a cold start about a millisecond of first-run code (`AbortSignal`
-   * and its event target).
+   * flight is cut then (a write it carried may still apply), no attempt starts within 5 ms of it
+   * (a retry whose backoff would end there is not waited for), and the call rejects with a
+   * `TimeoutError`. A plain time, where the SDK's `abortSignal` with a timeout signal would cost a
+   * cold start about a millisecond of first-run code (`AbortSignal` and its event target).
    */
   readonly deadline?: number | undefined;
 }
@@ -128,24 +118,7 @@ export function timeoutError(message: string): Error {
   return Object.assign(new Error(message), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
 
-/** What an aborted call rejects with (the SDK's name for it): never retried, never "transient". */
-export function abortError(): Error {
-  return Object.assign(new Error('the call was aborted'), { name: 'AbortError' });
-}
-
-/** Waits `ms`, or less when `signal` fires (then rejects with an AbortError). */
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  if (signal?.aborted) return reject(abortError());
-  const onAbort = () => {
-    clearTimeout(timer);
-    reject(abortError());
-  };
-  const timer = setTimeout(() => {
-    signal?.removeEventListener('abort', onAbort);
-    resolve();
-  }, ms);
-  signal?.addEventListener('abort', onAbort, { once: true });
-});
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClient {
   const url = new URL(options.endpoint);
@@ -163,7 +136,6 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
   const requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
 
   const transport: Transport = (request) => new Promise<WireResponse>((resolve, reject) => {
-    if (request.signal?.aborted) return reject(abortError());
     let settled = false;
     let whole: NodeJS.Timeout | undefined;
     let connect: NodeJS.Timeout | undefined;
@@ -171,17 +143,14 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
       protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, path, method: 'POST', agent,
       headers: { ...request.headers, 'content-length': Buffer.byteLength(request.body) },
     });
-    const onAbort = () => fail(abortError());
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(whole);
       clearTimeout(connect);
-      request.signal?.removeEventListener('abort', onAbort);
       req.destroy();
       reject(err);
     };
-    request.signal?.addEventListener('abort', onAbort, { once: true });
     const timeoutMs = request.deadline === undefined ? requestTimeoutMs : Math.max(0, Math.min(requestTimeoutMs, request.deadline - Date.now()));
     whole = setTimeout(() => fail(timeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('socket', (socket) => {
@@ -199,7 +168,6 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
         if (settled) return;
         settled = true;
         clearTimeout(whole);
-        request.signal?.removeEventListener('abort', onAbort);
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
       });
       res.on('close', () => {
@@ -214,13 +182,11 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
     async call<T>(operation: string, input: object, callOptions?: CallOptions): Promise<T> {
       const body = JSON.stringify(input);
       const invocation = randomUUID();
-      const signal = callOptions?.abortSignal;
       const deadline = callOptions?.deadline;
       // An attempt with less than this left could not be answered anyway (and a timer may wake a
       // millisecond before the clock reads its time).
       const pastDeadline = (after = 0) => deadline !== undefined && Date.now() + after > deadline - MIN_ATTEMPT_MS;
       for (let attempt = 1; ; attempt++) {
-        if (signal?.aborted) throw Object.assign(abortError(), { $metadata: { attempts: attempt - 1 } });
         if (pastDeadline()) throw Object.assign(timeoutError('the call\'s deadline has passed'), { $metadata: { attempts: attempt - 1 } });
         const headers: Record<string, string> = {
           'content-type': contentType,
@@ -232,13 +198,13 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
         Object.assign(headers, signRequest({ method: 'POST', host: url.host, path, headers, body }, scope, options.credentials));
         let failure: Error & { $metadata?: { attempts?: number } };
         try {
-          const res = await send({ operation, headers, body, signal, deadline });
+          const res = await send({ operation, headers, body, deadline });
           if (res.statusCode >= 200 && res.statusCode < 300) return (res.body ? JSON.parse(res.body) : {}) as T;
           failure = serviceError(res, attempt);
         } catch (err) {
           failure = err instanceof Error ? err : new Error(String(err));
         }
-        const retry = signal?.aborted || pastDeadline() ? undefined : classify(failure);
+        const retry = pastDeadline() ? undefined : classify(failure);
         if (!retry || attempt >= maxAttempts) {
           if (!(failure instanceof AwsServiceError)) Object.assign(failure, { $metadata: { ...failure.$metadata, attempts: attempt } });
           throw failure;
@@ -248,9 +214,7 @@ export function createAwsJsonClient(options: AwsJsonClientOptions): AwsJsonClien
         if (pastDeadline(wait)) {
           throw Object.assign(timeoutError(`no retry fits before the call's deadline (${failure.name})`), { cause: failure, $metadata: { attempts: attempt } });
         }
-        await sleep(wait, signal).catch((err: Error) => {
-          throw Object.assign(err, { $metadata: { attempts: attempt } });
-        });
+        await sleep(wait);
       }
     },
   };

@@ -329,15 +329,15 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
  */
 async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Parameters<typeof completeRefresh>[3], handOut: number | StoredHandle | undefined, started: number, log: Logger, forgetCode: boolean) {
   const until = started + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS;
-  // No attempt may land after `until`: the SDK's own retries are cut off there too.
-  const signal = AbortSignal.timeout(Math.max(1, until - Date.now()));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await completeRefresh(rt.table, sid, owner, fields, handOut, signal, forgetCode);
+      // No attempt may land after `until`: the client's own retries are cut off there too.
+      return await completeRefresh(rt.table, sid, owner, fields, handOut, until, forgetCode);
     } catch (err) {
-      if (!(err instanceof BrokerUnavailableError) || signal.aborted || Date.now() + 100 * attempt > until) {
+      const late = Date.now() >= until;
+      if (!(err instanceof BrokerUnavailableError) || late || Date.now() + 100 * attempt > until) {
         log.error('refresh.store_failed', { attempts: attempt, ...errorFields(err) });
-        throw signal.aborted ? new BrokerUnavailableError('session storage did not answer in time', { cause: err }) : err;
+        throw late ? new BrokerUnavailableError('session storage did not answer in time', { cause: err }) : err;
       }
       await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
     }

@@ -18,7 +18,9 @@ export function sdkTableClient(client: Pick<DynamoDBClient, 'send'>): TableClien
       const Command = COMMANDS[operation as keyof typeof COMMANDS] as unknown as (new (input: object) => object) | undefined;
       if (!Command) throw new TypeError(`no SDK command for ${operation}`);
       const send = client.send as (this: typeof client, c: unknown, o?: unknown) => Promise<{ $metadata: unknown }>;
-      const { $metadata: _, ...out } = await send.call(client, new Command(input), options?.abortSignal ? { abortSignal: options.abortSignal } : undefined);
+      // The SDK knows only a signal: a deadline becomes one.
+      const abortSignal = options?.deadline === undefined ? undefined : AbortSignal.timeout(Math.max(1, options.deadline - Date.now()));
+      const { $metadata: _, ...out } = await send.call(client, new Command(input), abortSignal ? { abortSignal } : undefined);
       return out;
     },
   };

@@ -304,7 +304,7 @@ export interface RefreshedFields {
  * the owner token; a retry of an applied write finds the owner with no lease and reports success.
  * `forgetCode`: the redeemed code's fields go too, once its replays are no longer tracked.
  */
-export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, signal?: AbortSignal, forgetCode = false): Promise<WriteResult> {
+export async function completeRefresh(table: Table, sid: string, owner: string, fields: RefreshedFields, handOut: number | StoredHandle | undefined, deadline?: number, forgetCode = false): Promise<WriteResult> {
   const set: Record<string, string | number | undefined> = { ...fields };
   const remove: string[] = [...LEASE_FIELDS, 'rejectedSince', 'rejectedCount', ...(forgetCode ? CODE_FIELDS : [])];
   if (typeof handOut === 'number') set['rotatedAt'] = handOut;
@@ -312,7 +312,7 @@ export async function completeRefresh(table: Table, sid: string, owner: string, 
     Object.assign(set, { handleHash: handOut.hash, handleGen: handOut.generation, handleEnc: handOut.enc });
     remove.push('prevHandleHash', 'rotatedAt');
   }
-  const result = await update(table, sid, 'leaseOwner = :o AND attribute_exists(leaseUntil)', { ':o': S(owner) }, { set, copy: {}, remove }, signal);
+  const result = await update(table, sid, 'leaseOwner = :o AND attribute_exists(leaseUntil)', { ':o': S(owner) }, { set, copy: {}, remove }, deadline);
   if (result.ok || !result.current) return result;
   return result.current.leaseOwner === owner && result.current.leaseUntil === undefined ? { ok: true, session: result.current } : result;
 }
@@ -627,7 +627,7 @@ interface Changes {
  * A conditional UpdateItem returning the new record; when the condition fails, one consistent
  * read returns the record as it is (so callers can tell their own retried write from a refusal).
  */
-async function update(table: Table, sid: string, condition: string, conditionValues: Record<string, AttributeValue>, changes: Changes, signal?: AbortSignal): Promise<WriteResult> {
+async function update(table: Table, sid: string, condition: string, conditionValues: Record<string, AttributeValue>, changes: Changes, deadline?: number): Promise<WriteResult> {
   const names: Record<string, string> = {};
   const values: Record<string, AttributeValue> = { ...conditionValues };
   const sets: string[] = [];
@@ -659,7 +659,7 @@ async function update(table: Table, sid: string, condition: string, conditionVal
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
-    }, signal ? { abortSignal: signal } : undefined);
+    }, deadline === undefined ? undefined : { deadline });
     if (!out.Attributes) throw new TypeError('UpdateItem returned no attributes');
     return { ok: true, session: parseSession(out.Attributes) };
   } catch (err) {

@@ -35,9 +35,9 @@ export interface TableOperations {
 
 export type TableOperation = keyof TableOperations;
 
-/** Per call: `abortSignal` ends the call (and its retries) when it fires; a write it cut off may still have applied. */
+/** Per call: when the call, retries included, must be over (epoch ms); a write it cut off may still have applied. */
 export interface CallOptions {
-  readonly abortSignal?: AbortSignal | undefined;
+  readonly deadline?: number | undefined;
 }
 
 /** Sends one operation to DynamoDB (`AwsJsonClient` does; `sdkTableClient` in local/dynamo.ts wraps the SDK's). */

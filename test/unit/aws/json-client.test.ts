@@ -123,40 +123,6 @@ describe('AWS JSON client: failures', () => {
     expect(err).toMatchObject({ name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 503 } });
   });
 
-  it('an abort signal ends the attempt in flight and every retry: AbortError, the server seen once', async () => {
-    let attempts = 0;
-    const controller = new AbortController();
-    const url = await serve(() => {
-      attempts++; // never answers; the caller gives up once the attempt is in flight
-      controller.abort();
-    });
-    const pending = client(url, { requestTimeoutMs: 10_000 }).call('UpdateItem', {}, { abortSignal: controller.signal });
-    const err = await rejection(pending);
-    expect(err.name).toBe('AbortError');
-    expect(attempts).toBe(1);
-  });
-
-  it('an abort signal that fires during the backoff ends the call before the next attempt; one already fired sends nothing', async () => {
-    let attempts = 0;
-    const url = await serve((_req, res) => {
-      attempts++;
-      answer(res, 500, { __type: 'InternalServerError', message: 'oops' });
-    });
-    // The signal fires as the backoff starts: no second attempt may follow.
-    const controller = new AbortController();
-    const backoff = () => {
-      setImmediate(() => controller.abort());
-      return 5_000;
-    };
-    const err = await rejection(client(url, { backoff }).call('UpdateItem', {}, { abortSignal: controller.signal }));
-    expect(err.name).toBe('AbortError');
-    expect(attempts).toBe(1);
-    const before = attempts;
-    const aborted = await rejection(client(url).call('UpdateItem', {}, { abortSignal: AbortSignal.abort() }));
-    expect(aborted.name).toBe('AbortError');
-    expect(attempts).toBe(before);
-  });
-
   it('a deadline cuts the attempt in flight, and no retry or backoff goes past it: TimeoutError', async () => {
     let attempts = 0;
     const silent = await serve(() => void attempts++);
