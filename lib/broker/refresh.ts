@@ -334,10 +334,10 @@ async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Param
       // No attempt may land after `until`: the client's own retries are cut off there too.
       return await completeRefresh(rt.table, sid, owner, fields, handOut, until, forgetCode);
     } catch (err) {
-      const late = Date.now() >= until;
-      if (!(err instanceof BrokerUnavailableError) || late || Date.now() + 100 * attempt > until) {
+      const left = until - Date.now();
+      if (!(err instanceof BrokerUnavailableError) || left < 100 * attempt) {
         log.error('refresh.store_failed', { attempts: attempt, ...errorFields(err) });
-        throw late ? new BrokerUnavailableError('session storage did not answer in time', { cause: err }) : err;
+        throw left <= 0 ? new BrokerUnavailableError('session storage did not answer in time', { cause: err }) : err;
       }
       await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
     }
