@@ -1,22 +1,23 @@
 /**
  * ID token validation (OIDC Core §3.1.3.7), in a fixed order: signature first (key from the
  * provider's JWKS, algorithm among those it advertises, never `none`), then `iss`, `aud`, `exp`,
- * `iat` (jose), then `azp` and `nonce` here. No claim is read before the signature is checked.
+ * `iat` (jose's checks, `jwt-verify.ts`), then `azp` and `nonce` here. No claim is read before the signature is checked.
  *
  * ID tokens in refresh answers (OIDC Core §12.2) must keep `iss`, `sub`, `aud`, `azp` and
  * `auth_time` of the login's.
  */
-import { createLocalJWKSet, decodeJwt, jwtVerify, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWTPayload } from 'jose';
 // The classes themselves, not jose's `errors` namespace: a namespace object would put a helper in
 // a chunk of its own, which every function would load before its secret reads (functions/handler.ts).
 import { JOSEError, JWKSNoMatchingKey } from 'jose/errors';
 import type { Provider } from '../config/parse.js';
 import { TokenValidationError, UpstreamUnavailableError } from '../errors.js';
 import { upstreamRequest } from './http.js';
+import { verifyJwt, type KeyResolver } from './jwt-verify.js';
 import type { ProviderMetadata } from './metadata.js';
 
 /** The key for a JWS header, from a provider's JWKS (jose's key-resolver shape). */
-export type JwksResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+export type JwksResolver = KeyResolver;
 
 export interface JwksCache {
   get(provider: Provider, metadata: ProviderMetadata): JwksResolver;
@@ -111,14 +112,15 @@ const CLOCK_TOLERANCE_SECONDS = 60;
 async function verifyCommon(ctx: IdTokenContext, idToken: string): Promise<JWTPayload> {
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(idToken, ctx.jwks, {
-      algorithms: [...ctx.metadata.idTokenSigningAlgs],
+    // jose's checks; the signature by node:crypto when the token is plainly valid (jwt-verify.ts).
+    payload = await verifyJwt(idToken, ctx.jwks, {
+      algorithms: ctx.metadata.idTokenSigningAlgs,
       issuer: ctx.provider.issuer!,
       audience: ctx.provider.clientId,
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       ...(ctx.now !== undefined ? { currentDate: new Date(ctx.now * 1000) } : {}),
-    }));
+    });
   } catch (cause) {
     // Not getting the keys is the provider being unavailable, not the token being wrong: the
     // caller must not end a session over a JWKS timeout or a key rollover inside the cooldown.
