@@ -137,7 +137,11 @@ function usableKey(key: unknown, algorithm: SignatureAlgorithm): KeyObject | und
   if ((made.name === 'RSASSA-PKCS1-v1_5' || made.name === 'RSA-PSS') && !((made.modulusLength ?? 0) >= 2048)) return undefined;
   let keyObject = keyObjects.get(key);
   if (!keyObject) {
-    keyObject = KeyObject.from(key);
+    try {
+      keyObject = KeyObject.from(key);
+    } catch {
+      return undefined;
+    }
     keyObjects.set(key, keyObject);
   }
   return keyObject;
