@@ -17,11 +17,14 @@
  * side-by-side comparison on the same minutes of the machine.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SECRET_IDS_ENV } from '../functions/handler.js';
 import { functionSpec, secretsReadBy, type FunctionName } from '../functions/manifest.js';
 import { secretIdsVariable } from '../infra/constructs/broker-function.js';
-import { parseConfig } from '../lib/config/parse.js';
+import { BUNDLED_CONFIG_FILE, PREPARED_CONFIG_FILE, writeConfigFiles } from '../infra/bundle.js';
+import { parseConfig, PREPARED_CONFIG_ENV } from '../lib/config/parse.js';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../test/support/secrets-manager.js';
 import { median, round } from './stats.js';
@@ -75,14 +78,28 @@ export const BENCH_CONFIG = JSON.stringify({
   signingKeys: { secretsManager: 'broker/signing-keys' },
 });
 
+/** The bench's code-asset files, as the stack writes them (`writeConfigFiles`): once per process. */
+let configDir: string | undefined;
+function bundledConfig(): { config: string; prepared: string } {
+  if (!configDir) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'broker-bench-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    writeConfigFiles(dir, BENCH_CONFIG);
+    configDir = dir;
+  }
+  return { config: path.join(configDir, BUNDLED_CONFIG_FILE), prepared: path.join(configDir, PREPARED_CONFIG_FILE) };
+}
+
 /**
- * The environment of a function `fn` in Lambda, its Secrets Manager at `secretsUrl`: with the
- * secret ids the stack writes for it (`BROKER_SECRET_IDS`, infra/constructs/broker-function.ts).
+ * The environment of a function `fn` in Lambda, its Secrets Manager at `secretsUrl`: the
+ * configuration and its prepared form as files, and the secret ids, as the stack writes them
+ * (infra/constructs/broker-function.ts).
  */
 export function lambdaEnv(fn: FunctionName, secretsUrl: string): NodeJS.ProcessEnv {
   const secretIds = secretsReadBy(functionSpec(fn).secrets, parseConfig(JSON.parse(BENCH_CONFIG), { runtime: 'lambda' }));
+  const files = bundledConfig();
   return {
-    PATH: process.env['PATH'], BROKER_CONFIG_JSON: BENCH_CONFIG, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
+    PATH: process.env['PATH'], BROKER_CONFIG: files.config, [PREPARED_CONFIG_ENV]: files.prepared, AWS_LAMBDA_FUNCTION_NAME: fn, AWS_REGION: 'us-east-1',
     DYNAMODB_TABLE: 't', AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_SESSION_TOKEN: 'bench',
     ...(secretIds.length > 0 ? { [SECRET_IDS_ENV]: secretIdsVariable(secretIds) } : {}),
   };

@@ -11,9 +11,11 @@
  * the chunk imports, so there is no third file of shared code. The others are one file.
  */
 import { buildSync, type BuildOptions, type Metafile } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseConfigText } from '../lib/config/parse.js';
+import { prepareConfig } from '../lib/config/prepared.js';
 
 /** The repository root: where `package-lock.json`, `functions/` and `lib/` are. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -71,4 +73,20 @@ export function loadedWithEntry(metafile: Pick<Metafile, 'outputs'>): string[] {
   const entry = Object.keys(metafile.outputs).find((file) => metafile.outputs[file]!.entryPoint);
   if (entry !== undefined) visit(entry);
   return [...seen];
+}
+
+/** The configuration document's name inside every code asset; `BROKER_CONFIG` names it. */
+export const BUNDLED_CONFIG_FILE = 'broker.config.json';
+
+/** Its prepared form (lib/config/prepared.ts) beside it; `BROKER_CONFIG_PREPARED` names it. */
+export const PREPARED_CONFIG_FILE = 'broker.config.prepared.json';
+
+/**
+ * Writes a configuration document and its prepared form into `dir` (a code asset): the document
+ * parsed for AWS Lambda here, once, so that no cold start parses it again. Throws the parser's
+ * `ConfigError` for a document that is not valid in Lambda.
+ */
+export function writeConfigFiles(dir: string, text: string): void {
+  writeFileSync(path.join(dir, BUNDLED_CONFIG_FILE), text);
+  writeFileSync(path.join(dir, PREPARED_CONFIG_FILE), prepareConfig(text, parseConfigText(text, { runtime: 'lambda' }), 'lambda'));
 }

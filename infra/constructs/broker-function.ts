@@ -5,7 +5,7 @@
  * asset.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AssetHashType, DockerImage, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,7 +15,8 @@ import { Construct } from 'constructs';
 import { acknowledgeNag } from '../nag.js';
 import { SECRET_IDS_ENV } from '../../functions/handler.js';
 import { FUNCTIONS, type FunctionName } from '../../functions/manifest.js';
-import { bundleFunction, ESBUILD_OPTIONS, PROJECT_ROOT } from '../bundle.js';
+import { BUNDLED_CONFIG_FILE, bundleFunction, ESBUILD_OPTIONS, PREPARED_CONFIG_FILE, PROJECT_ROOT, writeConfigFiles } from '../bundle.js';
+import { PREPARED_CONFIG_ENV } from '../../lib/config/parse.js';
 import { FINAL_WRITE_MS, LEASE_SECONDS, UPSTREAM_BUDGET_MS, WAIT_MS } from '../../lib/broker/refresh.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 
@@ -53,8 +54,7 @@ export const PROXY_FUNCTION_TIMEOUT = Duration.seconds(FUNCTIONS.proxy.timeoutSe
  */
 export const DEFAULT_MEMORY_MB = 512;
 
-/** The configuration file's name inside every code asset; `BROKER_CONFIG` names it. */
-export const BUNDLED_CONFIG_FILE = 'broker.config.json';
+export { BUNDLED_CONFIG_FILE, PREPARED_CONFIG_FILE } from '../bundle.js';
 
 if (FUNCTION_TIMEOUT.toMilliseconds() <= WAIT_MS + UPSTREAM_BUDGET_MS + FINAL_WRITE_MS) {
   throw new TypeError(`the function timeout (${FUNCTION_TIMEOUT.toSeconds()} s) must leave room to wait out a lease and then refresh`);
@@ -172,7 +172,7 @@ export class BrokerFunction extends Construct {
           local: {
             tryBundle(outputDir: string): boolean {
               bundleFunction(props.name, outputDir);
-              copyFileSync(configFile, path.join(outputDir, BUNDLED_CONFIG_FILE));
+              writeConfigFiles(outputDir, readFileSync(configFile, 'utf8'));
               return true;
             },
           },
@@ -186,6 +186,8 @@ export class BrokerFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       environment: {
         BROKER_CONFIG: BUNDLED_CONFIG_FILE, // relative to the task root, Lambda's working directory
+        // The document parsed at synth: no cold start runs the validator (lib/config/prepared.ts).
+        [PREPARED_CONFIG_ENV]: PREPARED_CONFIG_FILE,
         LOG_LEVEL: props.logLevel ?? 'info',
         // No NODE_OPTIONS=--enable-source-maps: Node then reads and parses the source map at
         // every cold start (measured ~10 ms of a full CPU, ~35 ms at 512 MB), and the broker logs

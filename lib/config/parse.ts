@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { API_TIMEOUT_SECONDS, DEFAULT_BODY_BYTES, MAX_BODY_BYTES } from '../proxy/limits.js';
+import { deepFreeze, preparedConfig } from './prepared.js';
 import { ConfigSchema, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
 import { isSecureOrLoopback, nativeRedirectKind, parseUrl } from './urls.js';
 
@@ -280,15 +281,6 @@ function readable(issue: v.BaseIssue<unknown>): string {
   return issue.message;
 }
 
-/** Freezes a parsed configuration all the way down: it is shared by every request. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof Set)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}
-
 function checkRedirectUri(path: string, uri: string, type: 'web' | 'native', bad: (p: string, m: string) => void): void {
   const u = parseUrl(uri);
   if (!u) return bad(path, 'must be an absolute URI');
@@ -315,17 +307,29 @@ export function parseConfigText(text: string, options: ParseOptions): Config {
   return parseConfig(json, options);
 }
 
+/** Names the prepared form of `BROKER_CONFIG` (a path; lib/config/prepared.ts), which the stack ships beside it. */
+export const PREPARED_CONFIG_ENV = 'BROKER_CONFIG_PREPARED';
+
 /**
  * The configuration of this process, from the environment: `BROKER_CONFIG` (a path) or
  * `BROKER_CONFIG_JSON`; in AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME`) it must take secrets from
- * Secrets Manager. Throws `ConfigError` naming every bad field, which fails the cold start: the
- * broker never runs on a half-valid configuration.
+ * Secrets Manager. The prepared form that `BROKER_CONFIG_PREPARED` names is taken when it was
+ * parsed from this very text for this runtime; otherwise the text is parsed. Throws
+ * `ConfigError` naming every bad field, which fails the cold start: the broker never runs on a
+ * half-valid configuration.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): Config {
-  const lambda = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined;
+  const runtime = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined ? 'lambda' : 'local';
   const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG'], 'utf8') : undefined);
   if (text === undefined) throw new Error('no configuration: set BROKER_CONFIG (a file path) or BROKER_CONFIG_JSON');
-  return parseConfigText(text, { runtime: lambda ? 'lambda' : 'local' });
+  const preparedPath = env[PREPARED_CONFIG_ENV];
+  let prepared: string | undefined;
+  try {
+    if (preparedPath) prepared = readFileSync(preparedPath, 'utf8');
+  } catch {
+    // Not there: the text is parsed, as without one.
+  }
+  return (prepared !== undefined ? preparedConfig(prepared, text, runtime) : undefined) ?? parseConfigText(text, { runtime });
 }
 
 export type { RawConfig };

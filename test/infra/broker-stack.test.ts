@@ -5,6 +5,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { Stage, type App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,9 @@ import { SECRET_IDS_ENV, secretIdsFromEnv } from '../../functions/handler.js';
 import { FUNCTION_NAMES, functionSpec, secretsReadBy, type FunctionName } from '../../functions/manifest.js';
 import type { BrokerStack } from '../../infra/broker-stack.js';
 import { routeTable } from '../../infra/constructs/broker-api.js';
-import { BUNDLED_CONFIG_FILE, SECRET_IDS_MAX_BYTES, secretIdsVariable } from '../../infra/constructs/broker-function.js';
+import { BUNDLED_CONFIG_FILE, PREPARED_CONFIG_FILE, SECRET_IDS_MAX_BYTES, secretIdsVariable } from '../../infra/constructs/broker-function.js';
+import { parseConfigText, PREPARED_CONFIG_ENV } from '../../lib/config/parse.js';
+import { preparedConfig } from '../../lib/config/prepared.js';
 import { PROXY_BUDGET_MS } from '../../lib/proxy/limits.js';
 import { acknowledgements, logicalId, nagViolations, normalize, roleStatements, synthBroker, SYNTH_TIMEOUT, type PolicyStatement } from './support.js';
 
@@ -183,6 +186,8 @@ describe('functions', () => {
     const secretIds = secretsReadBy(functionSpec(name).secrets, stack.brokerConfig.config);
     expect(fn.Properties.Environment.Variables).toEqual({
       BROKER_CONFIG: 'broker.config.json',
+      // The document parsed at synth, beside it (lib/config/prepared.ts).
+      [PREPARED_CONFIG_ENV]: 'broker.config.prepared.json',
       LOG_LEVEL: 'info',
         // (issue 13) The metrics' Service dimension: the stack's own name.
         METRICS_SERVICE: 'OAuthBroker',
@@ -205,12 +210,12 @@ describe('functions', () => {
     expect(secretIdsFromEnv({ [SECRET_IDS_ENV]: secretIdsVariable(many.slice(0, 3)) })).toEqual(many.slice(0, 3));
   });
 
-  it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle (an entry and its chunks), their source maps and the validated configuration', (name) => {
+  it.each(FUNCTION_NAMES)('%s: the code asset holds the minified ESM bundle (an entry and its chunks), their source maps, the validated configuration and its prepared form', (name) => {
     const assetDir = assetDirOf(name);
     const files = readdirSync(assetDir).sort();
     const code = files.filter((f) => f.endsWith('.mjs'));
     expect(code).toContain('index.mjs');
-    expect(files).toEqual([BUNDLED_CONFIG_FILE, ...code.flatMap((f) => [f, `${f}.map`])].sort());
+    expect(files).toEqual([BUNDLED_CONFIG_FILE, PREPARED_CONFIG_FILE, ...code.flatMap((f) => [f, `${f}.map`])].sort());
     expect(fn(name).Properties.Handler).toBe('index.handler');
     const entry = readFileSync(path.join(assetDir, 'index.mjs'), 'utf8');
     expect(entry).toMatch(/export\s*\{[^}]*as handler\s*\}|export\s*\{\s*handler\s*\}/);
@@ -227,6 +232,11 @@ describe('functions', () => {
     expect(config).toEqual(stack.brokerConfig.document);
     expect(config['tokenEncryptionKeys']).toEqual({ secretsManager: 'OAuthBroker/token-keys' });
     expect(config['signingKeys']).toEqual({ secretsManager: 'OAuthBroker/signing-keys' });
+    // The prepared form is that very text, parsed for Lambda: what a cold start takes instead of parsing.
+    const text = readFileSync(path.join(assetDir, BUNDLED_CONFIG_FILE), 'utf8');
+    const prepared = preparedConfig(readFileSync(path.join(assetDir, PREPARED_CONFIG_FILE), 'utf8'), text, 'lambda');
+    expect(prepared).toBeDefined();
+    expect(isDeepStrictEqual(prepared, parseConfigText(text, { runtime: 'lambda' }))).toBe(true);
   });
 
   it('each have a code asset of their own', () => {

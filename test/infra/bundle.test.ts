@@ -5,15 +5,15 @@
  * `BatchGetSecretValue`, run here from the bundle itself against a Secrets Manager stand-in.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECRET_IDS_ENV } from '../../functions/handler.js';
 import { FUNCTION_NAMES, functionSpec, secretsReadBy, type FunctionName } from '../../functions/manifest.js';
-import { parseConfig } from '../../lib/config/parse.js';
-import { bundleFunction, loadedWithEntry } from '../../infra/bundle.js';
+import { parseConfig, PREPARED_CONFIG_ENV } from '../../lib/config/parse.js';
+import { BUNDLED_CONFIG_FILE, bundleFunction, loadedWithEntry, PREPARED_CONFIG_FILE, writeConfigFiles } from '../../infra/bundle.js';
 import { generateSigningGenerationSync } from '../../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../support/secrets-manager.js';
 
@@ -80,15 +80,24 @@ describe('a cold start from the bundle', () => {
   /** What the stack writes into the refresh function's `BROKER_SECRET_IDS` for `config`. */
   const readFirst = JSON.stringify(secretsReadBy(functionSpec('refresh').secrets, parseConfig(JSON.parse(config), { runtime: 'lambda' })));
 
+  /** The configuration as the stack ships it: the document and its prepared form, as files. */
+  const shipped = () => {
+    const configDir = path.join(dir, 'config');
+    mkdirSync(configDir, { recursive: true });
+    writeConfigFiles(configDir, config);
+    return { BROKER_CONFIG: path.join(configDir, BUNDLED_CONFIG_FILE), [PREPARED_CONFIG_ENV]: path.join(configDir, PREPARED_CONFIG_FILE) };
+  };
+
   /**
    * Imports the refresh bundle in a fresh process as Lambda would, and answers `GET /jwks` with
-   * it; its `BROKER_SECRET_IDS` is the stack's unless `secretIds` says otherwise (null: unset).
+   * it; its `BROKER_SECRET_IDS` is the stack's unless `secretIds` says otherwise (null: unset),
+   * its configuration as the stack ships it unless `configEnv` says otherwise.
    */
-  const jwksFromBundle = (secretsUrl: string, secretIds: string | null = readFirst) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
+  const jwksFromBundle = (secretsUrl: string, secretIds: string | null = readFirst, configEnv: NodeJS.ProcessEnv = shipped()) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
     const file = path.join(dir, 'refresh', 'index.mjs');
     const child = spawn(process.execPath, ['--input-type=module', '-e', `const { handler } = await import(${JSON.stringify(file)}); console.log(JSON.stringify(await handler(${JSON.stringify(event)})));`], {
       env: {
-        PATH: process.env['PATH'], BROKER_CONFIG_JSON: config, AWS_LAMBDA_FUNCTION_NAME: 'refresh', AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
+        PATH: process.env['PATH'], ...configEnv, AWS_LAMBDA_FUNCTION_NAME: 'refresh', AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b',
         ...(secretIds === null ? {} : { [SECRET_IDS_ENV]: secretIds }),
       },
@@ -108,10 +117,10 @@ describe('a cold start from the bundle', () => {
   const allIds = ['broker/keys', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:broker/signing-keys', 'broker/op'];
 
   /** A cold start of the refresh bundle against a stand-in made with `options`: its output, having served `/jwks`, and the stand-in's calls. */
-  const coldStart = async (secretIds?: string | null, options?: Parameters<typeof secretsManagerStandIn>[1]) => {
+  const coldStart = async (secretIds?: string | null, options?: Parameters<typeof secretsManagerStandIn>[1], configEnv?: NodeJS.ProcessEnv) => {
     const sm = await secretsManagerStandIn(secrets, options);
     try {
-      const out = await jwksFromBundle(sm.url, secretIds);
+      const out = await jwksFromBundle(sm.url, secretIds, configEnv);
       expect(out.status).toBe(0);
       expect(keyIds(out.stdout)).toEqual(published);
       return { stdout: out.stdout, calls: sm.calls };
@@ -127,6 +136,10 @@ describe('a cold start from the bundle', () => {
 
   it('without BROKER_SECRET_IDS, reads what the configuration names, still in one call, once it is parsed', async () => {
     expect((await coldStart(null)).calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
+  });
+
+  it('with the configuration alone (no prepared form), parses it and serves the same', async () => {
+    expect((await coldStart(undefined, undefined, { BROKER_CONFIG_JSON: config })).calls).toEqual([{ operation: 'BatchGetSecretValue', ids: allIds }]);
   });
 
   it('with BROKER_SECRET_IDS out of step with the configuration, serves with the configuration\'s secrets: what the environment missed is read after', async () => {
