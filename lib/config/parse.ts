@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { API_TIMEOUT_SECONDS, DEFAULT_BODY_BYTES, MAX_BODY_BYTES } from '../proxy/limits.js';
 import { deepFreeze, preparedConfig } from './prepared.js';
-import { ConfigSchema, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
+import { schemas, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
 import { isSecureOrLoopback, nativeRedirectKind, parseUrl } from './urls.js';
 
 export interface ConfigIssue {
@@ -87,6 +87,7 @@ const UNFORWARDABLE_PARAMS = new Set(['provider', 'response_mode', 'request', 'r
 const CLIENT_CREDENTIAL_PARAMS = new Set(['client_secret', 'client_assertion', 'client_assertion_type']);
 
 export function parseConfig(input: unknown, options: ParseOptions): Config {
+  const { ConfigSchema } = schemas();
   let result = v.safeParse(ConfigSchema, input);
   const issues: ConfigIssue[] = [];
   const bad = (path: string, message: string) => issues.push({ path, message });
