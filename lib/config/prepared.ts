@@ -42,19 +42,26 @@ export function preparedConfig(prepared: string, source: string, runtime: ParseO
   }
   if (document?.format !== FORMAT || document.runtime !== runtime || document.source !== source) return undefined;
   const { config } = document;
-  if (!config || typeof config !== 'object' || !Array.isArray(config.allowedOrigins)) return undefined;
-  // The keys JSON leaves out when undefined, as the parser returns them.
-  return deepFreeze({
-    ...config,
-    tokenEncryptionKeys: config.tokenEncryptionKeys,
-    signingKeys: config.signingKeys,
-    allowedOrigins: new Set(config.allowedOrigins),
-  });
+  const isObject = (value: unknown) => typeof value === 'object' && value !== null;
+  // Only the stack writes it; a file written by hand that has lost its shape is parsed instead.
+  if (!isObject(config) || !Array.isArray(config.allowedOrigins) || !isObject(config.providers) || !isObject(config.clients) || !isObject(config.ttl) || !isObject(config.apis)) return undefined;
+  try {
+    // The keys JSON leaves out when undefined, as the parser returns them.
+    return deepFreeze({
+      ...config,
+      tokenEncryptionKeys: config.tokenEncryptionKeys,
+      signingKeys: config.signingKeys,
+      allowedOrigins: new Set(config.allowedOrigins),
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Freezes a parsed configuration all the way down: it is shared by every request. */
 export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof Set)) {
+  if (value && typeof value === 'object' && !(value instanceof Set)) {
+    // Into objects already frozen too: the parser freezes each provider and client on its own.
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

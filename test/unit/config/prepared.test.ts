@@ -26,6 +26,12 @@ function lambdaDocument(): string {
   return JSON.stringify(doc, null, 2);
 }
 
+/** The paths of every object or array in `value` that is not frozen. */
+function unfrozen(value: unknown, at = '$'): string[] {
+  if (!value || typeof value !== 'object' || value instanceof Set) return [];
+  return [...(Object.isFrozen(value) ? [] : [at]), ...Object.entries(value).flatMap(([k, v]) => unfrozen(v, `${at}.${k}`))];
+}
+
 const examples = readdirSync('examples/providers').filter((f) => f.endsWith('.json')).map((f) => path.join('examples/providers', f));
 
 describe('a prepared configuration', () => {
@@ -40,9 +46,20 @@ describe('a prepared configuration', () => {
     expect(taken).toBeDefined();
     expect(isDeepStrictEqual(taken, parsed)).toBe(true);
     expect(taken!.allowedOrigins).toBeInstanceOf(Set);
-    expect(Object.isFrozen(taken)).toBe(true);
-    expect(Object.isFrozen(taken!.providers)).toBe(true);
-    expect(Object.values(taken!.clients).every((c) => Object.isFrozen(c) && Object.isFrozen(c.redirectUris))).toBe(true);
+    // Frozen all the way down, both of them.
+    expect(unfrozen(parsed)).toEqual([]);
+    expect(unfrozen(taken)).toEqual([]);
+  });
+
+  it('a document that has lost its shape, or is nested past what a start can freeze, is parsed instead', () => {
+    const text = lambdaDocument();
+    const document = JSON.parse(prepareConfig(text, parseConfigText(text, { runtime: 'lambda' }), 'lambda')) as { config: Record<string, unknown> };
+    for (const field of ['providers', 'clients', 'ttl', 'apis']) {
+      expect(preparedConfig(JSON.stringify({ ...document, config: { ...document.config, [field]: undefined } }), text, 'lambda')).toBeUndefined();
+    }
+    const deep = `${'{"x":'.repeat(50_000)}{}${'}'.repeat(50_000)}`;
+    const nested = JSON.stringify({ ...document, config: { ...document.config, extra: 0 } }).replace('"extra":0', `"extra":${deep}`);
+    expect(preparedConfig(nested, text, 'lambda')).toBeUndefined();
   });
 
   it('is taken only for the very text it was parsed from, for the same runtime, in its own format', () => {
