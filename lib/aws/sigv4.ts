@@ -42,8 +42,14 @@ export interface SigningScope {
 const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
 const hexHash = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-/** YYYYMMDD'T'HHMMSS'Z' */
-export const amzDate = (date: Date): string => date.toISOString().replace(/[:-]|\.\d{3}/g, '');
+const two = (n: number) => (n < 10 ? '0' : '') + n;
+
+/**
+ * YYYYMMDD'T'HHMMSS'Z', from the UTC fields: neither `toISOString`, whose first call costs a
+ * process 0.2-0.4 ms (before the cold start's secret read is sent), nor a regular expression.
+ */
+export const amzDate = (date: Date): string =>
+  `${date.getUTCFullYear()}${two(date.getUTCMonth() + 1)}${two(date.getUTCDate())}T${two(date.getUTCHours())}${two(date.getUTCMinutes())}${two(date.getUTCSeconds())}Z`;
 
 /** RFC 3986 encoding: everything but the unreserved characters `A-Z a-z 0-9 - . _ ~`, UTF-8, upper-case hex. */
 export const uriEncode = (value: string): string => encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -85,6 +91,10 @@ function signingKey(secret: string, day: string, scope: SigningScope): Buffer {
 
 const SHA256_HEADER = 'x-amz-content-sha256';
 
+/** A value trimmed, inner runs of spaces (and folded line breaks) made one space; most need nothing. */
+const UNTIDY = /[\r\n\t]| {2}|^ | $/;
+const canonicalValue = (value: string) => (UNTIDY.test(value) ? value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '') : value);
+
 /**
  * The headers that sign `request`: `x-amz-date`, `x-amz-security-token` (with temporary
  * credentials) and `authorization`. Every header of `request` is signed, and `host`.
@@ -100,8 +110,7 @@ export function signRequest(request: SignableRequest, scope: SigningScope, crede
   Object.assign(lower, added);
   const names = Object.keys(lower).sort();
   let canonicalHeaders = '';
-  // Values trimmed, inner runs of spaces (and folded line breaks) made one space.
-  for (const n of names) canonicalHeaders += `${n}:${lower[n]!.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '')}\n`;
+  for (const n of names) canonicalHeaders += `${n}:${canonicalValue(lower[n]!)}\n`;
   const signedHeaders = names.join(';');
   const payloadHash = lower[SHA256_HEADER] ?? hexHash(request.body);
   const canonical = `${request.method}\n${canonicalUri(request.path)}\n${canonicalQuery(request.query)}\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, errorFields } from '../../lib/log.js';
+import { createLogger, errorFields, isoTime } from '../../lib/log.js';
 import { UpstreamOAuthError, UpstreamUnavailableError } from '../../lib/errors.js';
 import { METRICS_NAMESPACE } from '../../lib/metrics-names.js';
 
@@ -67,5 +67,13 @@ describe('errorFields', () => {
   it('reduces a plain error to its class and message', () => {
     expect(errorFields(new Error('boom'))).toEqual({ error: 'Error', message: 'boom' });
     expect(errorFields('weird')).toEqual({ error: 'string' });
+  });
+});
+
+describe('isoTime', () => {
+  it('is toISOString\'s form for every millisecond, day and month it is given', () => {
+    let t = Date.UTC(1999, 11, 31, 23, 59, 59, 999);
+    for (let i = 0; i < 5_000; i++, t += 86_400_000 * 3 + 3_723_017) expect(isoTime(new Date(t))).toBe(new Date(t).toISOString());
+    for (const t0 of [0, Date.UTC(2026, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)]) expect(isoTime(new Date(t0))).toBe(new Date(t0).toISOString());
   });
 });

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { canonicalQuery, canonicalUri, signRequest, type AwsCredentials, type SignableRequest } from '../../../lib/aws/sigv4.js';
+import { amzDate, canonicalQuery, canonicalUri, signRequest, type AwsCredentials, type SignableRequest } from '../../../lib/aws/sigv4.js';
 
 /** The SDK's signer needs a hash constructor; node:crypto gives it one. */
 type Data = string | ArrayBuffer | ArrayBufferView;
@@ -170,5 +170,12 @@ describe('signRequest against the AWS SDK\'s signer', () => {
     for (const [scope, credentials] of [[scopes[0]!, a], [scopes[1]!, a], [scopes[0]!, b], [scopes[0]!, a]] as const) {
       expect(signRequest(request, scope, credentials, date)['authorization']).toBe((await sdkSignature(request, scope, credentials, date, false))['authorization']);
     }
+  });
+});
+
+describe('amzDate', () => {
+  it('is the ISO form without separators or milliseconds (YYYYMMDDTHHMMSSZ), for dates across the years', () => {
+    let t = Date.UTC(2000, 0, 1);
+    for (let i = 0; i < 5_000; i++, t += 86_400_000 * 5 + 3_723_017) expect(amzDate(new Date(t))).toBe(new Date(t).toISOString().replace(/[:-]|\.\d{3}/g, ''));
   });
 });
