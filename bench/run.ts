@@ -19,9 +19,10 @@
  * trips; hot: hot paths and item sizes; proxy: the in-process API proxy; sign: ID token signing;
  * cost: the cost per million, which needs hot). Without it, all of them.
  *
- * Environment: BENCH_RUNS (cold starts per function, default 11), BENCH_SM_LATENCY_MS (how long
+ * Environment: BENCH_RUNS (cold starts per function, default 15), BENCH_SM_LATENCY_MS (how long
  * the Secrets Manager stand-in takes to answer during cold starts, as a network would; default 0),
- * BENCH_SAMPLES (requests per hot path and server, default 60), BENCH_SIGNS (signatures per batch,
+ * BENCH_SAMPLES (requests per hot path and server, default 200: at 60 an upstream refresh's ratio
+ * moved by 0.1 from one run to the next on a shared machine), BENCH_SIGNS (signatures per batch,
  * default 200).
  */
 import os from 'node:os';
@@ -269,7 +270,7 @@ console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${
 // Both the cold starts and the hot paths run the bundles as they deploy (infra/bundle.ts).
 if (only.has('cold') || only.has('hot')) buildAll(root);
 if (only.has('cold')) {
-  const runs = Number(process.env['BENCH_RUNS'] ?? 11);
+  const runs = Number(process.env['BENCH_RUNS'] ?? 15);
   console.log(`cold start: ${runs} fresh processes per function, each paired with \`node -e 0\` (whole process, spawn to exit)`);
   console.table(await coldStarts(root, FUNCTION_NAMES, runs, { latencyMs: Number(process.env['BENCH_SM_LATENCY_MS'] ?? 0) }));
   console.log('bundles');
@@ -281,7 +282,7 @@ if (only.has('trips')) {
   console.table(rt.calls);
 }
 if (only.has('hot')) {
-  const samples = Number(process.env['BENCH_SAMPLES'] ?? 60);
+  const samples = Number(process.env['BENCH_SAMPLES'] ?? 200);
   const hot = await hotPaths(samples);
   console.log(`hot paths: broker and floor side by side, ${samples} requests each, alternating (ms; own = total - DynamoDB - provider)`);
   console.table(hotPathRows(hot));
