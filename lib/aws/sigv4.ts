@@ -42,6 +42,8 @@ export interface SigningScope {
 const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
 const hexHash = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
+// Not lib/log.ts's `isoTime`: this module loads before the secret read starts, the logger after
+// it, and a module both imported would become a third file of the bundle (functions/handler.ts).
 const two = (n: number) => (n < 10 ? '0' : '') + n;
 
 /**

@@ -165,13 +165,13 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
       const u = parseUrl(p.downstreamLogin.url);
       if (!u || !isSecureOrLoopback(u)) bad(`${at}.downstreamLogin.url`, 'must be an https URL (http only on loopback)');
     }
-    providers[name] = Object.freeze({
+    providers[name] = {
       ...p,
       name,
       discovery: p.issuer !== undefined && !hasStatic,
       openid,
       responseMode: responseMode === 'form_post' ? 'form_post' : 'query',
-    });
+    };
   }
 
   const apis: Record<string, Api> = {};
@@ -190,13 +190,13 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     if (a.timeoutSeconds !== undefined && a.timeoutSeconds > API_TIMEOUT_SECONDS) {
       bad(`${at}.timeoutSeconds`, `must be at most ${API_TIMEOUT_SECONDS}: API Gateway gives up at 30 s`);
     }
-    apis[name] = Object.freeze({
+    apis[name] = {
       name,
       url: u ? `${u.origin}${u.pathname.replace(/\/+$/, '')}` : a.url,
       provider: a.provider,
       maxBodyBytes: a.maxBodyBytes ?? DEFAULT_BODY_BYTES,
       timeoutMs: (a.timeoutSeconds ?? API_TIMEOUT_SECONDS) * 1000,
-    });
+    };
   }
 
   const clients: Record<string, Client> = {};
@@ -224,7 +224,7 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
       else if (!isSecureOrLoopback(u)) bad(`${at}.allowedOrigins.${i}`, 'must be https (http only on loopback)');
       else allowedOrigins.add(origin);
     });
-    clients[id] = Object.freeze({ ...c, id });
+    clients[id] = { ...c, id };
   }
 
   if (raw.tokenEncryptionKeys === undefined && options.runtime === 'lambda') {
@@ -248,15 +248,16 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
 
   if (issues.length > 0) throw new ConfigError(issues);
 
+  // Frozen all the way down, once, here: shared by every request.
   return deepFreeze({
     publicUrl: publicUrl!.origin,
     secureCookies,
-    providers: Object.freeze(providers),
-    clients: Object.freeze(clients),
+    providers,
+    clients,
     tokenEncryptionKeys: raw.tokenEncryptionKeys,
     signingKeys: raw.signingKeys,
-    ttl: Object.freeze({ ...ttl }),
-    apis: Object.freeze(apis),
+    ttl: { ...ttl },
+    apis,
     allowedOrigins,
   });
 }

@@ -61,7 +61,7 @@ export function preparedConfig(prepared: string, source: string, runtime: ParseO
 /** Freezes a parsed configuration all the way down: it is shared by every request. */
 export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !(value instanceof Set)) {
-    // Into objects already frozen too: the parser freezes each provider and client on its own.
+    // Into objects already frozen too: a default value valibot hands every parse is frozen once.
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

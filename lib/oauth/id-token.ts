@@ -1,7 +1,8 @@
 /**
  * ID token validation (OIDC Core §3.1.3.7), in a fixed order: signature first (key from the
  * provider's JWKS, algorithm among those it advertises, never `none`), then `iss`, `aud`, `exp`,
- * `iat` (jose's checks, `jwt-verify.ts`), then `azp` and `nonce` here. No claim is read before the signature is checked.
+ * `iat` (jose's checks, `jwt-verify.ts`), then `azp` and `nonce` here. No claim is read before
+ * the signature is checked.
  *
  * ID tokens in refresh answers (OIDC Core §12.2) must keep `iss`, `sub`, `aud`, `azp` and
  * `auth_time` of the login's.
