@@ -13,17 +13,24 @@
  * environment, no NODE_OPTIONS); a last column runs the same bundle with
  * `NODE_OPTIONS=--enable-source-maps`, which the functions do not set (it parses the maps at start).
  *
+ * The floor (bench/procs/cold-floor.ts: a function written by hand that only reads the same secrets
+ * in one signed request and parses them) runs in the same rounds, in each function's environment,
+ * bundled with the functions' own options: `node -e 0` is what a process costs, the floor what
+ * Node.js costs any function that reads its secrets at init, and the broker over the floor what its
+ * own design costs.
+ *
  * `others` (bench/cold-compare.ts) are further checkouts whose bundles run in the same rounds, for a
  * side-by-side comparison on the same minutes of the machine.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { buildSync } from 'esbuild';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SECRET_IDS_ENV } from '../functions/handler.js';
 import { functionSpec, secretsReadBy, type FunctionName } from '../functions/manifest.js';
 import { secretIdsVariable } from '../infra/constructs/broker-function.js';
-import { BUNDLED_CONFIG_FILE, PREPARED_CONFIG_FILE, writeConfigFiles } from '../infra/bundle.js';
+import { BUNDLED_CONFIG_FILE, ESBUILD_OPTIONS, PREPARED_CONFIG_FILE, writeConfigFiles } from '../infra/bundle.js';
 import { parseConfig, PREPARED_CONFIG_ENV } from '../lib/config/parse.js';
 import { generateSigningGenerationSync } from '../lib/oidc/signing-key-ring.js';
 import { secretsManagerStandIn } from '../test/support/secrets-manager.js';
@@ -56,6 +63,10 @@ export interface ColdStartRow {
   readonly 'node -e 0 ms': number;
   readonly 'function ms': number;
   readonly 'delta ms (median of pairs)': number;
+  /** The hand-written floor's delta over `node -e 0`, in this function's environment. */
+  readonly 'floor delta ms': number;
+  /** The function over the floor, run by run. */
+  readonly 'over the floor ms': number;
   readonly 'import + init ms (in process)': number;
   readonly 'delta with --enable-source-maps': number;
   /** Per other checkout: its delta over `node -e 0`, from the same rounds. */
@@ -78,16 +89,25 @@ export const BENCH_CONFIG = JSON.stringify({
   signingKeys: { secretsManager: 'broker/signing-keys' },
 });
 
-/** The bench's code-asset files, as the stack writes them (`writeConfigFiles`): once per process. */
-let configDir: string | undefined;
-function bundledConfig(): { config: string; prepared: string } {
-  if (!configDir) {
+/** A directory of the bench's own, removed when the process exits: once per process. */
+let scratchDir: string | undefined;
+function benchDir(): string {
+  if (!scratchDir) {
     const dir = mkdtempSync(path.join(tmpdir(), 'broker-bench-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     writeConfigFiles(dir, BENCH_CONFIG);
-    configDir = dir;
+    buildSync({ ...ESBUILD_OPTIONS, entryPoints: { 'cold-floor': path.join(import.meta.dirname, 'procs', 'cold-floor.ts') }, outdir: dir });
+    scratchDir = dir;
   }
-  return { config: path.join(configDir, BUNDLED_CONFIG_FILE), prepared: path.join(configDir, PREPARED_CONFIG_FILE) };
+  return scratchDir;
+}
+
+/** The floor (bench/procs/cold-floor.ts), bundled as the functions are. */
+export const coldFloorFile = (): string => path.join(benchDir(), 'cold-floor.mjs');
+
+/** The bench's code-asset files, as the stack writes them (`writeConfigFiles`). */
+function bundledConfig(): { config: string; prepared: string } {
+  return { config: path.join(benchDir(), BUNDLED_CONFIG_FILE), prepared: path.join(benchDir(), PREPARED_CONFIG_FILE) };
 }
 
 /**
@@ -125,6 +145,7 @@ export async function coldStarts(root: string, functions: readonly FunctionName[
       type Kind = { readonly name: string; readonly args: string[]; readonly env: NodeJS.ProcessEnv };
       const kinds: Kind[] = [
         { name: 'bare', args: ['-e', '0'], env },
+        { name: 'floor', args: importArgs(coldFloorFile()), env },
         { name: 'fn', args: importArgs(file(root)), env },
         { name: 'timed', args: timedImportArgs(file(root)), env },
         { name: 'mapped', args: importArgs(file(root)), env: mapped },
@@ -143,12 +164,14 @@ export async function coldStarts(root: string, functions: readonly FunctionName[
         }
       }
       const bare = times.get('bare')!;
-      const delta = (name: string) => round(median(times.get(name)!.map((ms, i) => ms - bare[i]!)));
+      const delta = (name: string, from = bare) => round(median(times.get(name)!.map((ms, i) => ms - from[i]!)));
       rows.push({
         function: fn,
         'node -e 0 ms': round(median(bare)),
         'function ms': round(median(times.get('fn')!)),
         'delta ms (median of pairs)': delta('fn'),
+        'floor delta ms': delta('floor'),
+        'over the floor ms': delta('fn', times.get('floor')),
         'import + init ms (in process)': round(median(inProcess)),
         'delta with --enable-source-maps': delta('mapped'),
         ...Object.fromEntries(others.map((dir) => [`${dir}: delta ms`, delta(dir)])),

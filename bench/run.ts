@@ -3,7 +3,8 @@
  * noisy, so no absolute threshold is asserted anywhere).
  *
  * 1. Cold start: each function's bundle imported (and initialised) in a fresh Node process,
- *    against `node -e 0`, run by run (bench/cold-start.ts); bundle sizes (bench/bundles.ts).
+ *    against `node -e 0` and against a hand-written floor that only reads the same secrets
+ *    (bench/procs/cold-floor.ts), run by run (bench/cold-start.ts); bundle sizes (bench/bundles.ts).
  * 2. Round trips: DynamoDB calls per operation, counted at the table.
  * 3. Hot paths: the broker against a hand-written floor, side by side, each request split into
  *    DynamoDB, provider (or API) and own time: stored refresh, upstream refresh, code redemption,

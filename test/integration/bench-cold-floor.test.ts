@@ -1,0 +1,58 @@
+/**
+ * The cold-start floor of `npm run bench` (bench/procs/cold-floor.ts) does the work it stands for:
+ * bundled as the functions are and run in a function's environment, it reads exactly that
+ * function's secrets in one request and parses them; with none to read, it sends nothing.
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { BENCH_SECRETS, coldFloorFile, lambdaEnv } from '../../bench/cold-start.js';
+import { SECRET_IDS_ENV } from '../../functions/handler.js';
+import { secretsManagerStandIn } from '../support/secrets-manager.js';
+
+function runFloor(env: NodeJS.ProcessEnv): Promise<unknown> {
+  const code = `const { handler } = await import(${JSON.stringify(coldFloorFile())}); console.log(JSON.stringify(await handler()));`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (status) => (status === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${status}: ${err}`))));
+  });
+}
+
+describe('the cold-start floor', () => {
+  it('reads the function’s secrets in one BatchGetSecretValue and parses them', async () => {
+    const sm = await secretsManagerStandIn(BENCH_SECRETS);
+    try {
+      const env = lambdaEnv('refresh', sm.url);
+      const ids = JSON.parse(env[SECRET_IDS_ENV]!) as string[];
+      expect(ids.length).toBeGreaterThan(1);
+      expect(await runFloor(env)).toEqual({ statusCode: 204, body: '', secrets: ids.length, keyed: true });
+      expect(sm.calls).toEqual([{ operation: 'BatchGetSecretValue', ids }]);
+    } finally {
+      await sm.close();
+    }
+  });
+
+  it('sends nothing for a function that reads no secrets at init', async () => {
+    const sm = await secretsManagerStandIn(BENCH_SECRETS);
+    try {
+      const env = lambdaEnv('start-login', sm.url);
+      expect(env[SECRET_IDS_ENV]).toBeUndefined();
+      expect(await runFloor(env)).toEqual({ statusCode: 204, body: '', secrets: 0, keyed: false });
+      expect(sm.calls).toEqual([]);
+    } finally {
+      await sm.close();
+    }
+  });
+
+  it('fails when Secrets Manager refuses, as a function would', async () => {
+    const sm = await secretsManagerStandIn(BENCH_SECRETS, { denyBatch: true });
+    try {
+      await expect(runFloor(lambdaEnv('refresh', sm.url))).rejects.toThrow(/answered 400/);
+    } finally {
+      await sm.close();
+    }
+  });
+});
