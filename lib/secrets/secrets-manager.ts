@@ -37,6 +37,13 @@ export const BATCH_LIMIT = 20;
 /** How long a batch read may take, its retries included, before its ids are read one by one. */
 export const BATCH_BUDGET_MS = 1_500;
 
+/**
+ * How long one `GetSecretValue` may take, its retries included. With the batch's budget before it,
+ * the reads of a cold start end within 9 s, inside Lambda's 10 s init limit, even against a
+ * Secrets Manager that never answers (three attempts of 3 s each, unbounded, would end past it).
+ */
+export const READ_BUDGET_MS = 7_500;
+
 interface SecretValueEntry {
   readonly ARN?: unknown;
   readonly Name?: unknown;
@@ -84,7 +91,7 @@ export function secretsManagerFetcher(client?: Pick<AwsJsonClient, 'call'>): Sec
     let out: { SecretString?: unknown };
     try {
       reader ??= secretsManagerFromEnv();
-      out = await reader.call<{ SecretString?: unknown }>('GetSecretValue', { SecretId: secretId });
+      out = await reader.call<{ SecretString?: unknown }>('GetSecretValue', { SecretId: secretId }, { deadline: Date.now() + READ_BUDGET_MS });
     } catch (cause) {
       throw failed(`reading secret "${secretId}"`, cause);
     }

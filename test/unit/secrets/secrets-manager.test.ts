@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsJsonClient, type AwsJsonClient } from '../../../lib/aws/json-client.js';
 import { rejectionOf } from '../../support/errors.js';
-import { readAtStart, SecretReadError, secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
+import { BATCH_BUDGET_MS, READ_BUDGET_MS, readAtStart, SecretReadError, secretsManagerFetcher } from '../../../lib/secrets/secrets-manager.js';
 import { BrokerUnavailableError } from '../../../lib/errors.js';
 import { createSecretResolver } from '../../../lib/secrets/secrets.js';
 
@@ -211,6 +211,29 @@ describe('secretsManagerFetcher: many (BatchGetSecretValue)', () => {
       });
       const err = await secretError(secretsManagerFetcher(slow).many!(['a', 'b']));
       expect(err.message).toMatch(/^reading 2 secrets at once failed/);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+});
+
+describe('secretsManagerFetcher: a Secrets Manager that never answers', () => {
+  it('gives up on one read within its budget, its retries included, so a cold start\'s reads end inside Lambda\'s 10 s init', async () => {
+    expect(BATCH_BUDGET_MS + READ_BUDGET_MS).toBeLessThanOrEqual(9_000);
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const slow = createAwsJsonClient({
+        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, region: 'us-east-1', service: 'secretsmanager', targetPrefix: 'secretsmanager',
+        jsonVersion: '1.1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestTimeoutMs: 60_000,
+      });
+      const started = Date.now();
+      const err = await secretError(secretsManagerFetcher(slow)('keys'));
+      const took = Date.now() - started;
+      expect(err.message).toMatch(/^reading secret "keys" failed \(TimeoutError\)/);
+      expect(took).toBeGreaterThanOrEqual(READ_BUDGET_MS - 200);
+      expect(took).toBeLessThan(READ_BUDGET_MS + 2_000);
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
