@@ -74,6 +74,21 @@ function client(at = endpoint): AwsJsonClient {
 
 const secretError = (promise: Promise<unknown>): Promise<SecretReadError> => rejectionOf(promise, SecretReadError);
 
+/** Runs `use` with a client (attempts of 60 s) of a Secrets Manager that accepts connections and never answers. */
+async function withSilentSecretsManager(use: (client: AwsJsonClient) => Promise<void>): Promise<void> {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    await use(createAwsJsonClient({
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, region: 'us-east-1', service: 'secretsmanager', targetPrefix: 'secretsmanager',
+      jsonVersion: '1.1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestTimeoutMs: 60_000,
+    }));
+  } finally {
+    silent.closeAllConnections();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+}
+
 describe('secretsManagerFetcher: failures', () => {
   it('maps a ResourceNotFoundException to SecretReadError naming the secret and the cause', async () => {
     answer = () => ({ status: 400, json: { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." } });
@@ -202,42 +217,24 @@ describe('secretsManagerFetcher: many (BatchGetSecretValue)', () => {
   });
 
   it('gives up on a batch that does not answer within its budget, its retries included', async () => {
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const slow = createAwsJsonClient({
-        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, region: 'us-east-1', service: 'secretsmanager', targetPrefix: 'secretsmanager',
-        jsonVersion: '1.1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestTimeoutMs: 60_000,
-      });
+    await withSilentSecretsManager(async (slow) => {
       const err = await secretError(secretsManagerFetcher(slow).many!(['a', 'b']));
       expect(err.message).toMatch(/^reading 2 secrets at once failed/);
-    } finally {
-      silent.closeAllConnections();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    });
   });
 });
 
 describe('secretsManagerFetcher: a Secrets Manager that never answers', () => {
   it('gives up on one read within its budget, its retries included, so a cold start\'s reads end inside Lambda\'s 10 s init', async () => {
     expect(BATCH_BUDGET_MS + READ_BUDGET_MS).toBeLessThanOrEqual(9_000);
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const slow = createAwsJsonClient({
-        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, region: 'us-east-1', service: 'secretsmanager', targetPrefix: 'secretsmanager',
-        jsonVersion: '1.1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestTimeoutMs: 60_000,
-      });
+    await withSilentSecretsManager(async (slow) => {
       const started = Date.now();
       const err = await secretError(secretsManagerFetcher(slow)('keys'));
       const took = Date.now() - started;
       expect(err.message).toMatch(/^reading secret "keys" failed \(TimeoutError\)/);
       expect(took).toBeGreaterThanOrEqual(READ_BUDGET_MS - 200);
       expect(took).toBeLessThan(READ_BUDGET_MS + 2_000);
-    } finally {
-      silent.closeAllConnections();
-      await new Promise<void>((resolve) => silent.close(() => resolve()));
-    }
+    });
   });
 });
 
