@@ -19,7 +19,7 @@
  * and the grace window has passed.
  */
 import type { Provider } from '../config/parse.js';
-import { randomToken } from '../crypto/random.js';
+import { randomToken, sha256 } from '../crypto/random.js';
 import type { TokenCipher } from '../crypto/token-cipher.js';
 import {
   BrokerError, BrokerUnavailableError, DecryptionError, ForbiddenError, InvalidGrantError, SessionEndedError, TokenValidationError,
@@ -406,13 +406,19 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
   const now = rt.now();
   if (renew && downstream && renewalDue(s.extrasExpiresAt, s.extrasLifetime, now)) {
     try {
-      current = await renewDownstream(rt, provider, s);
+      current = await renewDownstream(rt, provider, s, handle);
     } catch (err) {
+      // The handle this answer would carry was taken back: never handed out, whatever else holds.
+      if (err instanceof RotationTakenBack) throw err;
       rt.log.warn('upstream.error', { provider: provider.name, step: 'downstream_login', ...errorFields(err) });
       // Renewal is early: while the old downstream token lives, hand it out; else fail, handle intact.
       if (s.extrasExpiresAt === undefined || s.extrasExpiresAt <= now) {
-        if (rotatedFrom && s.handleHash) await rollBackRotation(rt.table, s.sid, s.handleHash, await storedHandle(await rt.cipher(), rotatedFrom));
-        throw err;
+        // The rotation this request handed out is taken back, unless a retry within the grace window
+        // has meanwhile renewed the downstream token and handed the new handle out with it: then
+        // the rotation stands and this answer carries that token too.
+        const standing = rotatedFrom && s.handleHash ? await rollBackRotation(rt.table, s.sid, s.handleHash, await storedHandle(await rt.cipher(), rotatedFrom), s.extrasExpiresAt) : undefined;
+        if (standing?.extrasExpiresAt === undefined || standing.extrasExpiresAt <= now) throw err;
+        current = standing;
       }
     }
   }
@@ -421,15 +427,30 @@ async function serve(rt: Runtime, s: SessionRecord, source: RefreshSource, handl
   return { grant, session: current, handle, source };
 }
 
-/** Logs in downstream again with the stored (fresh) access token, before the old token expires. */
-async function renewDownstream(rt: Runtime, provider: Provider, s: SessionRecord): Promise<SessionRecord> {
+/** A renewal of a rotation its maker rolled back meanwhile: the app keeps the handle it presented, and tries again. */
+class RotationTakenBack extends UpstreamUnavailableError {}
+
+/**
+ * Logs in downstream again with the stored (fresh) access token, before the old token expires.
+ * `handle`: the handle the answer carries (native), stored with the renewal only while it is still
+ * the session's current or previous one.
+ */
+async function renewDownstream(rt: Runtime, provider: Provider, s: SessionRecord, handle: string | undefined): Promise<SessionRecord> {
   const cipher = await rt.cipher();
   const accessToken = await readOrEnd(rt, s, () => cipher.decrypt(s.accessToken, fieldContext(s.sid, 'accessToken')));
   const grant = await downstreamFor(provider)!.login(rt, accessToken, s.instanceId, rt.upstreamHttp(provider.name));
   const sealed = await sealDownstream(cipher, s.sid, grant, rt.now());
-  const written = await storeDownstream(rt.table, s.sid, s.atExpiresAt, sealed);
+  const handedOut = handle === undefined ? undefined : sha256(handle);
+  const written = await storeDownstream(rt.table, s.sid, s.atExpiresAt, sealed, handedOut);
+  if (!written.ok && handedOut !== undefined && written.current && written.current.handleHash !== handedOut && written.current.prevHandleHash !== handedOut) {
+    // The request that rotated to this handle failed and took the rotation back: the handle the
+    // app presented is current again.
+    rt.log.warn('refresh.rotation_taken_back', { client_id: s.clientId, provider: s.provider });
+    throw new RotationTakenBack('a concurrent refresh of this session failed; try again');
+  }
   rt.log.info('downstream.renewed', { client_id: s.clientId, provider: s.provider });
-  return written ?? { ...s, ...sealed };
+  // Not stored (an upstream refresh replaced the access token meanwhile): handed out all the same.
+  return written.ok ? written.session : { ...s, ...sealed };
 }
 
 /** After a provider answer that was neither tokens nor an OAuth error: ends the session once such answers have gone on long enough. */

@@ -339,14 +339,28 @@ export async function endSessionHeldBy(table: Table, sid: string, owner: string)
 
 /**
  * Rolls a handed-out rotation back when the request that made it fails after all (its downstream
- * login failed and there is no valid old downstream token): the presented handle is current again.
+ * login failed and there is no valid old downstream token, `seenExtrasExpiresAt` being the one it
+ * read): the presented handle is current again. Not once another request has stored a renewed
+ * downstream token: that request was a retry within the grace window, and the new handle went
+ * out with it (`storeDownstream`). Resolves that record then (the rotation stands, with a valid
+ * downstream token to hand out), else undefined.
  */
-export async function rollBackRotation(table: Table, sid: string, currentHash: string, restore: StoredHandle): Promise<void> {
-  await update(table, sid, 'handleHash = :cur', { ':cur': S(currentHash) }, {
+export async function rollBackRotation(table: Table, sid: string, currentHash: string, restore: StoredHandle, seenExtrasExpiresAt: number | undefined): Promise<SessionRecord | undefined> {
+  const values: Record<string, AttributeValue> = { ':cur': S(currentHash) };
+  let condition = 'handleHash = :cur AND ';
+  if (seenExtrasExpiresAt === undefined) condition += 'attribute_not_exists(extrasExpiresAt)';
+  else {
+    condition += 'extrasExpiresAt = :seen';
+    values[':seen'] = N(seenExtrasExpiresAt);
+  }
+  const result = await update(table, sid, condition, values, {
     set: { handleHash: restore.hash, handleGen: restore.generation, handleEnc: restore.enc },
     copy: {},
     remove: ['prevHandleHash', 'rotatedAt'],
   });
+  if (result.ok || !result.current) return undefined;
+  const { current } = result;
+  return current.handleHash === currentHash && current.extrasExpiresAt !== seenExtrasExpiresAt ? current : undefined;
 }
 
 /**
@@ -370,10 +384,20 @@ export async function releaseLease(table: Table, sid: string, owner: string, res
   return result.current?.leaseOwner === owner && result.current.leaseUntil === undefined ? result.current : undefined;
 }
 
-/** Stores a renewed downstream token, unless an upstream refresh replaced the access token meanwhile. */
-export async function storeDownstream(table: Table, sid: string, atExpiresAt: number, fields: Pick<RefreshedFields, 'extras' | 'extrasExpiresAt' | 'extrasLifetime' | 'instanceId'>): Promise<SessionRecord | undefined> {
-  const result = await update(table, sid, 'atExpiresAt = :a', { ':a': N(atExpiresAt) }, { set: { ...fields }, copy: {}, remove: [] });
-  return result.ok ? result.session : undefined;
+/**
+ * Stores a renewed downstream token, unless an upstream refresh replaced the access token meanwhile.
+ * `handedOut`: the hash of the handle the answer will carry (native), which must still be the
+ * session's current or previous one: a rotation the request that made it has rolled back
+ * (`rollBackRotation`) is not handed out with a new downstream token.
+ */
+export async function storeDownstream(table: Table, sid: string, atExpiresAt: number, fields: Pick<RefreshedFields, 'extras' | 'extrasExpiresAt' | 'extrasLifetime' | 'instanceId'>, handedOut?: string): Promise<WriteResult> {
+  const values: Record<string, AttributeValue> = { ':a': N(atExpiresAt) };
+  let condition = 'atExpiresAt = :a';
+  if (handedOut !== undefined) {
+    condition += ' AND (handleHash = :h OR prevHandleHash = :h)';
+    values[':h'] = S(handedOut);
+  }
+  return update(table, sid, condition, values, { set: { ...fields }, copy: {}, remove: [] });
 }
 
 /** The access token a request used, as it read it: its expiry and its ciphertext. */

@@ -35,6 +35,7 @@ providerSuite({
   },
   reset(peer) {
     peer.vms.fail = false;
+    peer.vms.script.length = 0;
   },
 });
 
@@ -236,6 +237,86 @@ describe('Milestone XProtect: the VMS token', () => {
     expect(peer.vms.logins.at(-1)!.instanceId).toBe(peer.vms.logins[vmsLogins - 1]!.instanceId);
     const again = await refreshNative(h, t3.refresh_token);
     expect(again.status).toBe(200);
+  });
+
+  it('a retry within the grace window keeps the handle it was given when the first request\'s Login then fails', async () => {
+    const { tokens } = await nativeTokens();
+    // The VMS token has expired, the access token is fresh: each refresh must log in again.
+    h.clockOffset = VMS_TTL + 5;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const firstLogin = new Promise<void>((resolve) => (arrived = resolve));
+    // The first request's Login waits, then fails; the retry's succeeds meanwhile.
+    peer.vms.script.push(async () => {
+      arrived();
+      await held;
+      return true;
+    }, async () => false);
+    const first = refreshNative(h, tokens.refresh_token);
+    await firstLogin;
+    // The same handle again (the app retried): the rotation was handed out, so within the grace
+    // window it gets the new handle, with a VMS token of its own.
+    const retry = await refreshNative(h, tokens.refresh_token);
+    expect(retry.status).toBe(200);
+    const retried = await retry.json();
+    expect(retried.refresh_token).not.toBe(tokens.refresh_token);
+    expect(retried.vms_token).toBe(peer.vms.logins.at(-1)!.token);
+    release();
+    // The first request's Login failed after the retry stored its VMS token: the rotation stands,
+    // and the first request answers with it too.
+    const answered = await first;
+    expect(answered.status).toBe(200);
+    const a = await answered.json();
+    expect(a.refresh_token).toBe(retried.refresh_token);
+    expect(a.vms_token).toBe(retried.vms_token);
+
+    // The handle both were given refreshes.
+    const next = await refreshNative(h, retried.refresh_token);
+    expect(next.status).toBe(200);
+    expect((await next.json()).vms_token).toBe(retried.vms_token);
+  });
+
+  it('a retry within the grace window whose Login ends after the first request took its rotation back answers 503, and the app\'s handle still works', async () => {
+    const { tokens } = await nativeTokens();
+    h.clockOffset = VMS_TTL + 5;
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let firstArrived!: () => void;
+    const firstLogin = new Promise<void>((resolve) => (firstArrived = resolve));
+    let releaseRetry!: () => void;
+    const retryHeld = new Promise<void>((resolve) => (releaseRetry = resolve));
+    let retryArrived!: () => void;
+    const retryLogin = new Promise<void>((resolve) => (retryArrived = resolve));
+    peer.vms.script.push(async () => {
+      firstArrived();
+      await firstHeld;
+      return true;
+    }, async () => {
+      retryArrived();
+      await retryHeld;
+      return false;
+    });
+    const first = refreshNative(h, tokens.refresh_token);
+    await firstLogin;
+    const retry = refreshNative(h, tokens.refresh_token);
+    await retryLogin;
+    // The first request's Login fails: it takes its rotation back and answers 502.
+    releaseFirst();
+    const failed = await first;
+    expect(failed.status).toBe(502);
+    // The retry's Login succeeds, but the handle it would hand out was taken back: 503, try again.
+    releaseRetry();
+    const raced = await retry;
+    expect(raced.status).toBe(503);
+    expect((await raced.json()).error).toBe('temporarily_unavailable');
+
+    // The handle the app holds is current again and refreshes.
+    const again = await refreshNative(h, tokens.refresh_token);
+    expect(again.status).toBe(200);
+    const t = await again.json();
+    expect(t.vms_token).toBe(peer.vms.logins.at(-1)!.token);
+    expect((await refreshNative(h, t.refresh_token)).status).toBe(200);
   });
 
   it('a SOAP fault right after an upstream refresh, the old VMS token expired: 502, the refreshed session is kept', async () => {

@@ -21,7 +21,8 @@
  * text/xml`, `Authorization: bearer <IDP access token>` checked for real at the IDP's userinfo
  * endpoint, a body with a GUID `instanceId` and an empty `currentToken`. Anything wrong is a
  * SOAP fault with HTTP 500. The answer's `TimeToLive` is configurable (`vms.ttlSeconds`), and
- * `vms.fail` makes every Login a fault (the VMS being down or refusing).
+ * `vms.fail` makes every Login a fault (the VMS being down or refusing); `vms.script` decides the
+ * next Logins one by one, each when it likes (for races).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -54,6 +55,11 @@ export interface VmsState {
   ttlSeconds: number;
   /** When true, every Login answers a SOAP fault (HTTP 500). */
   fail: boolean;
+  /**
+   * The next Logins, in the order they arrive: each is awaited before the answer, and a fault is
+   * answered when it resolves true. Empty: `fail` decides.
+   */
+  readonly script: (() => Promise<boolean>)[];
   /** Successful logins, in order. */
   readonly logins: VmsLogin[];
   /** Every Login request that was refused, with the reason. */
@@ -78,7 +84,7 @@ function soapFault(res: ServerResponse, code: string, text: string): void {
 }
 
 export async function startXProtectPeer(options: XProtectPeerOptions = {}): Promise<XProtectPeer> {
-  const vms: VmsState = { ttlSeconds: options.vmsTtlSeconds ?? 14_400, fail: false, logins: [], faults: [] };
+  const vms: VmsState = { ttlSeconds: options.vmsTtlSeconds ?? 14_400, fail: false, script: [], logins: [], faults: [] };
   let issuer = '';
 
   async function serverCommand(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
@@ -110,7 +116,8 @@ export async function startXProtectPeer(options: XProtectPeerOptions = {}): Prom
     const current = /<(?:\w+:)?currentToken\s*\/>|<(?:\w+:)?currentToken>([^<]*)<\/(?:\w+:)?currentToken>/.exec(login[3]!);
     if (!current) return fault('s:Client', 'currentToken is missing');
     if ((current[1] ?? '').trim() !== '') return fault('s:Client', 'currentToken must be empty for a new login');
-    if (vms.fail) return fault('s:Server', 'the management server is not available');
+    const scripted = vms.script.shift();
+    if (scripted ? await scripted() : vms.fail) return fault('s:Server', 'the management server is not available');
 
     const token = `TOKEN#${randomUUID()}#vms-peer//ServerConnector#`;
     const ttlSeconds = vms.ttlSeconds;
