@@ -3,8 +3,10 @@
  * VMS token) fails under it, on real DynamoDB semantics (dynalite): `rollBackRotation` takes the
  * rotation back only while nobody has stored a renewed downstream token since, and
  * `storeDownstream` stores a renewal only while the handle its answer carries is still the
- * session's current or previous one. Each recognises its own write when the SDK retries it.
- * (The race itself, end to end: test/providers/xprotect.test.ts.)
+ * session's current or previous one. A retry by the SDK of either, its first answer lost, leaves
+ * the item as the first attempt did: the rollback's condition then fails and it does nothing
+ * more; the store's still holds and it writes the same values. (The race itself, end to end:
+ * test/providers/xprotect.test.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
