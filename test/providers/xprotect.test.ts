@@ -39,6 +39,26 @@ providerSuite({
   },
 });
 
+/**
+ * A scripted VMS Login (`vms.script`) that waits when it arrives until the test releases it, then
+ * answers a fault (`fault`) or a token.
+ */
+function heldLogin(fault: boolean): { readonly answer: () => Promise<boolean>; readonly arrived: Promise<void>; release(): void } {
+  let arrive!: () => void;
+  let release!: () => void;
+  const arrived = new Promise<void>((resolve) => (arrive = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  return {
+    answer: async () => {
+      arrive();
+      await released;
+      return fault;
+    },
+    arrived,
+    release,
+  };
+}
+
 /** A native login through to the broker's tokens. */
 async function nativeTokens(extra: Record<string, string> = {}) {
   const started = await startNativeLogin(h, extra);
@@ -243,18 +263,11 @@ describe('Milestone XProtect: the VMS token', () => {
     const { tokens } = await nativeTokens();
     // The VMS token has expired, the access token is fresh: each refresh must log in again.
     h.clockOffset = VMS_TTL + 5;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let arrived!: () => void;
-    const firstLogin = new Promise<void>((resolve) => (arrived = resolve));
     // The first request's Login waits, then fails; the retry's succeeds meanwhile.
-    peer.vms.script.push(async () => {
-      arrived();
-      await held;
-      return true;
-    }, async () => false);
+    const firstLogin = heldLogin(true);
+    peer.vms.script.push(firstLogin.answer, async () => false);
     const first = refreshNative(h, tokens.refresh_token);
-    await firstLogin;
+    await firstLogin.arrived;
     // The same handle again (the app retried): the rotation was handed out, so within the grace
     // window it gets the new handle, with a VMS token of its own.
     const retry = await refreshNative(h, tokens.refresh_token);
@@ -262,7 +275,7 @@ describe('Milestone XProtect: the VMS token', () => {
     const retried = await retry.json();
     expect(retried.refresh_token).not.toBe(tokens.refresh_token);
     expect(retried.vms_token).toBe(peer.vms.logins.at(-1)!.token);
-    release();
+    firstLogin.release();
     // The first request's Login failed after the retry stored its VMS token: the rotation stands,
     // and the first request answers with it too.
     const answered = await first;
@@ -280,33 +293,19 @@ describe('Milestone XProtect: the VMS token', () => {
   it('a retry within the grace window whose Login ends after the first request took its rotation back answers 503, and the app\'s handle still works', async () => {
     const { tokens } = await nativeTokens();
     h.clockOffset = VMS_TTL + 5;
-    let releaseFirst!: () => void;
-    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
-    let firstArrived!: () => void;
-    const firstLogin = new Promise<void>((resolve) => (firstArrived = resolve));
-    let releaseRetry!: () => void;
-    const retryHeld = new Promise<void>((resolve) => (releaseRetry = resolve));
-    let retryArrived!: () => void;
-    const retryLogin = new Promise<void>((resolve) => (retryArrived = resolve));
-    peer.vms.script.push(async () => {
-      firstArrived();
-      await firstHeld;
-      return true;
-    }, async () => {
-      retryArrived();
-      await retryHeld;
-      return false;
-    });
+    const firstLogin = heldLogin(true);
+    const retryLogin = heldLogin(false);
+    peer.vms.script.push(firstLogin.answer, retryLogin.answer);
     const first = refreshNative(h, tokens.refresh_token);
-    await firstLogin;
+    await firstLogin.arrived;
     const retry = refreshNative(h, tokens.refresh_token);
-    await retryLogin;
+    await retryLogin.arrived;
     // The first request's Login fails: it takes its rotation back and answers 502.
-    releaseFirst();
+    firstLogin.release();
     const failed = await first;
     expect(failed.status).toBe(502);
     // The retry's Login succeeds, but the handle it would hand out was taken back: 503, try again.
-    releaseRetry();
+    retryLogin.release();
     const raced = await retry;
     expect(raced.status).toBe(503);
     expect((await raced.json()).error).toBe('temporarily_unavailable');
