@@ -24,10 +24,13 @@ const region = env['AWS_REGION'] ?? 'us-east-1';
 const endpoint = new URL(env['AWS_ENDPOINT_URL_SECRETS_MANAGER'] ?? `https://secretsmanager.${region}.amazonaws.com`);
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 const hmac = (k: Buffer | string, s: string) => createHmac('sha256', k).update(s).digest();
+const two = (n: number) => String(n).padStart(2, '0');
 
 function readSecrets(ids: readonly string[]): Promise<Answer> {
   const body = JSON.stringify({ SecretIdList: ids });
-  const amzDate = new Date().toISOString().replace(/[:-]|\.\d{3}/g, '');
+  // From the UTC fields, as the functions' SigV4 does: a process's first toISOString costs 0.2-0.4 ms.
+  const now = new Date();
+  const amzDate = `${now.getUTCFullYear()}${two(now.getUTCMonth() + 1)}${two(now.getUTCDate())}T${two(now.getUTCHours())}${two(now.getUTCMinutes())}${two(now.getUTCSeconds())}Z`;
   const day = amzDate.slice(0, 8);
   const scope = `${day}/${region}/secretsmanager/aws4_request`;
   const headers: Record<string, string> = {

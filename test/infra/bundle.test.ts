@@ -4,7 +4,6 @@
  * the stack writes into `BROKER_SECRET_IDS`), and its cold start reads them all in one
  * `BatchGetSecretValue`, run here from the bundle itself against a Secrets Manager stand-in.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { FUNCTION_NAMES, functionSpec, secretsReadBy, type FunctionName } from '
 import { parseConfig, PREPARED_CONFIG_ENV } from '../../lib/config/parse.js';
 import { BUNDLED_CONFIG_FILE, bundleFunction, loadedWithEntry, PREPARED_CONFIG_FILE, writeConfigFiles } from '../../infra/bundle.js';
 import { generateSigningGenerationSync } from '../../lib/oidc/signing-key-ring.js';
+import { invokeBundle } from '../support/bundle-process.js';
 import { secretsManagerStandIn } from '../support/secrets-manager.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'broker-bundles-'));
@@ -93,20 +93,12 @@ describe('a cold start from the bundle', () => {
    * it; its `BROKER_SECRET_IDS` is the stack's unless `secretIds` says otherwise (null: unset),
    * its configuration as the stack ships it unless `configEnv` says otherwise.
    */
-  const jwksFromBundle = (secretsUrl: string, secretIds: string | null = readFirst, configEnv: NodeJS.ProcessEnv = shipped()) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
-    const file = path.join(dir, 'refresh', 'index.mjs');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `const { handler } = await import(${JSON.stringify(file)}); console.log(JSON.stringify(await handler(${JSON.stringify(event)})));`], {
-      env: {
-        PATH: process.env['PATH'], ...configEnv, AWS_LAMBDA_FUNCTION_NAME: 'refresh', AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
-        AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b',
-        ...(secretIds === null ? {} : { [SECRET_IDS_ENV]: secretIds }),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+  const jwksFromBundle = (secretsUrl: string, secretIds: string | null = readFirst, configEnv: NodeJS.ProcessEnv = shipped()) =>
+    invokeBundle(path.join(dir, 'refresh', 'index.mjs'), event, {
+      PATH: process.env['PATH'], ...configEnv, AWS_LAMBDA_FUNCTION_NAME: 'refresh', AWS_REGION: 'us-east-1', DYNAMODB_TABLE: 't',
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsUrl, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b',
+      ...(secretIds === null ? {} : { [SECRET_IDS_ENV]: secretIds }),
     });
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.on('close', (status) => resolve({ status, stdout }));
-  });
   const keyIds = (stdout: string) => {
     const result = JSON.parse(stdout.trim().split('\n').pop()!) as { statusCode: number; body: string };
     expect(result.statusCode).toBe(200);

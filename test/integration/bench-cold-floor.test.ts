@@ -3,22 +3,16 @@
  * bundled as the functions are and run in a function's environment, it reads exactly that
  * function's secrets in one request and parses them; with none to read, it sends nothing.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BENCH_SECRETS, coldFloorFile, lambdaEnv } from '../../bench/cold-start.js';
 import { SECRET_IDS_ENV } from '../../functions/handler.js';
+import { invokeBundle } from '../support/bundle-process.js';
 import { secretsManagerStandIn } from '../support/secrets-manager.js';
 
-function runFloor(env: NodeJS.ProcessEnv): Promise<unknown> {
-  const code = `const { handler } = await import(${JSON.stringify(coldFloorFile())}); console.log(JSON.stringify(await handler()));`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (status) => (status === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${status}: ${err}`))));
-  });
+async function runFloor(env: NodeJS.ProcessEnv): Promise<unknown> {
+  const run = await invokeBundle(coldFloorFile(), undefined, env);
+  if (run.status !== 0) throw new Error(`exit ${run.status}: ${run.stderr}`);
+  return JSON.parse(run.stdout);
 }
 
 describe('the cold-start floor', () => {
