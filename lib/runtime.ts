@@ -81,7 +81,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       text = generateKeyRingText();
       log.warn('keys.generated', { message: 'no tokenEncryptionKeys configured: generated a key ring for this process; sessions do not survive a restart' });
     }
-    return createTokenCipher(parseKeyRing(text));
+    return createTokenCipher(parseKeyRing(text), options.config.storage.ciphertexts);
   };
   const current = (): Promise<TokenCipher> => {
     const generated = !options.config.tokenEncryptionKeys;

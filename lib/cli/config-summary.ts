@@ -21,6 +21,7 @@ export function summarizeConfig(config: Config): string {
   const t = config.ttl;
   lines.push('', `token keys  ${config.tokenEncryptionKeys ? secretSource(config.tokenEncryptionKeys) : 'generated per process (local runs only)'}`);
   lines.push(`signing     ${config.signingKeys ? secretSource(config.signingKeys) : 'generated per process (local runs only)'}`);
+  lines.push(`storage     new ciphertexts ${config.storage.ciphertexts === 'compact' ? 'compact (kid~iv.ciphertext.tag)' : 'JWE'}; both forms are read`);
   lines.push(`ttl         login ${t.loginSeconds}s, code ${t.codeSeconds}s, idle ${t.sessionIdleSeconds}s, max ${t.sessionMaxSeconds}s, grace ${t.reuseGraceSeconds}s, min access token ${t.minAccessTokenSeconds}s`);
   return lines.join('\n');
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { API_TIMEOUT_SECONDS, DEFAULT_BODY_BYTES, MAX_BODY_BYTES } from '../proxy/limits.js';
 import { deepFreeze, preparedConfig } from './prepared.js';
-import { schemas, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type TtlConfig } from './schema.js';
+import { schemas, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type StorageConfig, type TtlConfig } from './schema.js';
 import { isSecureOrLoopback, nativeRedirectKind, parseUrl } from './urls.js';
 
 export interface ConfigIssue {
@@ -60,6 +60,8 @@ export interface Config {
   /** The ID-token signing key ring; locally, generated per process when absent. */
   readonly signingKeys: SecretRef | undefined;
   readonly ttl: Readonly<TtlConfig>;
+  /** How the table's values are written. */
+  readonly storage: Readonly<StorageConfig>;
   /** The APIs of the proxy, by name. */
   readonly apis: Readonly<Record<string, Api>>;
   /** Every origin some client allows, for CORS preflights. */
@@ -257,6 +259,7 @@ export function parseConfig(input: unknown, options: ParseOptions): Config {
     tokenEncryptionKeys: raw.tokenEncryptionKeys,
     signingKeys: raw.signingKeys,
     ttl: { ...ttl },
+    storage: { ...raw.storage },
     apis,
     allowedOrigins,
   });

@@ -11,7 +11,7 @@
  */
 import type { Config, ParseOptions } from './parse.js';
 
-const FORMAT = 'oauth-broker/prepared-config/1';
+const FORMAT = 'oauth-broker/prepared-config/2';
 
 interface PreparedDocument {
   readonly format: typeof FORMAT;
@@ -44,7 +44,7 @@ export function preparedConfig(prepared: string, source: string, runtime: ParseO
   const { config } = document;
   const isObject = (value: unknown) => typeof value === 'object' && value !== null;
   // Only the stack writes it; a file written by hand that has lost its shape is parsed instead.
-  if (!isObject(config) || !Array.isArray(config.allowedOrigins) || !isObject(config.providers) || !isObject(config.clients) || !isObject(config.ttl) || !isObject(config.apis)) return undefined;
+  if (!isObject(config) || !Array.isArray(config.allowedOrigins) || !isObject(config.providers) || !isObject(config.clients) || !isObject(config.ttl) || !isObject(config.storage) || !isObject(config.apis)) return undefined;
   try {
     // The keys JSON leaves out when undefined, as the parser returns them.
     return deepFreeze({

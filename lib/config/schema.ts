@@ -95,6 +95,15 @@ function build() {
     minAccessTokenSeconds: v.optional(v.pipe(v.number(), v.integer('must be an integer'), v.minValue(0, 'must not be negative')), 60),
   });
 
+  const StorageSchema = v.strictObject({
+    /**
+     * How new ciphertexts in the table are written (lib/crypto/token-cipher.ts): `jwe` (compact
+     * JWE, every release reads it) or `compact` (the same without its spelled-out header, about
+     * 285 bytes less a session; read by this release on). Both are always read.
+     */
+    ciphertexts: v.optional(v.picklist(['jwe', 'compact']), 'jwe'),
+  });
+
   const ConfigSchema = v.strictObject({
     $schema: v.optional(v.string()),
     publicUrl: nonEmpty,
@@ -106,8 +115,9 @@ function build() {
     /** The APIs web clients may call through the broker's proxy. */
     apis: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'API names use A-Z a-z 0-9 _ - only')), ApiSchema), {}),
     ttl: v.optional(TtlSchema, {}),
+    storage: v.optional(StorageSchema, {}),
   });
-  return { SecretRefSchema, ProviderSchema, ClientSchema, ApiSchema, TtlSchema, ConfigSchema };
+  return { SecretRefSchema, ProviderSchema, ClientSchema, ApiSchema, TtlSchema, StorageSchema, ConfigSchema };
 }
 
 type Schemas = ReturnType<typeof build>;
@@ -122,3 +132,4 @@ export type ProviderConfig = v.InferOutput<Schemas['ProviderSchema']>;
 export type ClientConfig = v.InferOutput<Schemas['ClientSchema']>;
 export type TtlConfig = v.InferOutput<Schemas['TtlSchema']>;
 export type ApiConfig = v.InferOutput<Schemas['ApiSchema']>;
+export type StorageConfig = v.InferOutput<Schemas['StorageSchema']>;

@@ -13,7 +13,8 @@ export class KeyRingError extends Error {
   override readonly name = 'KeyRingError';
 }
 
-const KID = /^[A-Za-z0-9._-]{1,64}$/;
+/** A key id: never `~` (token-cipher.ts ends a compact value's key id with it). */
+export const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * Parses and checks a key ring JSON text. Messages never quote a key id or `current`: an

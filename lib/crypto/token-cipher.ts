@@ -3,8 +3,18 @@
  * chosen by `kid` from the key ring. The record key and field name are bound in as additional
  * authenticated data, so a ciphertext copied into another record or field does not decrypt.
  *
- * Stored form: the JWE Compact Serialization (protected..iv.ciphertext.tag); the AAD is not
- * stored but recomputed from where the value is read.
+ * Stored forms, both always read; `form` chooses which new values take (the AAD is never stored
+ * but recomputed from where the value is read):
+ * - `jwe`: the JWE Compact Serialization, `protected..iv.ciphertext.tag`.
+ * - `compact`: `kid~iv.ciphertext.tag`, the same JWE with its protected header named by its key
+ *   id instead of spelled out: 55 bytes less per value with a key id like `k20261130`, and a
+ *   session holds up to six. The protected header is the one `jwe` writes for that key id, in
+ *   the GCM additional data as RFC 7516 puts it there, so each form converts to the other
+ *   without the key. `~` is in neither a key id nor base64url: neither form passes for the other.
+ *
+ * A reader that knows only `jwe` (a release before the compact form) cannot read `compact`
+ * values: a deployment turns `compact` on only once every function it runs reads it
+ * (docs/deploy.md, "Compact ciphertexts").
  *
  * AES-GCM runs through `node:crypto` directly, synchronously: on the hot path (every refresh
  * decrypts the access token and encrypts a handle) WebCrypto's job dispatch cost more than the
@@ -14,10 +24,47 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DecryptionError } from '../errors.js';
-import type { KeyRing } from './key-ring.js';
+import { KID, type KeyRing } from './key-ring.js';
 
 /** The protected header of a key id, base64url, as every JWE under that key carries it. */
 const headerOf = (kid: string) => Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid }), 'utf8').toString('base64url');
+
+/** How new ciphertexts are written; every form is read. */
+export type CiphertextForm = 'jwe' | 'compact';
+
+/** Ends the key id of a compact value: in neither a key id (key-ring.ts) nor base64url. */
+const KID_END = '~';
+
+/** A stored value's parts, either form; undefined for a value of neither form. */
+interface Sealed {
+  /** The key id, from a compact value; a JWE's is in its header. */
+  readonly kid: string | undefined;
+  /** The protected header: as stored (JWE), or undefined until the key id's is made (compact). */
+  readonly protectedHeader: string | undefined;
+  readonly iv: string;
+  readonly ciphertext: string;
+  readonly tag: string;
+}
+
+function partsOf(value: string): Sealed | undefined {
+  const end = value.indexOf(KID_END);
+  if (end > 0) {
+    const parts = value.slice(end + 1).split('.');
+    if (parts.length !== 3) return undefined;
+    const [iv, ciphertext, tag] = parts as [string, string, string];
+    return { kid: value.slice(0, end), protectedHeader: undefined, iv, ciphertext, tag };
+  }
+  const parts = value.split('.');
+  if (parts.length !== 5 || parts[1] !== '') return undefined;
+  const [protectedHeader, , iv, ciphertext, tag] = parts as [string, string, string, string, string];
+  return { kid: undefined, protectedHeader, iv, ciphertext, tag };
+}
+
+/** The key id a JWE's protected header names, when it is exactly what this ring writes (RFC 7516 §5.2: no other header). */
+function kidOfHeader(protectedHeader: string): string | undefined {
+  const header = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as Record<string, unknown>;
+  return header['alg'] === 'dir' && header['enc'] === 'A256GCM' && typeof header['kid'] === 'string' && Object.keys(header).length === 3 ? header['kid'] : undefined;
+}
 
 /** RFC 7516 §5.1 step 14: the additional authenticated data of the GCM operation. */
 const gcmAad = (protectedHeader: string, context: string) => Buffer.from(`${protectedHeader}.${Buffer.from(context, 'utf8').toString('base64url')}`, 'ascii');
@@ -42,10 +89,18 @@ export interface TokenCipher {
   lookupKeys(data: string): string[];
 }
 
-export function createTokenCipher(ring: KeyRing): TokenCipher {
+export function createTokenCipher(ring: KeyRing, form: CiphertextForm = 'jwe'): TokenCipher {
   const currentKey = ring.keys.get(ring.current);
   if (!currentKey) throw new TypeError('key ring has no current key');
   const currentHeader = headerOf(ring.current);
+  const prefix = form === 'compact' ? `${ring.current}${KID_END}` : `${currentHeader}..`;
+  // The protected header of each key id of the ring, both ways: made and checked once, not per value.
+  const headers = new Map<string, string>();
+  const kids = new Map<string, string>();
+  for (const kid of ring.keys.keys()) {
+    headers.set(kid, headerOf(kid));
+    kids.set(headerOf(kid), kid);
+  }
   const derivedKeys = new Map<string, Buffer>();
   const derive = (kid: string, purpose: string): Buffer | undefined => {
     const key = ring.keys.get(kid);
@@ -84,32 +139,33 @@ export function createTokenCipher(ring: KeyRing): TokenCipher {
       const cipher = createCipheriv('aes-256-gcm', currentKey, iv);
       cipher.setAAD(gcmAad(currentHeader, context));
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-      return `${currentHeader}..${iv.toString('base64url')}.${ciphertext.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+      return `${prefix}${iv.toString('base64url')}.${ciphertext.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
     },
     unknownKey(value) {
+      const sealed = partsOf(value);
+      if (!sealed) return false;
       try {
-        const header = JSON.parse(Buffer.from(value.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown };
-        return typeof header.kid === 'string' && !ring.keys.has(header.kid);
+        const kid = sealed.kid ?? kidOfHeader(sealed.protectedHeader!);
+        return kid !== undefined && KID.test(kid) && !ring.keys.has(kid);
       } catch {
         return false;
       }
     },
     async decrypt(value, context) {
-      const parts = value.split('.');
-      if (parts.length !== 5 || parts[1] !== '') throw new DecryptionError();
-      const [protectedHeader, , iv, ciphertext, tag] = parts as [string, string, string, string, string];
+      const sealed = partsOf(value);
+      if (!sealed) throw new DecryptionError();
       try {
-        const header = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as Record<string, unknown>;
         // RFC 7516 §5.2: only what this ring writes is accepted: dir, A256GCM, a known key, no other header.
-        const key = header['alg'] === 'dir' && header['enc'] === 'A256GCM' && typeof header['kid'] === 'string' && Object.keys(header).length === 3
-          ? ring.keys.get(header['kid']) : undefined;
-        const ivBytes = Buffer.from(iv, 'base64url');
-        const tagBytes = Buffer.from(tag, 'base64url');
-        if (!key || ivBytes.length !== 12 || tagBytes.length !== 16) throw new Error('not a ciphertext of this ring');
+        const kid = sealed.kid ?? kids.get(sealed.protectedHeader!) ?? kidOfHeader(sealed.protectedHeader!);
+        const protectedHeader = sealed.protectedHeader ?? (kid === undefined ? undefined : headers.get(kid));
+        const key = kid === undefined ? undefined : ring.keys.get(kid);
+        const ivBytes = Buffer.from(sealed.iv, 'base64url');
+        const tagBytes = Buffer.from(sealed.tag, 'base64url');
+        if (!key || !protectedHeader || ivBytes.length !== 12 || tagBytes.length !== 16) throw new Error('not a ciphertext of this ring');
         const decipher = createDecipheriv('aes-256-gcm', key, ivBytes, { authTagLength: 16 });
         decipher.setAAD(gcmAad(protectedHeader, context));
         decipher.setAuthTag(tagBytes);
-        return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+        return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64url')), decipher.final()]).toString('utf8');
       } catch (cause) {
         throw new DecryptionError({ cause });
       }

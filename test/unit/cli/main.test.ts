@@ -90,6 +90,14 @@ describe('(issue 13) config check --lambda: the document as the stack deploys it
     expect(out[0]).not.toMatch(/left out/);
   });
 
+  it('says how new ciphertexts are written', () => {
+    const { io, out } = memoryIo({ 'a.json': config, 'b.json': JSON.stringify({ ...JSON.parse(config), storage: { ciphertexts: 'compact' } }) });
+    expect(run(['config', 'check', 'a.json', '--lambda'], io)).toBe(0);
+    expect(run(['config', 'check', 'b.json', '--lambda'], io)).toBe(0);
+    expect(out[0]).toMatch(/storage {5}new ciphertexts JWE; both forms are read/);
+    expect(out[1]).toMatch(/storage {5}new ciphertexts compact \(kid~iv\.ciphertext\.tag\); both forms are read/);
+  });
+
   it('resolves a relative file against the directory npm was called from (INIT_CWD)', async () => {
     const { fromInvokingDirectory } = await import('../../../lib/cli/main.js');
     expect(fromInvokingDirectory('config/prod.json', { INIT_CWD: '/ops' })).toBe('/ops/config/prod.json');

@@ -400,6 +400,20 @@ describe('parseConfig: rules between fields', () => {
     });
   });
 
+  describe('storage', () => {
+    it('writes JWE ciphertexts unless told otherwise: a release before the compact form reads only those', () => {
+      expect(parseConfig(minimalConfigDoc(), LOCAL).storage).toEqual({ ciphertexts: 'jwe' });
+    });
+
+    it('takes compact ciphertexts, and refuses another form or an unknown field by its path', () => {
+      const doc = minimalConfigDoc();
+      doc.storage = { ciphertexts: 'compact' };
+      expect(parseConfig(doc, LOCAL).storage.ciphertexts).toBe('compact');
+      doc.storage = { ciphertexts: 'jwt', format: 2 };
+      expect(rejectPaths(doc).sort()).toEqual(['storage.ciphertexts', 'storage.format']);
+    });
+  });
+
   it('refuses a document without providers or clients', () => {
     expect(rejectPaths({ publicUrl: 'https://auth.example.com', providers: {}, clients: {} }).sort()).toEqual(['clients', 'providers']);
   });

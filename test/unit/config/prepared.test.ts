@@ -54,7 +54,7 @@ describe('a prepared configuration', () => {
   it('a document that has lost its shape, or is nested past what a start can freeze, is parsed instead', () => {
     const text = lambdaDocument();
     const document = JSON.parse(prepareConfig(text, parseConfigText(text, { runtime: 'lambda' }), 'lambda')) as { config: Record<string, unknown> };
-    for (const field of ['providers', 'clients', 'ttl', 'apis']) {
+    for (const field of ['providers', 'clients', 'ttl', 'storage', 'apis']) {
       expect(preparedConfig(JSON.stringify({ ...document, config: { ...document.config, [field]: undefined } }), text, 'lambda')).toBeUndefined();
     }
     const deep = `${'{"x":'.repeat(50_000)}{}${'}'.repeat(50_000)}`;
@@ -69,7 +69,9 @@ describe('a prepared configuration', () => {
     // One character more: an operator's edit, even a blank.
     expect(preparedConfig(prepared, `${text} `, 'lambda')).toBeUndefined();
     expect(preparedConfig(prepared, text, 'local')).toBeUndefined();
-    expect(preparedConfig(prepared.replace('prepared-config/1', 'prepared-config/0'), text, 'lambda')).toBeUndefined();
+    // An earlier format (before `storage`) or a later one.
+    expect(preparedConfig(prepared.replace('prepared-config/2', 'prepared-config/1'), text, 'lambda')).toBeUndefined();
+    expect(preparedConfig(prepared.replace('prepared-config/2', 'prepared-config/3'), text, 'lambda')).toBeUndefined();
     expect(preparedConfig('not json', text, 'lambda')).toBeUndefined();
     expect(preparedConfig('null', text, 'lambda')).toBeUndefined();
     expect(preparedConfig(JSON.stringify({ ...JSON.parse(prepared), config: null }), text, 'lambda')).toBeUndefined();

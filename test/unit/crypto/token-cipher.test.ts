@@ -181,3 +181,73 @@ describe('(v2) lookup keys: keyed hashes the session index stores', () => {
     expect(createTokenCipher(ringOnlyK2).lookupKeys('x')).toEqual([after.lookupKey('x')]);
   });
 });
+
+describe('compact ciphertexts: kid~iv.ciphertext.tag, the same JWE with its header named by its key id', () => {
+  const compactA = createTokenCipher(ringA, 'compact');
+  /** The JWE a compact value stands for: its key id's header in front, the empty encrypted key between. */
+  const asJwe = (value: string) => {
+    const [kid, rest] = value.split('~') as [string, string];
+    return `${Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid }), 'utf8').toString('base64url')}..${rest}`;
+  };
+
+  it('writes the key id, then the three parts, and reads them back', async () => {
+    const value = await compactA.encrypt(PLAINTEXT, CONTEXT);
+    expect(value).toMatch(/^k1~[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/);
+    expect(await compactA.decrypt(value, CONTEXT)).toBe(PLAINTEXT);
+    const jwe = await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT);
+    // Shorter by the header and the empty encrypted key, longer by the key id and its end.
+    expect(jwe.length - value.length).toBe(asJwe(value).indexOf('..') + 2 - 'k1~'.length);
+  });
+
+  it('reads both forms whichever it writes: sessions written before the switch, and after a switch back', async () => {
+    const jweCipher = createTokenCipher(ringA);
+    expect(await compactA.decrypt(await jweCipher.encrypt(PLAINTEXT, CONTEXT), CONTEXT)).toBe(PLAINTEXT);
+    expect(await jweCipher.decrypt(await compactA.encrypt(PLAINTEXT, CONTEXT), CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('is the JWE a JWE library decrypts, once its header is spelled out again (the AAD binds the same header)', async () => {
+    const [protectedHeader, , iv, ciphertext, tag] = asJwe(await compactA.encrypt(PLAINTEXT, CONTEXT)).split('.') as [string, string, string, string, string];
+    const { plaintext } = await flattenedDecrypt(
+      { protected: protectedHeader, iv, ciphertext, tag, aad: Buffer.from(CONTEXT).toString('base64url') }, Buffer.from(k1, 'base64url'),
+      { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
+    );
+    expect(new TextDecoder().decode(plaintext)).toBe(PLAINTEXT);
+    // And the other way: a JWE this ring wrote, its header replaced by its key id, decrypts as it is.
+    const jwe = await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT);
+    expect(await compactA.decrypt(`k1~${jwe.split('.').slice(2).join('.')}`, CONTEXT)).toBe(PLAINTEXT);
+  });
+
+  it('decrypts after rotation, and names the current key', async () => {
+    const value = await compactA.encrypt(PLAINTEXT, CONTEXT);
+    const compactB = createTokenCipher(ringB, 'compact');
+    expect(await compactB.decrypt(value, CONTEXT)).toBe(PLAINTEXT);
+    expect((await compactB.encrypt(PLAINTEXT, CONTEXT)).startsWith('k2~')).toBe(true);
+  });
+
+  it.each([
+    ['another key id of the ring', (v: string) => v.replace(/^k1~/, 'k2~')],
+    ['a key id the ring lacks', (v: string) => v.replace(/^k1~/, 'k9~')],
+    ['no key id', (v: string) => v.replace(/^k1~/, '~')],
+    ['the iv', (v: string) => { const [kid, rest] = v.split('~') as [string, string]; return `${kid}~${tamper(`x.${rest}`, 1).slice(2)}`; }],
+    ['the ciphertext', (v: string) => { const [kid, rest] = v.split('~') as [string, string]; return `${kid}~${tamper(`x.${rest}`, 2).slice(2)}`; }],
+    ['the tag', (v: string) => { const [kid, rest] = v.split('~') as [string, string]; return `${kid}~${tamper(`x.${rest}`, 3).slice(2)}`; }],
+    ['a part too many', (v: string) => `${v}.AAAA`],
+    ['a part too few', (v: string) => v.slice(0, v.lastIndexOf('.'))],
+  ])('fails, as a JWE does, with %s', async (_what, change) => {
+    const cipher = createTokenCipher(ringB, 'compact');
+    const value = await createTokenCipher(ringA, 'compact').encrypt(PLAINTEXT, CONTEXT);
+    const err = await rejection(cipher.decrypt(change(value), CONTEXT));
+    expect(err.message).toBe((await rejection(cipher.decrypt('garbage', CONTEXT))).message);
+    await rejection(cipher.decrypt(value, 'other context'));
+  });
+
+  it('says when a value names a key the ring lacks, either form, so the runtime reads the ring again', async () => {
+    const newer = ring('k2', { k1, k2 });
+    for (const form of ['jwe', 'compact'] as const) {
+      const value = await createTokenCipher(newer, form).encrypt(PLAINTEXT, CONTEXT);
+      expect(createTokenCipher(ringA, form).unknownKey(value)).toBe(true);
+      expect(createTokenCipher(newer, form).unknownKey(value)).toBe(false);
+    }
+    for (const garbage of ['', 'garbage', 'k9~a.b', 'bad kid!~a.b.c', 'a..b.c.d']) expect(createTokenCipher(ringA).unknownKey(garbage)).toBe(false);
+  });
+});
