@@ -25,7 +25,7 @@ import { ensureTable, localDynamoClient } from '../local/dynamo.js';
 import { browserHeaders, freePort, go, jar, loginAtProvider, nativeLogin, NATIVE_REDIRECT, pkce, WEB_ORIGIN, WEB_REDIRECT, webLogin, type Harness, type NativeLogin } from '../test/support/harness.js';
 import { floorKey, seal, type FloorSettings } from './floor-kit.js';
 import { startChild, type Child } from './procs/child.js';
-import { itemSize, type Item } from './items.js';
+import { itemSize, withCompactCiphertexts, type Item } from './items.js';
 import { median, percentile, round, sum } from './stats.js';
 
 const here = import.meta.dirname;
@@ -49,6 +49,8 @@ export interface HotPathResult {
   readonly logBytes: Record<HotPath, number>;
   /** The broker's items, as stored after each step (DynamoDB's size rules: bench/items.ts). */
   readonly items: Record<string, number>;
+  /** The same items as `storage.ciphertexts: "compact"` writes them (bench/items.ts, `withCompactCiphertexts`). */
+  readonly compactItems: Record<string, number>;
   /** A native login at the broker (`/login`, then `/callback` once the provider is done): per login. */
   readonly login: { cpu: number; logBytes: number; dynamoCalls: number; providerCalls: number };
 }
@@ -127,7 +129,10 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
   const floorKeyBytes = Buffer.from(floorSettings.key, 'base64url');
   const children = [floor, broker, api, provider, dynamo];
 
+  /** The broker's items as stored, by the step after which each was read. */
+  const stored: Record<string, Item> = {};
   const items: Record<string, number> = {};
+  const compactItems: Record<string, number> = {};
   const getItem = async (table: string, pk: string): Promise<Item> => (await ddb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }))).Item as Item;
   const markStale = (table: string, pk: string) => ddb.send(new UpdateItemCommand({
     TableName: table, Key: { pk: { S: pk } }, UpdateExpression: 'SET atExpiresAt = :t', ExpressionAttributeValues: { ':t': { N: String(Math.floor(Date.now() / 1000) + 5) } },
@@ -196,6 +201,7 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     cpu: Object.fromEntries(PATHS.map((p) => [p, { broker: 0, floor: 0 }])) as unknown as HotPathResult['cpu'],
     logBytes: Object.fromEntries(PATHS.map((p) => [p, 0])) as Record<HotPath, number>,
     items,
+    compactItems,
     login: { cpu: 0, logBytes: 0, dynamoCalls: 0, providerCalls: 0 },
   };
   const cpuOf = async (c: Child) => {
@@ -207,11 +213,11 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     // Sessions: the broker's through its own login; the floor's seeded.
     const login = await nativeLogin(h);
     const sidOf = (value: string) => value.split('.')[0]!;
-    items['session, native, before redemption'] = itemSize(await getItem('broker', `session#${sidOf(login.code)}`));
+    stored['session, native, before redemption'] = await getItem('broker', `session#${sidOf(login.code)}`);
     const redeemed = await post(`${brokerUrl}/token`, { grant_type: 'authorization_code', code: login.code, code_verifier: login.verifier, client_id: 'app', redirect_uri: NATIVE_REDIRECT });
     let brokerHandle = (JSON.parse(redeemed.body) as { refresh_token: string }).refresh_token;
     const brokerPk = `session#${sidOf(brokerHandle)}`;
-    items['session, native, after redemption'] = itemSize(await getItem('broker', brokerPk));
+    stored['session, native, after redemption'] = await getItem('broker', brokerPk);
     const seeded = await seedFloor();
     let floorHandle = seeded.handle;
 
@@ -244,19 +250,19 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
 
     await pairs('stored refresh', samples, warmups(100), (server) => (server === 'broker' ? refreshBroker('stored') : refreshFloor()));
     const afterStored = await getItem('broker', brokerPk);
-    items['session, native, after a stored refresh'] = itemSize(afterStored);
+    stored['session, native, after a stored refresh'] = afterStored;
 
     await pairs('upstream refresh', samples, warmups(60), async (server) => {
       await markStale(server, server === 'broker' ? brokerPk : floorKey(seeded.sid));
       return server === 'broker' ? refreshBroker('upstream') : refreshFloor();
     });
     const refreshed = await getItem('broker', brokerPk);
-    items['session, native, after an upstream refresh'] = itemSize(refreshed);
+    stored['session, native, after an upstream refresh'] = refreshed;
     // What sessions carry from their first upstream refresh past the code's replay window on
     // (the lease holder drops the code's fields then; this bench runs inside that window).
-    const steady = (item: Item) => itemSize(Object.fromEntries(Object.entries(item).filter(([name]) => !name.startsWith('code'))));
-    items['steady session (no code fields), after a stored refresh'] = steady(afterStored);
-    items['steady session (no code fields), after an upstream refresh'] = steady(refreshed);
+    const steady = (item: Item): Item => Object.fromEntries(Object.entries(item).filter(([name]) => !name.startsWith('code')));
+    stored['steady session (no code fields), after a stored refresh'] = steady(afterStored);
+    stored['steady session (no code fields), after an upstream refresh'] = steady(refreshed);
 
     // Code redemptions, in batches (codes live 60 s): the logins first, then the timed redemptions.
     const redeemAt = async (url: string, code: string, verifier: string) =>
@@ -286,7 +292,7 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
       }
       // Let the provider and dynalite settle after the logins before the timed redemptions.
       await new Promise((r) => setTimeout(r, 200));
-      if (done < 0) items['session, native with openid, before redemption'] = itemSize(await getItem('broker', `session#${sidOf(logins[0]!.code)}`));
+      if (done < 0) stored['session, native with openid, before redemption'] = await getItem('broker', `session#${sidOf(logins[0]!.code)}`);
       const before = { broker: await cpuOf(broker), floor: await cpuOf(floor), logs: broker.stdoutBytes() };
       for (let k = 0; k < size; k++) {
         for (const server of (k % 2 ? ['floor', 'broker'] : ['broker', 'floor']) as Server[]) {
@@ -299,7 +305,7 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
         cpu = { broker: cpu.broker + (await cpuOf(broker)) - before.broker, floor: cpu.floor + (await cpuOf(floor)) - before.floor };
         logs += broker.stdoutBytes() - before.logs;
       } else {
-        items['session, native with openid, after redemption'] = itemSize(await getItem('broker', `session#${sidOf(logins[0]!.code)}`));
+        stored['session, native with openid, after redemption'] = await getItem('broker', `session#${sidOf(logins[0]!.code)}`);
       }
       done += size;
     }
@@ -311,7 +317,7 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     // every 300 s, so a call is one consistent GetItem).
     const web = await webLogin(h);
     const brokerCookie = `broker-session=${web.jar.get('broker-session')!}`;
-    items['session, web (proxy mode)'] = itemSize(await getItem('broker', `session#${web.jar.get('broker-session')!.split('.')[0]!}`));
+    stored['session, web (proxy mode)'] = await getItem('broker', `session#${web.jar.get('broker-session')!.split('.')[0]!}`);
     const floorWeb = await (async () => {
       const tokens = await providerTokens();
       const sid = randomBytes(16).toString('base64url');
@@ -343,7 +349,11 @@ export async function hotPaths(samples: number): Promise<HotPathResult> {
     const { challenge } = pkce();
     const start = await go(j, `${brokerUrl}/login?${new URLSearchParams({ client_id: 'app', redirect_uri: NATIVE_REDIRECT, state: 'app-state', code_challenge: challenge, code_challenge_method: 'S256' })}`);
     const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
-    items['login in progress'] = itemSize(await getItem('broker', `login#${sha256(state)}`));
+    stored['login in progress'] = await getItem('broker', `login#${sha256(state)}`);
+    for (const [name, item] of Object.entries(stored)) {
+      items[name] = itemSize(item);
+      compactItems[name] = itemSize(withCompactCiphertexts(item));
+    }
     return result;
   } finally {
     for (const c of children) await c.stop();

@@ -29,3 +29,31 @@ export function itemSize(item: Item | undefined): number {
 
 export const writeUnits = (bytes: number): number => Math.max(1, Math.ceil(bytes / 1024));
 export const readUnits = (bytes: number): number => Math.max(1, Math.ceil(bytes / 4096));
+
+/** A JWE of the token cipher: base64url header, empty encrypted key, iv, ciphertext, tag. */
+const JWE = /^([A-Za-z0-9_-]+)\.\.([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+)$/;
+
+/**
+ * The item as `storage.ciphertexts: "compact"` writes it: each value the token cipher wrote as a
+ * JWE (its own header: dir, A256GCM, a key id, nothing else) as `kid~iv.ciphertext.tag`, the same
+ * bytes otherwise (lib/crypto/token-cipher.ts defines the compact form as exactly this).
+ */
+export function withCompactCiphertexts(item: Item): Item {
+  const out: Item = {};
+  for (const [name, value] of Object.entries(item)) {
+    const m = value.S === undefined ? null : JWE.exec(value.S);
+    const kid = m ? kidOf(m[1]!) : undefined;
+    out[name] = m && kid !== undefined ? { S: `${kid}~${m[2]!}` } : value;
+  }
+  return out;
+}
+
+function kidOf(header: string): string | undefined {
+  try {
+    const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { kid?: unknown };
+    const own = typeof kid === 'string' && Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid }), 'utf8').toString('base64url') === header;
+    return own ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -287,16 +287,22 @@ if (only.has('hot')) {
   const hot = await hotPaths(samples);
   console.log(`hot paths: broker and floor side by side, ${samples} requests each, alternating (ms; own = total - DynamoDB - provider)`);
   console.table(hotPathRows(hot));
-  console.log('item sizes (bytes, as DynamoDB counts them) and write units per write');
-  console.table(Object.entries(hot.items).map(([item, bytes]) => ({ item, bytes, 'write units': writeUnits(bytes) })));
+  console.log('item sizes (bytes, as DynamoDB counts them) and write units per write; with `storage.ciphertexts: "compact"`, the same items as that setting writes them');
+  console.table(Object.entries(hot.items).map(([item, bytes]) => ({
+    item, bytes, 'write units': writeUnits(bytes), 'bytes, compact': hot.compactItems[item], 'write units, compact': writeUnits(hot.compactItems[item]!),
+  })));
   if (only.has('cost')) {
-    const ops = operations({
-      items: hot.items,
+    const measured = {
       cpu: { stored: hot.cpu['stored refresh'].broker, upstream: hot.cpu['upstream refresh'].broker, redemption: hot.cpu['code redemption'].broker, login: hot.login.cpu, proxied: hot.cpu['proxied API call'].broker },
       logBytes: { stored: hot.logBytes['stored refresh'], upstream: hot.logBytes['upstream refresh'], redemption: hot.logBytes['code redemption'], login: hot.login.logBytes, proxied: hot.logBytes['proxied API call'] },
-    });
+    };
+    const ops = operations({ items: hot.items, ...measured });
+    // Only the write units differ with compact ciphertexts: a row for each operation whose cost they change.
+    const compactOps = operations({ items: hot.compactItems, ...measured })
+      .filter((op, i) => op.writeUnits !== ops[i]!.writeUnits || op.readUnits !== ops[i]!.readUnits)
+      .map((op) => ({ ...op, name: `${op.name}, compact ciphertexts` }));
     console.log(`cost per million operations at ${DEFAULT_MEMORY_MB} MB, arm64 (${PRICES.asOf}; assumed: DynamoDB ${ASSUMPTIONS.dynamoMs} ms a call, provider ${ASSUMPTIONS.providerMs} ms, API ${ASSUMPTIONS.apiMs} ms)`);
-    console.table(ops.map((op) => costPerMillion(op, DEFAULT_MEMORY_MB)));
+    console.table([...ops, ...compactOps].map((op) => costPerMillion(op, DEFAULT_MEMORY_MB)));
     console.log('billed ms and $ per million by memory size');
     console.table(memoryRows(ops));
   }
