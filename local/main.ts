@@ -95,6 +95,8 @@ async function main(): Promise<void> {
         native: { type: 'native', redirectUris: ['http://127.0.0.1/'], allowedOrigins: [publicUrl], providers: ['demo', 'demo-post'], postLogoutRedirectUri: 'http://127.0.0.1/' },
       },
       apis: { demo: { url: `${demoApi.url}/v1`, provider: 'demo' } },
+      // The demo's key ring is the process's own, so no earlier release ever reads what it writes.
+      storage: { ciphertexts: 'compact' },
     }, { runtime: 'local' });
     log.info('demo.provider', { issuer: op.issuer, user: 'alice (any password)' });
   }
