@@ -141,6 +141,17 @@ describe('createTokenCipher: the bytes are RFC 7516 JWE', () => {
     expect(await createTokenCipher(ringA).decrypt(compact, CONTEXT)).toBe(PLAINTEXT);
   });
 
+  it('decrypts a JWE whose header has the same three fields in another order (not the bytes this ring writes)', async () => {
+    const jwe = await new FlattenedEncrypt(new TextEncoder().encode(PLAINTEXT))
+      .setProtectedHeader({ kid: 'k1', enc: 'A256GCM', alg: 'dir' })
+      .setAdditionalAuthenticatedData(aad(CONTEXT))
+      .encrypt(key);
+    expect(Buffer.from(jwe.protected!, 'base64url').toString('utf8')).toBe('{"kid":"k1","enc":"A256GCM","alg":"dir"}');
+    for (const form of ['jwe', 'compact'] as const) {
+      expect(await createTokenCipher(ringA, form).decrypt(`${jwe.protected}..${jwe.iv}.${jwe.ciphertext}.${jwe.tag}`, CONTEXT)).toBe(PLAINTEXT);
+    }
+  });
+
   it('writes values a JWE library decrypts with the same AAD', async () => {
     const [protectedHeader, , iv, ciphertext, tag] = (await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT)).split('.') as [string, string, string, string, string];
     const { plaintext, protectedHeader: header } = await flattenedDecrypt(
