@@ -80,7 +80,7 @@ export async function endSessionsCommand(args: readonly string[], io: SessionsIo
     return fail(io, `the token key ring could not be read: ${(cause as Error).name}: ${(cause as Error).message}`);
   }
   try {
-    const cipher = createTokenCipher(parseKeyRing(ringText));
+    const cipher = createTokenCipher(parseKeyRing(ringText), config.storage.ciphertexts);
     const matches = sessionMatches(cipher, provider.name, { sub: f.get('--sub'), sid: f.get('--sid') });
     const ended = await endSessionsMatching(deps.table(tableName, deps.env), matches);
     const what = f.has('--sid') ? 'of that provider session' : 'of that user';

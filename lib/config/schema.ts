@@ -99,7 +99,7 @@ function build() {
     /**
      * How new ciphertexts in the table are written (lib/crypto/token-cipher.ts): `jwe` (compact
      * JWE, every release reads it) or `compact` (the same without its spelled-out header, about
-     * 285 bytes less a session; read by this release on). Both are always read.
+     * 275 bytes less a session; read by this release on). Both are always read.
      */
     ciphertexts: v.optional(v.picklist(['jwe', 'compact']), 'jwe'),
   });

@@ -10,7 +10,8 @@
  *   id instead of spelled out: 55 bytes less per value with a key id like `k20261130`, and a
  *   session holds up to six. The protected header is the one `jwe` writes for that key id, in
  *   the GCM additional data as RFC 7516 puts it there, so each form converts to the other
- *   without the key. `~` is in neither a key id nor base64url: neither form passes for the other.
+ *   without the key. `~` is in neither a key id nor base64url: a value with one is compact, and
+ *   must be exactly that; a JWE never has one.
  *
  * A reader that knows only `jwe` (a release before the compact form) cannot read `compact`
  * values: a deployment turns `compact` on only once every function it runs reads it
@@ -46,13 +47,18 @@ interface Sealed {
   readonly tag: string;
 }
 
-function partsOf(value: string): Sealed | undefined {
-  const end = value.indexOf(KID_END);
-  if (end > 0) {
-    const parts = value.slice(end + 1).split('.');
-    if (parts.length !== 3) return undefined;
-    const [iv, ciphertext, tag] = parts as [string, string, string];
-    return { kid: value.slice(0, end), protectedHeader: undefined, iv, ciphertext, tag };
+/**
+ * A compact value, exactly: a key id, its end, a 12-byte IV, the ciphertext, a 16-byte tag, all
+ * base64url without padding (`Buffer.from` would skip anything else, so it is refused here).
+ */
+const COMPACT = /^([A-Za-z0-9._-]{1,64})~([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{22})$/;
+
+/** Any value with `~` is taken as compact, and must be one exactly; any other, as a JWE (read as before the compact form). */
+function partsOf(value: unknown): Sealed | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (value.includes(KID_END)) {
+    const m = COMPACT.exec(value);
+    return m ? { kid: m[1]!, protectedHeader: undefined, iv: m[2]!, ciphertext: m[3]!, tag: m[4]! } : undefined;
   }
   const parts = value.split('.');
   if (parts.length !== 5 || parts[1] !== '') return undefined;

@@ -244,12 +244,43 @@ describe('compact ciphertexts: kid~iv.ciphertext.tag, the same JWE with its head
     ['the tag', (v: string) => { const [kid, rest] = v.split('~') as [string, string]; return `${kid}~${tamper(`x.${rest}`, 3).slice(2)}`; }],
     ['a part too many', (v: string) => `${v}.AAAA`],
     ['a part too few', (v: string) => v.slice(0, v.lastIndexOf('.'))],
+    // Buffer.from(x, 'base64url') skips what is not base64url: the parser must refuse it first.
+    ['a second ~', (v: string) => v.replace('~', '~~')],
+    ['a space in the iv', (v: string) => v.replace('~', '~ ')],
+    ['a line break before the tag', (v: string) => v.replace(/\.([^.]*)$/, '.\n$1')],
   ])('fails, as a JWE does, with %s', async (_what, change) => {
     const cipher = createTokenCipher(ringB, 'compact');
     const value = await createTokenCipher(ringA, 'compact').encrypt(PLAINTEXT, CONTEXT);
     const err = await rejection(cipher.decrypt(change(value), CONTEXT));
     expect(err.message).toBe((await rejection(cipher.decrypt('garbage', CONTEXT))).message);
     await rejection(cipher.decrypt(value, 'other context'));
+  });
+
+  it('takes key ids with dots, as the ring allows them', async () => {
+    for (const kid of ['k.1', 'a..b', 'a.b.c', 'eyJh']) {
+      const dotted = createTokenCipher(ring(kid, { [kid]: k1 }), 'compact');
+      const value = await dotted.encrypt(PLAINTEXT, CONTEXT);
+      expect(value.startsWith(`${kid}~`)).toBe(true);
+      expect(await dotted.decrypt(value, CONTEXT)).toBe(PLAINTEXT);
+      expect(await createTokenCipher(ring(kid, { [kid]: k1 })).decrypt(value, CONTEXT)).toBe(PLAINTEXT);
+    }
+  });
+
+  it('takes a value with a ~ as compact only: a JWE with one (corrupted) fails to decrypt, whichever form is set', async () => {
+    const jwe = await createTokenCipher(ringA).encrypt(PLAINTEXT, CONTEXT);
+    // (Its text before the ~ may read as a key id the ring lacks: the runtime then reads the
+    // ring again, at most once in 30 s, and the value still fails.)
+    for (const stray of [jwe.replace('..', '..~'), jwe.replace(/\.([^.]*)$/, '.~$1'), `~${jwe}`]) {
+      await rejection(createTokenCipher(ringA, 'compact').decrypt(stray, CONTEXT));
+      await rejection(createTokenCipher(ringA).decrypt(stray, CONTEXT));
+    }
+  });
+
+  it('refuses what is not a string, without throwing anything else', async () => {
+    for (const value of [undefined, null, 42, {}] as unknown as string[]) {
+      await rejection(compactA.decrypt(value, CONTEXT));
+      expect(compactA.unknownKey(value)).toBe(false);
+    }
   });
 
   it('says when a value names a key the ring lacks, either form, so the runtime reads the ring again', async () => {
