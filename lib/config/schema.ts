@@ -97,9 +97,10 @@ function build() {
 
   const StorageSchema = v.strictObject({
     /**
-     * How new ciphertexts in the table are written (lib/crypto/token-cipher.ts): `jwe` (compact
-     * JWE, every release reads it) or `compact` (the same without its spelled-out header, about
-     * 275 bytes less a session; read by this release on). Both are always read.
+     * How new ciphertexts in the table are written (lib/crypto/token-cipher.ts): `jwe` (the JWE
+     * Compact Serialization, which every release reads) or `compact` (the same JWE without its
+     * spelled-out header, about 275 bytes less a session; read from this release on). Both are
+     * always read.
      */
     ciphertexts: v.optional(v.picklist(['jwe', 'compact']), 'jwe'),
   });
