@@ -19,11 +19,17 @@ export interface TokenSet {
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
+/**
+ * RFC 6749 Appendix A.12, A.17: a token is one or more VSCHAR (%x20-7E). Anything else could
+ * not go into an `Authorization` header (a line break would even split it), so it is refused here.
+ */
+const VSCHARS = /^[\x20-\x7E]+$/;
+
 function optionalString(json: Record<string, unknown>, key: string): string | undefined {
   const value = json[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TOKEN_LENGTH) {
-    throw new UpstreamMalformedError(`the token response's "${key}" must be a non-empty string`);
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TOKEN_LENGTH || !VSCHARS.test(value)) {
+    throw new UpstreamMalformedError(`the token response's "${key}" must be a non-empty string of visible ASCII characters`);
   }
   return value;
 }

@@ -92,19 +92,29 @@ function exchange(req: ApiRequest, timeoutMs: number): Promise<ApiAnswer> {
   return new Promise<ApiAnswer>((resolve, reject) => {
     let settled = false;
     let answered = false;
+    let request: http.ClientRequest | undefined;
     const fail = (err: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      request.destroy();
+      request?.destroy();
       reject(err);
     };
     const timer = setTimeout(() => fail(new ApiTimeoutError('the API did not answer in time')), timeoutMs);
-    const request = client.request(req.url, {
-      method: req.method,
-      agent,
-      headers: { ...req.headers, 'accept-encoding': 'identity', ...(send ? { 'content-length': String(req.body.length) } : {}) },
-    }, (res) => {
+    // Node refuses a header value it could not send (a line break, a character past Latin-1) by
+    // throwing here: an answer like any failure, never a throw out of this promise's executor.
+    try {
+      request = client.request(req.url, {
+        method: req.method,
+        agent,
+        headers: { ...req.headers, 'accept-encoding': 'identity', ...(send ? { 'content-length': String(req.body.length) } : {}) },
+      }, onAnswer);
+    } catch (cause) {
+      fail(new ApiUnavailableError('the request to the API could not be made', { cause }));
+      return;
+    }
+    const sent = request;
+    function onAnswer(res: http.IncomingMessage): void {
       answered = true;
       const declared = Number(res.headers['content-length'] ?? NaN);
       const coding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
@@ -137,12 +147,12 @@ function exchange(req: ApiRequest, timeoutMs: number): Promise<ApiAnswer> {
         delete headers['content-encoding'];
         resolve({ status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
       });
-    });
-    request.on('error', (cause) => {
+    }
+    sent.on('error', (cause) => {
       const unreachable = new ApiUnavailableError('the API could not be reached', { cause });
-      const reset = (cause as { code?: string }).code === 'ECONNRESET' && request.reusedSocket && !answered;
+      const reset = (cause as { code?: string }).code === 'ECONNRESET' && sent.reusedSocket && !answered;
       fail(reset ? new StaleConnection(unreachable) : unreachable);
     });
-    request.end(send ? req.body : undefined);
+    sent.end(send ? req.body : undefined);
   });
 }

@@ -86,6 +86,22 @@ describe('parseTokenResponse: rejections', () => {
     malformed(ok({ access_token: 42 }));
   });
 
+  it.each([
+    ['a line break (it would split the API call\'s Authorization header)', 'at-\r\nX-Injected: 1'],
+    ['a NUL', 'at-\u0000x'],
+    ['a tab', 'at-\tx'],
+    ['a character past ASCII', 'at-€'],
+  ])('maps a token with %s to UpstreamMalformedError (RFC 6749 Appendix A: VSCHAR only)', (_what, token) => {
+    malformed(ok({ access_token: token }));
+    malformed(ok({ refresh_token: token }));
+    malformed(ok({ id_token: token }));
+  });
+
+  it('takes a token of any visible ASCII, space included (RFC 6749 Appendix A.12)', () => {
+    const token = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).join('');
+    expect(parseTokenResponse(ok({ access_token: token, refresh_token: token })).accessToken).toBe(token);
+  });
+
   it('maps token_type mac, or none, to UpstreamMalformedError', () => {
     malformed(ok({ token_type: 'mac' }));
     malformed(ok({ token_type: 'DPoP' }));

@@ -50,6 +50,21 @@ const request = (path: string, extra: Partial<ApiRequest> = {}): ApiRequest => (
 });
 
 describe('callApi', () => {
+  it('answers a header value Node cannot send (a line break) with ApiUnavailableError, and nothing throws later', async () => {
+    const uncaught: unknown[] = [];
+    const seen = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', seen);
+    try {
+      const err = await callApi(request('/echo', { headers: { authorization: 'Bearer at-\r\nX-Injected: 1' }, timeoutMs: 100 })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiUnavailableError);
+      // Past the timeout: the timer was cleared with the failure, so it never fires on a request that was never made.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', seen);
+    }
+  });
+
   it('sends the body\'s bytes exactly and reads the answer\'s bytes exactly', async () => {
     const body = Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 7) % 256));
     const answer = await callApi(request('/echo', { method: 'PUT', body }));
