@@ -5,7 +5,7 @@
 import { decodeJwt } from 'jose';
 import type { Runtime } from '../runtime.js';
 import type { TokenCipher } from '../crypto/token-cipher.js';
-import type { TokenSet } from '../oauth/token-response.js';
+import { MAX_LIFETIME_SECONDS, type TokenSet } from '../oauth/token-response.js';
 import { sessionKey, type SessionRecord } from '../store/sessions.js';
 
 /** Used when the provider states no lifetime and the token is not a JWT with `exp`. */
@@ -17,9 +17,11 @@ export const fieldContext = (sid: string, field: string) => `${sessionKey(sid)}#
 export function accessTokenExpiry(tokens: TokenSet, now: number): number {
   if (tokens.expiresIn !== undefined) return now + tokens.expiresIn;
   try {
-    // Only a scheduling hint for when to refresh, never trusted for anything else.
+    // Only a scheduling hint for when to refresh, never trusted for anything else: a whole
+    // second within the lifetimes an answer may state (JSON's 1e400 is Infinity, 1e300 no
+    // number DynamoDB stores, a fraction no expiry the session record reads).
     const exp = decodeJwt(tokens.accessToken).exp;
-    if (typeof exp === 'number' && exp > now) return exp;
+    if (typeof exp === 'number' && Number.isFinite(exp) && exp > now && exp <= now + MAX_LIFETIME_SECONDS) return Math.floor(exp);
   } catch {
     // an opaque access token
   }

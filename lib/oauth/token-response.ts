@@ -17,7 +17,8 @@ export interface TokenSet {
 }
 
 const MAX_TOKEN_LENGTH = 16 * 1024;
-const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+/** The longest lifetime a provider may state: beyond it an answer is malformed, not a token to keep. */
+export const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
 /**
  * RFC 6749 Appendix A.12, A.17: a token is one or more VSCHAR (%x20-7E). Anything else could
