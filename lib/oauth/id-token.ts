@@ -49,20 +49,25 @@ export function createJwksCache(options: { timeoutMs?: number } = {}): JwksCache
  * lacks unless fetched within `cooldownMs`, concurrent fetches shared), fetched over the kept-alive
  * node:http connections of lib/oauth/http.ts instead of `fetch`: jose's own builds a `Headers` and
  * calls `fetch`, whose first use loads undici (12-30 ms on this machine), on the first ID token
- * each container checks. A fetch that fails or times out throws an error without a JOSE code
- * (`isKeyFetchFailure`), a non-200 or non-JSON answer jose's own message for it.
+ * each container checks. A fetch that fails or times out throws `JwksFetchError`, a non-200 or
+ * non-JSON answer jose's own error for it (both `isKeyFetchFailure`). A failed fetch is the
+ * answer for the next `cooldownMs`; keys past `maxAgeMs` serve on while a fetch fails.
  */
 function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number; timeoutMs: number }): JwksResolver {
   let local: JwksResolver | undefined;
   let fetchedAt: number | undefined;
   let pending: Promise<void> | undefined;
+  // A fetch that failed, and when: within the cooldown its error is the answer, not another fetch
+  // (a provider whose JWKS is down is not asked again by every login and refresh).
+  let failed: { at: number; error: unknown } | undefined;
   const reload = () => (pending ??= (async () => {
+    if (failed && Date.now() < failed.at + options.cooldownMs) throw failed.error;
     try {
       let res;
       try {
         res = await upstreamRequest(uri, { headers: { accept: 'application/json, application/jwk-set+json' } }, { timeoutMs: options.timeoutMs });
       } catch (cause) {
-        throw new Error('the JSON Web Key Set could not be fetched', { cause });
+        throw new JwksFetchError('the JSON Web Key Set could not be fetched', { cause });
       }
       if (res.status !== 200) throw new JOSEError('Expected 200 OK from the JSON Web Key Set HTTP response');
       let json: unknown;
@@ -73,12 +78,21 @@ function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number
       }
       local = createLocalJWKSet(json as JSONWebKeySet);
       fetchedAt = Date.now();
+      failed = undefined;
+    } catch (error) {
+      failed = { at: Date.now(), error };
+      throw error;
     } finally {
       pending = undefined;
     }
   })());
   return async (header, token) => {
-    if (!local || fetchedAt === undefined || Date.now() >= fetchedAt + options.maxAgeMs) await reload();
+    if (!local || fetchedAt === undefined) await reload();
+    else if (Date.now() >= fetchedAt + options.maxAgeMs) {
+      // Past its age the set is fetched again; while the provider cannot give it, the keys it
+      // gave last still check the tokens they signed.
+      await reload().catch(() => undefined);
+    }
     try {
       return await local!(header, token);
     } catch (err) {
@@ -141,16 +155,33 @@ async function verifyCommon(ctx: IdTokenContext, idToken: string): Promise<JWTPa
   if (payload.auth_time !== undefined && typeof payload.auth_time !== 'number') {
     throw new TokenValidationError('the ID token "auth_time" is not a number');
   }
+  // OIDC Core §2: `sub` is a string of at most 255 characters (jose checks only that it is there);
+  // `sid` (OIDC Back-Channel Logout §2.1), when present, a string.
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255) {
+    throw new TokenValidationError('the ID token "sub" is not a string of 1 to 255 characters');
+  }
+  if (payload['sid'] !== undefined && typeof payload['sid'] !== 'string') {
+    throw new TokenValidationError('the ID token "sid" is not a string');
+  }
   return payload;
 }
 
-/** A JWKS that could not be fetched or read. (A `kid` it lacks is a validation failure.) */
+/** The provider's JWKS could not be fetched at all (unreachable, timed out, broken off). */
+class JwksFetchError extends Error {
+  override readonly name = 'JwksFetchError';
+}
+
+/**
+ * A JWKS that could not be fetched or read: the provider unavailable, not a verdict on the token.
+ * Only these: a failed fetch, a non-200 or non-JSON answer, a set that is not a JWKS, jose's
+ * timeout. Anything else (a `kid` the set lacks, a key jose refuses, such as RSA under 2048 bits
+ * or key data WebCrypto cannot import) is a validation failure.
+ */
 export function isKeyFetchFailure(err: unknown): boolean {
+  if (err instanceof JwksFetchError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JWKS_INVALID') return true;
-  if (code === 'ERR_JWKS_NO_MATCHING_KEY') return false;
-  // A failed fetch (network) or a non-200 JWKS answer: not a JOSE verdict on the token.
-  return typeof code !== 'string' || (code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(String((err as Error).message)));
+  return code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(String((err as Error).message));
 }
 
 /** Validates the ID token of a login; `expectedNonce` is the one sent on the authorization request. */
@@ -167,8 +198,10 @@ export async function validateLoginIdToken(ctx: IdTokenContext, idToken: string,
 export async function validateRefreshIdToken(ctx: IdTokenContext, idToken: string, session: IdentityClaims): Promise<JWTPayload> {
   const payload = await verifyCommon(ctx, idToken);
   const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  // RFC 7519 §4.1.3: one audience may be a string or a list of one; the order of a list is no meaning.
+  const audiences = (aud: unknown) => (Array.isArray(aud) ? [...(aud as unknown[])].map(String).sort() : aud === undefined ? [] : [String(aud)]);
   for (const claim of ['iss', 'sub', 'aud', 'azp', 'auth_time'] as const) {
-    if (!same(payload[claim], session[claim])) {
+    if (claim === 'aud' ? !same(audiences(payload.aud), audiences(session.aud)) : !same(payload[claim], session[claim])) {
       throw new TokenValidationError(`the refreshed ID token changed "${claim}"`);
     }
   }

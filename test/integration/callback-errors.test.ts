@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  form, go, jar, loginAtProvider, NATIVE_REDIRECT, pkce, redeem, startHarness, type Harness, type Jar,
+  form, go, jar, loginAtProvider, NATIVE_REDIRECT, pkce, redeem, refreshNative, startHarness, type Harness, type Jar,
 } from '../support/harness.js';
 import { startHostile, type Hostile, type TokenMode } from '../support/hostile.js';
 import { countItems as countTableItems } from '../support/table.js';
@@ -269,6 +269,23 @@ describe('a hostile provider: every failure ends at the app with an error and no
     expectCode((await hostileLogin('extra-aud-with-azp')).res, 'hostile-state');
   });
 
+  it('keeps the session when a refreshed ID token says its one audience as a list (RFC 7519 §4.1.3), not as the login\'s string', async () => {
+    const { res, started } = await hostileLogin('ok');
+    const code = expectCode(res, 'hostile-state');
+    const tokens = await (await redeem(h, { code, verifier: started.verifier, redirect: new URL(NATIVE_REDIRECT), jar: started.jar })).json();
+    evil.mode = 'aud-list';
+    h.clockOffset = 290;
+    try {
+      const refreshed = await refreshNative(h, tokens.refresh_token);
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.headers.get('x-broker-token-source')).toBe('upstream');
+      const again = await refreshNative(h, (await refreshed.json()).refresh_token);
+      expect(again.status).toBe(200);
+    } finally {
+      h.clockOffset = 0;
+    }
+  });
+
   const failures: [TokenMode, string][] = [
     ['status-500', 'temporarily_unavailable'],
     ['reset', 'temporarily_unavailable'],
@@ -296,6 +313,7 @@ describe('a hostile provider: every failure ends at the app with an error and no
 
   const idTokenFailures: TokenMode[] = [
     'alg-none', 'hs256', 'wrong-nonce', 'no-nonce', 'wrong-aud', 'extra-aud-no-azp', 'wrong-iss', 'expired', 'no-iat', 'unknown-kid', 'forged', 'no-id-token',
+    'sub-number', 'sub-empty', 'sub-too-long', 'sid-number',
   ];
   it.each(idTokenFailures)('ID token mode %s ends in error=access_denied, and the refresh token is revoked', async (mode) => {
     const sessions = await countItems('session#');

@@ -39,7 +39,15 @@ export type TokenMode =
   /** Signed by a key whose `kid` is not in the JWKS. */
   | 'unknown-kid'
   /** Signed by another key under the JWKS's own `kid`. */
-  | 'forged';
+  | 'forged'
+  /** `sub` a number, an empty string, or longer than OIDC Core §2's 255 characters. */
+  | 'sub-number'
+  | 'sub-empty'
+  | 'sub-too-long'
+  /** `sid` a number (OIDC Back-Channel Logout §2.1: a string). */
+  | 'sid-number'
+  /** A valid ID token whose `aud` is a list holding only the client (RFC 7519 §4.1.3). */
+  | 'aud-list';
 
 export interface HostileOptions {
   readonly host?: string;
@@ -98,9 +106,11 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
     }),
   };
 
+  // One authentication for the provider's life: a refreshed ID token keeps the login's auth_time.
+  const authTime = Math.floor(Date.now() / 1000);
   const idToken = async (mode: TokenMode, nonce: string | undefined): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
-    const claims: JWTPayload = { sub: 'mallory', nonce, auth_time: now };
+    const claims: JWTPayload = { sub: 'mallory', nonce, auth_time: authTime };
     let aud: string | string[] = clientId;
     let iss = issuer;
     let iat: number | undefined = now;
@@ -119,6 +129,11 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
       exp = now - 3600;
     }
     if (mode === 'no-iat') iat = undefined;
+    if (mode === 'sub-number') (claims as Record<string, unknown>)['sub'] = 42;
+    if (mode === 'sub-empty') claims['sub'] = '';
+    if (mode === 'sub-too-long') claims['sub'] = 'm'.repeat(256);
+    if (mode === 'sid-number') claims['sid'] = 7 as unknown as string;
+    if (mode === 'aud-list') aud = [clientId];
     const body: JWTPayload = { ...claims, iss, aud, exp, ...(iat !== undefined ? { iat } : {}) };
     if (mode === 'alg-none') return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(body)}.`;
     if (mode === 'hs256') {
