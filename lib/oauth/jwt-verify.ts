@@ -22,6 +22,7 @@
  */
 import { KeyObject, constants, verify as verifySignature } from 'node:crypto';
 import { jwtVerify, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload } from 'jose';
+import { JWSSignatureVerificationFailed } from 'jose/errors';
 
 /** A JWKS key for a header (jose's key-resolver shape). */
 export type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -79,9 +80,25 @@ const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
 /** jose's `jwtVerify(token, resolve, options)`'s payload, the signature checked synchronously when the token is plainly valid. */
 export async function verifyJwt(token: string, resolve: KeyResolver, options: JwtVerifyOptions): Promise<JWTPayload> {
-  const payload = await acceptPlainlyValid(token, resolve, options);
-  if (payload) return payload;
-  return (await jwtVerify(token, resolve, { ...options, algorithms: [...options.algorithms], requiredClaims: [...options.requiredClaims] })).payload;
+  const joseOptions = { ...options, algorithms: [...options.algorithms], requiredClaims: [...options.requiredClaims] };
+  try {
+    const payload = await acceptPlainlyValid(token, resolve, options);
+    if (payload) return payload;
+    return (await jwtVerify(token, resolve, joseOptions)).payload;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+    // A token without `kid` while the provider's set holds several keys it could be (OIDC Core
+    // §10.1 asks for a `kid` then, yet it is how a key rollover looks at some providers): each
+    // candidate jose's JWKS selection found is tried, as jose documents for this error.
+    for await (const key of err as unknown as AsyncIterable<CryptoKey>) {
+      try {
+        return (await jwtVerify(token, key, joseOptions)).payload;
+      } catch (inner) {
+        if ((inner as { code?: unknown }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
+      }
+    }
+    throw new JWSSignatureVerificationFailed();
+  }
 }
 
 /**

@@ -269,11 +269,14 @@ describe('a hostile provider: every failure ends at the app with an error and no
     expectCode((await hostileLogin('extra-aud-with-azp')).res, 'hostile-state');
   });
 
-  it('keeps the session when a refreshed ID token says its one audience as a list (RFC 7519 §4.1.3), not as the login\'s string', async () => {
-    const { res, started } = await hostileLogin('ok');
+  it.each([
+    ['its one audience as a list (RFC 7519 §4.1.3), not as the login\'s string', 'ok', 'aud-list'],
+    ['no kid while the JWKS holds two keys (a rollover): each candidate key is tried', 'no-kid', 'no-kid'],
+  ] as [string, TokenMode, TokenMode][])('keeps the session when a refreshed ID token has %s', async (_what, atLogin, atRefresh) => {
+    const { res, started } = await hostileLogin(atLogin);
     const code = expectCode(res, 'hostile-state');
     const tokens = await (await redeem(h, { code, verifier: started.verifier, redirect: new URL(NATIVE_REDIRECT), jar: started.jar })).json();
-    evil.mode = 'aud-list';
+    evil.mode = atRefresh;
     h.clockOffset = 290;
     try {
       const refreshed = await refreshNative(h, tokens.refresh_token);
@@ -281,6 +284,7 @@ describe('a hostile provider: every failure ends at the app with an error and no
       expect(refreshed.headers.get('x-broker-token-source')).toBe('upstream');
       const again = await refreshNative(h, (await refreshed.json()).refresh_token);
       expect(again.status).toBe(200);
+      expect(h.logs.some((l) => JSON.parse(l).event === 'refresh.id_token_unchecked')).toBe(false);
     } finally {
       h.clockOffset = 0;
     }

@@ -47,7 +47,9 @@ export type TokenMode =
   /** `sid` a number (OIDC Back-Channel Logout §2.1: a string). */
   | 'sid-number'
   /** A valid ID token whose `aud` is a list holding only the client (RFC 7519 §4.1.3). */
-  | 'aud-list';
+  | 'aud-list'
+  /** A valid ID token without `kid`, while the JWKS holds two RSA keys (a rollover). */
+  | 'no-kid';
 
 export interface HostileOptions {
   readonly host?: string;
@@ -82,6 +84,8 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   const stranger = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  // The JWKS's second key, as during a rollover: nothing is signed with it.
+  const next = { ...(await exportJWK((await generateKeyPair('RS256', { extractable: true })).publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' };
   const nonces = new Map<string, string>();
 
   const server = http.createServer();
@@ -141,7 +145,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
     }
     const kid = mode === 'unknown-kid' ? 'k-unknown' : 'k1';
     const key = mode === 'unknown-kid' || mode === 'forged' ? stranger.privateKey : privateKey;
-    return new SignJWT(body).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(key);
+    return new SignJWT(body).setProtectedHeader(mode === 'no-kid' ? { alg: 'RS256', typ: 'JWT' } : { alg: 'RS256', kid, typ: 'JWT' }).sign(key);
   };
 
   const sendJson = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -218,7 +222,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
               authorization_response_iss_parameter_supported: true,
             });
           case 'GET /jwks':
-            return sendJson(res, 200, { keys: [jwk] });
+            return sendJson(res, 200, { keys: [jwk, next] });
           case 'GET /authorize': {
             state.authorizeRequests.push(url.searchParams);
             const code = `c-${randomBytes(12).toString('base64url')}`;

@@ -230,6 +230,28 @@ describe('anything off is left to jose, which refuses it exactly as before', () 
   });
 });
 
+describe('a token without kid while the set holds several keys it could be (jose: ERR_JWKS_MULTIPLE_MATCHING_KEYS)', () => {
+  let rollover: KeyResolver;
+  let current: KeyObject;
+  beforeAll(async () => {
+    const [a, b] = [generateKeyPairSync('rsa', { modulusLength: 2048 }), generateKeyPairSync('rsa', { modulusLength: 2048 })];
+    current = b.privateKey;
+    rollover = createLocalJWKSet({ keys: [{ ...(await exportJWK(a.publicKey)), kid: 'old', alg: 'RS256' }, { ...(await exportJWK(b.publicKey)), kid: 'new', alg: 'RS256' }] }) as unknown as KeyResolver;
+  });
+
+  it('is accepted when one of the candidate keys verifies it, with jose\'s own checks of the claims', async () => {
+    const token = rawRs256(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims()), current);
+    expect(await verifyJwt(token, rollover, options)).toEqual(claims());
+    const expired = rawRs256(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims({ exp: NOW - 3600, iat: NOW - 7200 })), current);
+    await expect(verifyJwt(expired, rollover, options)).rejects.toMatchObject({ code: 'ERR_JWT_EXPIRED' });
+  });
+
+  it('is refused when none verifies it', async () => {
+    const token = rawRs256(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims()), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+    await expect(verifyJwt(token, rollover, options)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+  });
+});
+
 describe('side by side over generated tokens', () => {
   // A seeded generator (the same tokens every run): valid and subtly broken claims sets and
   // headers, each signed validly, some segments given non-canonical base64url. Whatever the quick
