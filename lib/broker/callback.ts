@@ -12,9 +12,10 @@ import { randomToken, sha256 } from '../crypto/random.js';
 import { AppRedirectError, BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError, type ErrorCode } from '../errors.js';
 import { clearCookie, serializeCookie, sessionCookieName, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
+import { withDeadline, type HttpOptions } from '../oauth/http.js';
 import { validateLoginIdToken } from '../oauth/id-token.js';
 import type { ProviderMetadata } from '../oauth/metadata.js';
-import { exchangeCode, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
+import { exchangeCode, REVOCATION_BUDGET_MS, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { TokenSet } from '../oauth/token-response.js';
 import { parseScopeString } from '../oidc/scope.js';
 import { identityOfLogin, sealIdentity } from '../oidc/session-identity.js';
@@ -113,9 +114,18 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   }
 }
 
+/**
+ * What a login may spend at the provider: the code exchange (with its retry after the secret is
+ * read again) and a downstream login share one deadline; the JWKS has its own 5 s, a revocation
+ * after a refused login `REVOCATION_BUDGET_MS`. So a callback answers inside the function's 25 s
+ * whatever the provider does, and the browser gets a redirect to the app, never a gateway error.
+ */
+export const LOGIN_UPSTREAM_BUDGET_MS = 12_000;
+
 async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string[]): Promise<CallbackResult> {
-  const { login, client, provider } = cb;
-  const upstream: UpstreamContext = { provider, metadata: cb.metadata, secrets: rt.secrets, http: rt.upstreamHttp(provider.name) };
+  const { login, provider } = cb;
+  const http = withDeadline(rt.upstreamHttp(provider.name), Date.now() + LOGIN_UPSTREAM_BUDGET_MS);
+  const upstream: UpstreamContext = { provider, metadata: cb.metadata, secrets: rt.secrets, http };
   const tokens = await exchangeCode(upstream, {
     code: cb.code,
     redirectUri: `${rt.config.publicUrl}/callback`,
@@ -123,14 +133,14 @@ async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string
   });
   // From here on a failure stores nothing, so the refresh token just obtained is revoked.
   try {
-    return await createLoginSession(rt, cb, tokens, cookies);
+    return await createLoginSession(rt, cb, tokens, cookies, http);
   } catch (err) {
-    await revokeQuietly(rt, upstream, tokens);
+    await revokeQuietly(rt, { ...upstream, http: withDeadline(rt.upstreamHttp(provider.name), Date.now() + REVOCATION_BUDGET_MS) }, tokens);
     throw err;
   }
 }
 
-async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: TokenSet, cookies: string[]): Promise<CallbackResult> {
+async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: TokenSet, cookies: string[], http: HttpOptions): Promise<CallbackResult> {
   const { login, client, provider } = cb;
   let tokens = obtained;
   let idTokenClaims: JWTPayload | undefined;
@@ -141,7 +151,7 @@ async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: 
     // Without openid nothing checks an ID token, so none is kept or shown.
     tokens = { ...tokens, idToken: undefined };
   }
-  const downstream = await downstreamFor(provider)?.login(rt, tokens.accessToken, undefined, rt.upstreamHttp(provider.name));
+  const downstream = await downstreamFor(provider)?.login(rt, tokens.accessToken, undefined, http);
 
   const now = rt.now();
   const ttl = rt.config.ttl;

@@ -59,8 +59,6 @@ export async function endSessionFor(rt: Runtime, sid: string, owner: SessionOwne
   return held ? { ended: true, session: await endHeldSession(rt, held) } : { ended: false };
 }
 
-/** How long a logout waits for the provider's revocation (best effort) before it deletes the session anyway. */
-export const REVOCATION_BUDGET_MS = 5_000;
 
 /**
  * Ends a session this request was shown to hold (`findSessionOf`, a strongly consistent read):
@@ -76,10 +74,9 @@ export const REVOCATION_BUDGET_MS = 5_000;
  * request's own delete retried, or another logout): ended all the same.
  */
 export async function endHeldSession(rt: Runtime, held: SessionRecord): Promise<SessionRecord> {
-  const deadline = Date.now() + REVOCATION_BUDGET_MS;
-  await revokeUpstream(rt, held, undefined, deadline);
+  await revokeUpstream(rt, held);
   const deleted = await endSessionOf(rt.table, held.sid, { clientId: held.clientId, provider: held.provider });
-  if (deleted?.refreshToken !== undefined && deleted.refreshToken !== held.refreshToken) await revokeUpstream(rt, deleted, undefined, Date.now() + REVOCATION_BUDGET_MS);
+  if (deleted?.refreshToken !== undefined && deleted.refreshToken !== held.refreshToken) await revokeUpstream(rt, deleted);
   return deleted ?? held;
 }
 

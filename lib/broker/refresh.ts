@@ -29,7 +29,7 @@ import { errorFields, type Logger } from '../log.js';
 import type { RefreshSource as MetricRefreshSource } from '../metrics-names.js';
 import { withDeadline } from '../oauth/http.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
-import { refreshGrant, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
+import { refreshGrant, REVOCATION_BUDGET_MS, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { TokenSet } from '../oauth/token-response.js';
 import type { Runtime } from '../runtime.js';
 import {
@@ -485,14 +485,18 @@ export async function revokeSession(rt: Runtime, s: SessionRecord, reason: 'reus
   await revokeUpstream(rt, deleted ?? s, refreshToken);
 }
 
-/** Revokes a session's upstream refresh token (RFC 7009), logging instead of failing. */
-export async function revokeUpstream(rt: Runtime, s: SessionRecord, refreshToken?: string, deadline?: number): Promise<void> {
+/**
+ * Revokes a session's upstream refresh token (RFC 7009), logging instead of failing; by
+ * `deadline` (epoch ms), by default `REVOCATION_BUDGET_MS` from now: a revocation endpoint that
+ * hangs never holds an answer past the function's time.
+ */
+export async function revokeUpstream(rt: Runtime, s: SessionRecord, refreshToken?: string, deadline = Date.now() + REVOCATION_BUDGET_MS): Promise<void> {
   const provider = rt.config.providers[s.provider];
   if (!provider || (!s.refreshToken && !refreshToken)) return;
   try {
     const cipher = await rt.cipher();
     const token = refreshToken ?? (await cipher.decrypt(s.refreshToken!, fieldContext(s.sid, 'refreshToken')));
-    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: deadline === undefined ? rt.upstreamHttp(provider.name) : withDeadline(rt.upstreamHttp(provider.name), deadline) }, token, 'refresh_token');
+    await revokeToken({ provider, metadata: await rt.metadata.get(provider), secrets: rt.secrets, http: withDeadline(rt.upstreamHttp(provider.name), deadline) }, token, 'refresh_token');
   } catch (err) {
     rt.log.warn('upstream.error', { provider: s.provider, step: 'revocation', ...errorFields(err) });
   }

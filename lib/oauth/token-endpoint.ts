@@ -90,6 +90,9 @@ export function refreshGrant(ctx: UpstreamContext, refreshToken: string): Promis
   return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => parseTokenResponse(res, ctx.provider));
 }
 
+/** How long a request waits for a best-effort revocation (a logout, a refused login) before it goes on. */
+export const REVOCATION_BUDGET_MS = 5_000;
+
 /** @see RFC 7009 §2.1. Resolves false where the provider has no revocation endpoint. */
 export async function revokeToken(ctx: UpstreamContext, token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
   const url = ctx.metadata.revocationEndpoint;

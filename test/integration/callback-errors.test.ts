@@ -315,6 +315,20 @@ describe('a hostile provider: every failure ends at the app with an error and no
     expect(await countItems('session#')).toBe(sessions);
   });
 
+  it('answers a refused login by the revocation budget when the provider\'s revocation endpoint hangs, not by its request timeout', { timeout: 20_000 }, async () => {
+    evil.revocationHangs = true;
+    try {
+      const started = performance.now();
+      const { res } = await hostileLogin('wrong-nonce');
+      expectAppError(res, 'access_denied', 'hostile-state');
+      // REVOCATION_BUDGET_MS is 5 s; an upstream request's own timeout is 8 s.
+      expect(performance.now() - started).toBeLessThan(7_500);
+      expect(evil.revocations.at(-1)!.get('token')).toBe(evil.issuedRefreshTokens.at(-1));
+    } finally {
+      evil.revocationHangs = false;
+    }
+  });
+
   const idTokenFailures: TokenMode[] = [
     'alg-none', 'hs256', 'wrong-nonce', 'no-nonce', 'wrong-aud', 'extra-aud-no-azp', 'wrong-iss', 'expired', 'no-iat', 'unknown-kid', 'forged', 'no-id-token',
     'sub-number', 'sub-empty', 'sub-too-long', 'sid-number',

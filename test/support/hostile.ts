@@ -72,6 +72,8 @@ export interface Hostile {
   readonly revocations: URLSearchParams[];
   /** Refresh tokens handed out by the token endpoint, in order. */
   readonly issuedRefreshTokens: string[];
+  /** The revocation endpoint takes requests and never answers. */
+  revocationHangs: boolean;
   close(): Promise<void>;
 }
 
@@ -104,6 +106,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
     tokenRequests: [],
     revocations: [],
     issuedRefreshTokens: [],
+    revocationHangs: false,
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -248,6 +251,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
           case 'POST /revoke':
             if (!withRevocation) break;
             state.revocations.push(body);
+            if (state.revocationHangs) return; // the socket stays open until the server closes
             res.writeHead(200).end();
             return;
         }
