@@ -29,7 +29,7 @@ import { errorFields, type Logger } from '../log.js';
 import type { RefreshSource as MetricRefreshSource } from '../metrics-names.js';
 import { withDeadline } from '../oauth/http.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
-import { refreshGrant, REVOCATION_BUDGET_MS, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
+import { MalformedRefreshAnswer, refreshGrant, REVOCATION_BUDGET_MS, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { TokenSet } from '../oauth/token-response.js';
 import type { Runtime } from '../runtime.js';
 import {
@@ -235,8 +235,10 @@ async function holdLease(rt: Runtime, held: Held): Promise<RefreshOutcome> {
     if (!state.settled) {
       let left: SessionRecord | undefined;
       try {
-        const restore = held.restore && await storedHandle(await rt.cipher(), held.restore);
-        left = await releaseLease(rt.table, held.session.sid, held.owner, restore, state.rejected ? rt.now() : undefined);
+        const cipher = await rt.cipher();
+        const restore = held.restore && await storedHandle(cipher, held.restore);
+        const refreshToken = state.rotatedRefreshToken === undefined ? undefined : await cipher.encrypt(state.rotatedRefreshToken, fieldContext(held.session.sid, 'refreshToken'));
+        left = await releaseLease(rt.table, held.session.sid, held.owner, restore, state.rejected ? rt.now() : undefined, refreshToken);
       } catch (err) {
         // The lease then runs out by itself and the next request takes it over.
         log.warn('refresh.release_failed', errorFields(err));
@@ -252,6 +254,8 @@ interface LeaseExit {
   settled: boolean;
   /** The provider's answer was a 4xx that is not an OAuth error. */
   rejected: boolean;
+  /** A refused answer's new refresh token, stored as the lease is released (`MalformedRefreshAnswer`). */
+  rotatedRefreshToken?: string;
 }
 
 async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: LeaseExit): Promise<RefreshOutcome> {
@@ -285,6 +289,7 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
       throw new SessionEndedError('the provider ended the session');
     }
     if (err instanceof UpstreamRejectedError) exit.rejected = true;
+    if (err instanceof MalformedRefreshAnswer) exit.rotatedRefreshToken = err.refreshToken;
     throw err instanceof UpstreamOAuthError ? new BrokerError('server_error', 502, 'the identity provider refused the refresh') : err;
   }
   const upstreamMs = Date.now() - started;

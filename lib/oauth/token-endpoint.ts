@@ -5,12 +5,12 @@
  * since the secret may just have been rotated.
  */
 import type { Provider } from '../config/parse.js';
-import { UpstreamOAuthError } from '../errors.js';
+import { UpstreamMalformedError, UpstreamOAuthError } from '../errors.js';
 import type { SecretResolver } from '../secrets/secrets.js';
 import { encodeClientRequest } from './client-auth.js';
 import { checkOAuthStatus, upstreamRequest, type HttpOptions, type UpstreamResponse } from './http.js';
 import type { ProviderMetadata } from './metadata.js';
-import { parseTokenResponse, type TokenSet } from './token-response.js';
+import { isTokenText, parseTokenResponse, type TokenSet } from './token-response.js';
 
 export interface UpstreamContext {
   readonly provider: Provider;
@@ -74,9 +74,19 @@ function strayRefreshToken(res: UpstreamResponse): string | undefined {
   if (res.status !== 200) return undefined;
   try {
     const token = (JSON.parse(res.text) as { refresh_token?: unknown }).refresh_token;
-    return typeof token === 'string' && token.length > 0 && token.length <= 16_384 ? token : undefined;
+    return isTokenText(token) ? token : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A refresh answer refused for its form (502, the session kept) that still carried a new refresh
+ * token: a provider that rotates has already retired the one sent, so the caller keeps this one.
+ */
+export class MalformedRefreshAnswer extends UpstreamMalformedError {
+  constructor(readonly refreshToken: string, refused: UpstreamMalformedError) {
+    super(refused.description, { cause: refused });
   }
 }
 
@@ -87,7 +97,14 @@ export function refreshGrant(ctx: UpstreamContext, refreshToken: string): Promis
     grant_type: 'refresh_token',
     refresh_token: refreshToken,
   };
-  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => parseTokenResponse(res, ctx.provider));
+  return postWithClientAuth(ctx, ctx.metadata.tokenEndpoint, fields, (res) => {
+    try {
+      return parseTokenResponse(res, ctx.provider);
+    } catch (err) {
+      const rotated = err instanceof UpstreamMalformedError ? strayRefreshToken(res) : undefined;
+      throw rotated !== undefined && rotated !== refreshToken ? new MalformedRefreshAnswer(rotated, err as UpstreamMalformedError) : err;
+    }
+  });
 }
 
 /** How long a request waits for a best-effort revocation (a logout, a refused login) before it goes on. */

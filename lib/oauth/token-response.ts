@@ -26,10 +26,13 @@ export const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
  */
 const VSCHARS = /^[\x20-\x7E]+$/;
 
+/** A token as an answer may carry one: 1 to 16 KiB of VSCHAR. */
+export const isTokenText = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_TOKEN_LENGTH && VSCHARS.test(value);
+
 function optionalString(json: Record<string, unknown>, key: string): string | undefined {
   const value = json[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TOKEN_LENGTH || !VSCHARS.test(value)) {
+  if (!isTokenText(value)) {
     throw new UpstreamMalformedError(`the token response's "${key}" must be a non-empty string of visible ASCII characters`);
   }
   return value;

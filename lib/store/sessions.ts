@@ -367,12 +367,15 @@ export async function rollBackRotation(table: Table, sid: string, currentHash: s
  * Gives a lease back after a failed refresh. A pending rotation is rolled back: the presented
  * handle (`restore`) is current again, so the app's retry with it works. With `rejectedAt`, the
  * provider's answer was neither tokens nor an OAuth error, and the session counts it (see
- * docs/design.md, "A provider that answers garbage"). Resolves the record as left, or undefined
+ * docs/design.md, "A provider that answers garbage"). With `refreshToken` (encrypted), a refused
+ * answer carried a new refresh token, which replaces the one a rotating provider has retired.
+ * Resolves the record as left, or undefined
  * when the lease was no longer this owner's.
  */
-export async function releaseLease(table: Table, sid: string, owner: string, restore?: StoredHandle, rejectedAt?: number): Promise<SessionRecord | undefined> {
+export async function releaseLease(table: Table, sid: string, owner: string, restore?: StoredHandle, rejectedAt?: number, refreshToken?: string): Promise<SessionRecord | undefined> {
   const set: Record<string, string | number> = {};
   const remove: string[] = [...LEASE_FIELDS];
+  if (refreshToken !== undefined) set['refreshToken'] = refreshToken;
   if (restore) {
     Object.assign(set, { handleHash: restore.hash, handleGen: restore.generation, handleEnc: restore.enc });
     remove.push('prevHandleHash', 'rotatedAt');

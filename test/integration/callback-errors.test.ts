@@ -315,6 +315,31 @@ describe('a hostile provider: every failure ends at the app with an error and no
     expect(await countItems('session#')).toBe(sessions);
   });
 
+  it('keeps the new refresh token of a refresh answer refused for its form (502): a rotating provider has retired the one it was sent', async () => {
+    const { res, started } = await hostileLogin('ok');
+    const code = expectCode(res, 'hostile-state');
+    const tokens = await (await redeem(h, { code, verifier: started.verifier, redirect: new URL(NATIVE_REDIRECT), jar: started.jar })).json();
+    const loginRefreshToken = evil.issuedRefreshTokens.at(-1)!;
+    evil.mode = 'dpop-with-refresh-token';
+    h.clockOffset = 290;
+    try {
+      const refused = await refreshNative(h, tokens.refresh_token);
+      expect(refused.status).toBe(502);
+      expect((await refused.json()).error).toBe('server_error');
+      const rotated = evil.issuedRefreshTokens.at(-1)!;
+      expect(rotated).not.toBe(loginRefreshToken);
+      expect(evil.tokenRequests.at(-1)!.get('refresh_token')).toBe(loginRefreshToken);
+      // The app tries again with the handle it has: the provider is sent the token it rotated to.
+      evil.mode = 'ok';
+      const again = await refreshNative(h, tokens.refresh_token);
+      expect(again.status).toBe(200);
+      expect(evil.tokenRequests.at(-1)!.get('refresh_token')).toBe(rotated);
+      expect(h.logs.join('\n')).not.toContain(rotated);
+    } finally {
+      h.clockOffset = 0;
+    }
+  });
+
   it('answers a refused login by the revocation budget when the provider\'s revocation endpoint hangs, not by its request timeout', { timeout: 20_000 }, async () => {
     evil.revocationHangs = true;
     try {

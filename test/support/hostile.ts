@@ -49,7 +49,9 @@ export type TokenMode =
   /** A valid ID token whose `aud` is a list holding only the client (RFC 7519 §4.1.3). */
   | 'aud-list'
   /** A valid ID token without `kid`, while the JWKS holds two RSA keys (a rollover). */
-  | 'no-kid';
+  | 'no-kid'
+  /** `token_type` DPoP (refused: 502), with a new refresh token all the same. */
+  | 'dpop-with-refresh-token';
 
 export interface HostileOptions {
   readonly host?: string;
@@ -190,6 +192,9 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
       }
       case 'token-type-mac':
         return sendJson(res, 200, { ...base, token_type: 'mac', refresh_token: refreshToken });
+      case 'dpop-with-refresh-token':
+        state.issuedRefreshTokens.push(refreshToken);
+        return sendJson(res, 200, { ...base, token_type: 'DPoP', refresh_token: refreshToken });
       default: {
         const nonce = nonces.get(params.get('code') ?? '');
         state.issuedRefreshTokens.push(refreshToken);
