@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Provider } from '../config/parse.js';
-import { UpstreamMalformedError } from '../errors.js';
+import { UpstreamMalformedError, UpstreamUnavailableError } from '../errors.js';
 import type { TokenCipher } from '../crypto/token-cipher.js';
 import { upstreamRequest, type HttpOptions } from '../oauth/http.js';
 import type { Runtime } from '../runtime.js';
@@ -135,11 +135,16 @@ function xmlText(value: string): string {
   return value.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 }
 
-/** Reads `Token` and `TimeToLive/MicroSeconds` of a `LoginResult`; a fault or anything else is a 502. */
+/**
+ * Reads `Token` and `TimeToLive/MicroSeconds` of a `LoginResult`. A SOAP fault (HTTP 500 or 200,
+ * the VMS's refusal) or any other answer is a 502; a 5xx without a fault (a VMS or a proxy in
+ * front of it that is down) is the provider unavailable, 503, as the contract maps every 5xx.
+ */
 export function parseLoginResult(status: number, xml: string): { token: string; microSeconds: number } {
   if (findElement(xml, 'Fault', 0, xml.length)) {
     throw new UpstreamMalformedError(`the XProtect login answered a SOAP fault (HTTP ${status})`);
   }
+  if (status >= 500) throw new UpstreamUnavailableError(`the XProtect login answered HTTP ${status}`);
   if (status !== 200) throw new UpstreamMalformedError(`the XProtect login answered HTTP ${status}`);
   const result = findElement(xml, 'LoginResult', 0, xml.length);
   if (!result) throw new UpstreamMalformedError('the XProtect login answer has no LoginResult');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { thrownBy } from '../../support/errors.js';
 import { parseLoginResult, renewalDue } from '../../../lib/broker/downstream.js';
-import { UpstreamMalformedError } from '../../../lib/errors.js';
+import { UpstreamMalformedError, UpstreamUnavailableError } from '../../../lib/errors.js';
 
 /** A LoginResponse as XProtect's ServerCommandService (WCF) sends it. */
 function loginResponse(result: string): string {
@@ -47,7 +47,13 @@ describe('parseLoginResult: rejections', () => {
 
   it('refuses a non-200 answer without a fault', () => {
     malformed(401, '');
-    malformed(500, loginResponse(FULL_RESULT));
+    malformed(302, '');
+  });
+
+  it.each([500, 502, 503, 504])('takes HTTP %i without a SOAP fault as the VMS unavailable (503 temporarily_unavailable), even with a LoginResult', (status) => {
+    for (const body of ['<html><body>Service Unavailable</body></html>', '', loginResponse(FULL_RESULT)]) {
+      expect(thrownBy(() => parseLoginResult(status, body), UpstreamUnavailableError)).toMatchObject({ status: 503, code: 'temporarily_unavailable' });
+    }
   });
 
   it('refuses an answer without a LoginResult', () => {
