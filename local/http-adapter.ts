@@ -57,10 +57,15 @@ export function createDispatcher(runtime: Runtime): (method: string, path: strin
  * so the broker sees what a client sent, as the API proxy's checks must.
  */
 export function rawPathOf(target: string | undefined): string {
-  const t = target ?? '/';
-  if (!t.startsWith('/')) return parsedTarget(t).pathname; // absolute-form: a proxy's request line
-  const q = t.indexOf('?');
-  return q < 0 ? t : t.slice(0, q);
+  const q = (target ?? '/').indexOf('?');
+  const t = q < 0 ? target ?? '/' : (target ?? '/').slice(0, q);
+  if (t.startsWith('/')) return t;
+  // absolute-form (a proxy's request line, `GET http://host/a/../b`): the text after the authority,
+  // as unparsed as the origin-form's, or a URL parser would resolve `..` before the broker sees it.
+  const authority = t.indexOf('://');
+  if (authority < 0) return `/${t}`;
+  const slash = t.indexOf('/', authority + 3);
+  return slash < 0 ? '/' : t.slice(slash);
 }
 
 /** The query string exactly as the request line has it (API Gateway keeps it percent-encoded too). */

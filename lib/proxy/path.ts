@@ -6,7 +6,7 @@
  * API Gateway's HTTP APIs hand the path over percent-decoded (`rawPath`), the local runner as sent;
  * the checks hold for both spellings. Refused (`400`): an empty first segment (`/api/x//host/...`),
  * a `.` or `..` segment however it is encoded (`%2e`, `%2E%2e`, `%252e`: segments are decoded
- * repeatedly), an encoded slash or backslash (`%2F`, `%5C`, and their double encodings), a
+ * repeatedly) or dressed (`..;x`, `.. `, `...`, full-width dots: `isDotSegment`), an encoded slash or backslash (`%2F`, `%5C`, and their double encodings), a
  * backslash, NUL (`%00`) or any other control character. What passes is sent with its
  * percent-escapes as they are, and every character that cannot stand in a path percent-encoded.
  */
@@ -48,7 +48,7 @@ function checkedSegment(segment: string): string {
   // it decodes, it never meets a dot segment or a separator that was not one here.
   let decoded = segment;
   for (let i = 0; i < 4; i++) {
-    if (decoded === '.' || decoded === '..') throw new InvalidRequestError('the path must not contain "." or ".." segments, in any spelling');
+    if (isDotSegment(decoded)) throw new InvalidRequestError('the path must not contain "." or ".." segments, in any spelling');
     if (/[/\\]/.test(decoded)) throw new InvalidRequestError('the path must not contain an encoded slash or a backslash');
     // eslint-disable-next-line no-control-regex
     if (/[\x00-\x1f\x7f]/.test(decoded)) throw new InvalidRequestError('the path must not contain NUL or other control characters');
@@ -57,6 +57,16 @@ function checkedSegment(segment: string): string {
     decoded = next;
   }
   return encodeSegment(segment);
+}
+
+/**
+ * A dot segment as some server behind an API may read it: Java servlet containers cut `;params`
+ * off a segment before they resolve dots (`..;x=1`), Windows servers trim trailing dots and
+ * spaces (`.. `, `...`), and a server that normalizes Unicode reads full-width dots (`．．`) as dots.
+ */
+function isDotSegment(decoded: string): boolean {
+  const bare = decoded.split(';')[0]!.normalize('NFKC');
+  return bare.includes('.') && /^[. ]+$/.test(bare);
 }
 
 /** Decodes each valid `%XX` (as bytes, then UTF-8); a lone `%` stays as it is. */

@@ -193,9 +193,13 @@ describe('paths, queries, methods and bodies', () => {
       '/api/echo/a%5Cb', '/api/echo/a%5cb', '/api/echo/a\\b', '/api/echo/\\\\evil.example/x',
       '/api/echo/a%00b', '/api/echo/a%0Ab', '/api/echo/%09',
       '/api/echo//evil.example/x', '/api/echo//', '/api/echo/', '/api/echo',
+      // as servers behind an API may read dots: Java's ;params, Windows' trailing dots and spaces
+      '/api/echo/..;/x', '/api/echo/%2e%2e;/x', '/api/echo/..;x=1/x', '/api/echo/..%20/x', '/api/echo/...',
     ];
+    // A proxy's absolute-form request line (`GET http://host/api/...`) is checked as sent too.
+    const absolute = ['/api/echo/%2e%2e/x', '/api/echo/../x', '/api/echo/a\\..\\..\\x', '/api/echo/a\\b', '/api/echo/%2e%2E/%2e%2e/session'].map((path) => `${h.url}${path}`);
     const before = { apiCalls: api.received.length, db: commands.length };
-    for (const path of escapes) {
+    for (const path of [...escapes, ...absolute]) {
       const res = await rawRequest(h.url, path, { headers: { ...browserHeaders, cookie: session.header(h.url) } });
       expect(res.status, path).toBe(400);
       expect(res.json(), path).toMatchObject({ error: 'invalid_request' });

@@ -27,6 +27,10 @@ describe('parseProxyPath: refusals', () => {
     '/api/v/a\\b', '/api/v/\\\\host/x', '/api/v/a\u0000b', '/api/v/a\nb', '/api/v/a\u007fb',
     // an empty first segment: a second host in disguise
     '/api/v//evil.example/x', '/api/v//', '/api/v/', '/api/v',
+    // dot segments as servers behind an API may read them: Java's ;params, Windows' trailing dots
+    // and spaces, full-width dots
+    '/api/v/..;/admin', '/api/v/%2e%2e;/admin', '/api/v/..;x=1/admin', '/api/v/a/..;/..;/admin', '/api/v/%2e%2e%3b/x', '/api/v/.;/x',
+    '/api/v/..%20/x', '/api/v/...', '/api/v/.. ./x', '/api/v/%ef%bc%8e%ef%bc%8e/x', '/api/v/\uff0e\uff0e/x',
   ])('%j: 400 invalid_request', (path) => {
     expect(refusal(() => parseProxyPath(path))).toEqual({ status: 400, code: 'invalid_request' });
   });
