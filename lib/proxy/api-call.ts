@@ -116,13 +116,20 @@ function exchange(req: ApiRequest, timeoutMs: number): Promise<ApiAnswer> {
     const sent = request;
     function onAnswer(res: http.IncomingMessage): void {
       answered = true;
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 599) {
+        res.resume();
+        return fail(new ApiUnavailableError(`the API answered a status the proxy cannot pass on (${status})`));
+      }
+      // RFC 9110 §6.4.1, §8.6: these answers have no content, whatever their headers say of it.
+      const bodiless = req.method === 'HEAD' || status === 204 || status === 304;
       const declared = Number(res.headers['content-length'] ?? NaN);
-      const coding = (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const coding = bodiless ? 'identity' : (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (coding !== 'identity' && !Object.hasOwn(DECODERS, coding)) {
         res.resume();
         return fail(new ApiUnavailableError(`the API answered in a content coding the proxy cannot pass on (${coding.slice(0, 20)})`));
       }
-      if (coding === 'identity' && req.method !== 'HEAD' && declared > req.maxBodyBytes) {
+      if (!bodiless && coding === 'identity' && declared > req.maxBodyBytes) {
         res.resume();
         return fail(new ApiUnavailableError('the API\'s answer is larger than the proxy carries'));
       }
@@ -145,9 +152,14 @@ function exchange(req: ApiRequest, timeoutMs: number): Promise<ApiAnswer> {
         const headers = { ...res.headers };
         // Undone here: the bytes passed on are the decoded ones.
         delete headers['content-encoding'];
-        resolve({ status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
+        resolve({ status, headers, body: Buffer.concat(chunks) });
       });
     }
+    // A `101 Switching Protocols` (no upgrade was asked for): nothing the proxy can pass on.
+    sent.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      fail(new ApiUnavailableError('the API switched protocols'));
+    });
     sent.on('error', (cause) => {
       const unreachable = new ApiUnavailableError('the API could not be reached', { cause });
       const reset = (cause as { code?: string }).code === 'ECONNRESET' && sent.reusedSocket && !answered;

@@ -31,26 +31,37 @@ export const PROXY_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', '
 const REQUEST = new Set(REQUEST_HEADERS);
 const RESPONSE = new Set(RESPONSE_HEADERS);
 
-/** The request headers for the API: only the allowlisted ones of what the browser sent. */
+/**
+ * The request headers for the API: only the allowlisted ones of what the browser sent, less any
+ * its `Connection` header names (RFC 9110 §7.6.1: meant for this hop only).
+ */
 export function requestHeadersFor(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const hopOnly = new Set<string>();
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'connection') for (const token of value.split(',')) hopOnly.add(token.trim().toLowerCase());
+  }
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (REQUEST.has(lower)) out[lower] = value;
+    if (REQUEST.has(lower) && !hopOnly.has(lower)) out[lower] = value;
   }
   return out;
 }
 
 /**
  * The response headers for the app: only the allowlisted ones of what the API answered (a
- * repeated header joined with ", ", as HTTP allows for all of these).
+ * repeated header joined with ", ", as HTTP allows for all of these), less any that holds
+ * `secret`, the access token the proxy sent: an API that echoes it (in `WWW-Authenticate`, say)
+ * must not hand the page the token it never holds.
  */
-export function responseHeadersFrom(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
+export function responseHeadersFrom(headers: Readonly<Record<string, string | string[] | undefined>>, secret?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!RESPONSE.has(lower) || value === undefined) continue;
-    out[lower] = Array.isArray(value) ? value.join(', ') : value;
+    const joined = Array.isArray(value) ? value.join(', ') : value;
+    if (secret && joined.includes(secret)) continue;
+    out[lower] = joined;
   }
   return out;
 }

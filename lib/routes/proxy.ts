@@ -61,7 +61,7 @@ export const proxyRoute = route({ errors: 'browser', cors: 'credentials' }, asyn
     ApiFailures: 0, ApiLatency: apiMs, ApiProxyLatency: Date.now() - started - apiMs,
   }, { status: answer.status, ms: Date.now() - started, token_source: access.source }, { name: 'Api', value: api.name });
 
-  const headers = responseHeadersFrom(answer.headers);
+  const headers = responseHeadersFrom(answer.headers, access.accessToken);
   return {
     status: answer.status,
     headers: {

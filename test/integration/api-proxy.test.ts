@@ -314,6 +314,14 @@ describe('the token', () => {
     }
   });
 
+  it('never hands the page a header in which the API echoes the token it was sent', async () => {
+    const { jar } = await webLogin(h);
+    const res = await call(jar, '/api/echo/tattle');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect(res.headers.get('x-request-id')).toBe('r1');
+  });
+
   it('treats an API 401 as a spent token: the 401 goes back, and the next call refreshes upstream and sends a new token', async () => {
     const { jar } = await webLogin(h);
     const first = await echo(jar, '/api/echo/x');

@@ -91,6 +91,11 @@ export async function startEchoApi(): Promise<EchoApi> {
       res.end(code === 204 || code === 304 ? undefined : JSON.stringify({ status: code }));
       return;
     }
+    if (path.endsWith('/tattle')) {
+      // An API that puts the token it was sent into its answer's headers.
+      res.writeHead(401, { 'www-authenticate': `Bearer error="invalid_token", token="${req.headers.authorization?.slice(7) ?? ''}"`, 'x-request-id': 'r1' }).end();
+      return;
+    }
     if (path.endsWith('/mirror')) {
       res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream', 'x-body-sha256': sha256(body) }).end(body);
       return;

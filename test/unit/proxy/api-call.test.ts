@@ -29,6 +29,14 @@ beforeAll(async () => {
       if (url.startsWith('/head-big')) return res.writeHead(200, { 'content-length': '5000' }).end();
       if (url.startsWith('/zip')) return res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync(Buffer.alloc(3000, 1)));
       if (url.startsWith('/odd-coding')) return res.writeHead(200, { 'content-encoding': 'compress' }).end('x');
+      // Answers without content that still name a coding or the whole resource's length.
+      if (url.startsWith('/gz-empty')) return res.writeHead(Number(url.split('/')[2] ?? 200), { 'content-encoding': 'gzip', etag: '"e"' }).end();
+      if (url.startsWith('/304-length')) return res.writeHead(304, { 'content-length': '99999999', etag: '"e"' }).end();
+      if (url.startsWith('/status-999')) return res.writeHead(999).end('odd');
+      if (url.startsWith('/switch')) {
+        res.socket!.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
+        return;
+      }
       if (url.startsWith('/cut')) {
         res.writeHead(200, { 'content-length': '100' });
         res.write('partial');
@@ -50,6 +58,22 @@ const request = (path: string, extra: Partial<ApiRequest> = {}): ApiRequest => (
 });
 
 describe('callApi', () => {
+  it('passes on an answer without content that names a coding (HEAD, 204, 304) or the whole length (304), not a 502', async () => {
+    for (const [path, method, status] of [['/gz-empty/200', 'HEAD', 200], ['/gz-empty/204', 'GET', 204], ['/gz-empty/304', 'GET', 304], ['/304-length', 'GET', 304]] as const) {
+      const answer = await callApi(request(path, { method }));
+      expect(answer.status, path).toBe(status);
+      expect(answer.body.length, path).toBe(0);
+      expect(answer.headers['etag'], path).toBe('"e"');
+    }
+  });
+
+  it('refuses a status outside 200-599, and a switch of protocols, at once', async () => {
+    expect(await callApi(request('/status-999')).catch((e: unknown) => e)).toBeInstanceOf(ApiUnavailableError);
+    const started = Date.now();
+    expect(await callApi(request('/switch', { timeoutMs: 5_000 })).catch((e: unknown) => e)).toBeInstanceOf(ApiUnavailableError);
+    expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
   it('answers a header value Node cannot send (a line break) with ApiUnavailableError, and nothing throws later', async () => {
     const uncaught: unknown[] = [];
     const seen = (err: unknown) => uncaught.push(err);

@@ -14,6 +14,14 @@ describe('the allowlists', () => {
     })).toEqual({ accept: 'a', 'if-match': '"x"' });
   });
 
+  it('drop the request headers the browser\'s Connection header names (RFC 9110 §7.6.1)', () => {
+    expect(requestHeadersFor({ connection: 'x-request-id, Accept-Language', 'x-request-id': 'r1', 'accept-language': 'de', accept: 'a' })).toEqual({ accept: 'a' });
+  });
+
+  it('drop a response header that holds the access token the proxy sent (an API echoing it)', () => {
+    expect(responseHeadersFrom({ 'www-authenticate': 'Bearer error="invalid_token", token="tok-123"', etag: '"e"', 'x-request-id': ['a', 'tok-123'] }, 'tok-123')).toEqual({ etag: '"e"' });
+  });
+
   it('keep only allowlisted response headers: never Set-Cookie; repeated ones joined', () => {
     expect(responseHeadersFrom({
       'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'www-authenticate': ['Bearer', 'Basic'], 'access-control-allow-origin': '*', server: 's', 'content-length': '9', etag: undefined,
