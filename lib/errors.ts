@@ -155,10 +155,13 @@ export class NotFoundError extends BrokerError {
   }
 }
 
-/** `405 invalid_request`: a method the API proxy does not carry (e.g. TRACE, which would reflect the token). */
+/**
+ * `405 invalid_request`: a method the API proxy does not carry (e.g. TRACE, which would reflect
+ * the token); `allow` the ones it does, for the `Allow` header RFC 9110 §15.5.6 asks for.
+ */
 export class MethodNotAllowedError extends BrokerError {
   override readonly name: string = 'MethodNotAllowedError';
-  constructor(description: string) {
+  constructor(description: string, readonly allow: readonly string[] = []) {
     super('invalid_request', 405, description);
   }
 }

@@ -13,7 +13,7 @@
  * A `BrokerError` gives its status and `{error, error_description}`; anything else is a bare
  * `500 server_error`, its detail only in the log, which never holds a secret or token.
  */
-import { AppRedirectError, BrokerError, errorBody, SessionEndedError } from '../errors.js';
+import { AppRedirectError, BrokerError, errorBody, MethodNotAllowedError, SessionEndedError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { clearCookie, sessionCookieName } from './cookies.js';
 import { json, redirect } from './respond.js';
@@ -35,6 +35,7 @@ export function errorResponse(ctx: ErrorContext, err: unknown, profile: ErrorPro
   const extra: Record<string, string> = { ...headers };
   // RFC 6749 §5.2: a 401 for client authentication carries a challenge.
   if (status === 401 && body.error === 'invalid_client') extra['www-authenticate'] = 'Basic realm="broker"';
+  if (err instanceof MethodNotAllowedError && err.allow.length) extra['allow'] = err.allow.join(', ');
   if (profile === 'browser' && err instanceof SessionEndedError) {
     const cleared = clearCookie(sessionCookieName(ctx.secureCookies), { sameSite: 'Strict', secure: ctx.secureCookies });
     return json(401, body, extra, [cleared]);

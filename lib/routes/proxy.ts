@@ -24,7 +24,7 @@ export const proxyRoute = route({ errors: 'browser', cors: 'credentials' }, asyn
   const started = Date.now();
   const clientIds = checkBrowserRequest(rt, req, true);
   // Not TRACE (an API would echo the Authorization header back), CONNECT or anything unknown.
-  if (!PROXY_METHODS.includes(req.method)) throw new MethodNotAllowedError(`the API proxy carries ${PROXY_METHODS.join(', ')}`);
+  if (!PROXY_METHODS.includes(req.method)) throw new MethodNotAllowedError(`the API proxy carries ${PROXY_METHODS.join(', ')}`, PROXY_METHODS);
   const target = parseProxyPath(req.path);
   const api = Object.hasOwn(rt.config.apis, target.api) ? rt.config.apis[target.api]! : undefined;
   if (!api) throw new NotFoundError('no such API');

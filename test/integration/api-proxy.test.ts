@@ -180,6 +180,8 @@ describe('paths, queries, methods and bodies', () => {
     for (const method of ['TRACE', 'PROPFIND', 'LINK']) {
       const res = await rawRequest(h.url, '/api/echo/x', { method, headers: { ...browserHeaders, cookie: session.header(h.url) } });
       expect(res.status, method).toBe(405);
+      // RFC 9110 §15.5.6: a 405 says what is allowed.
+      expect(res.headers['allow'], method).toBe('GET, HEAD, POST, PUT, PATCH, DELETE');
     }
     expect({ apiCalls: api.received.length, db: commands.length }).toEqual(before);
   });
