@@ -215,9 +215,17 @@ export interface ErrorBody {
 }
 
 /** Maps any thrown value to a status and body; unknown errors become a bare `500 server_error`. */
+/**
+ * RFC 6749 §4.1.2.1, §5.2: an `error_description` is NQSCHAR only (%x20-21 / %x23-5B / %x5D-7E):
+ * the broker's texts quote parameter names, so `"` becomes `'`, `\` `/`, and anything else
+ * outside the set (`§`, a line break) goes.
+ */
+export const oauthDescription = (text: string): string =>
+  text.replace(/"/g, "'").replace(/\\/g, '/').replace(/§\s?/g, 'section ').replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '');
+
 export function errorBody(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof BrokerError) {
-    return { status: err.status, body: { error: err.code, error_description: err.description } };
+    return { status: err.status, body: { error: err.code, error_description: oauthDescription(err.description) } };
   }
   return { status: 500, body: { error: 'server_error', error_description: 'internal error' } };
 }

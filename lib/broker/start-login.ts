@@ -8,7 +8,7 @@
 import type { Client, Provider } from '../config/parse.js';
 import { redirectUriMatches } from '../config/urls.js';
 import { randomToken, s256, sha256 } from '../crypto/random.js';
-import { AppRedirectError, BrokerError, InvalidRequestError, type ErrorCode } from '../errors.js';
+import { AppRedirectError, BrokerError, InvalidRequestError, oauthDescription, type ErrorCode } from '../errors.js';
 import { serializeCookie, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
@@ -28,7 +28,7 @@ export interface StartLoginResult {
 
 /** A trusted redirect back to the app with an error (RFC 6749 §4.1.2.1, RFC 9207). */
 export function appErrorLocation(rt: Runtime, redirectUri: string, error: string, state: string | undefined, description?: string): string {
-  return withParams(redirectUri, { error, error_description: description, state, iss: rt.config.publicUrl });
+  return withParams(redirectUri, { error, error_description: description === undefined ? undefined : oauthDescription(description), state, iss: rt.config.publicUrl });
 }
 
 /**

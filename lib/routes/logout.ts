@@ -9,9 +9,13 @@ import { checkBrowserRequest, clearSessionCookie, formBody, route, sessionCreden
 
 const body = (r: LogoutResult) => (r.endSessionUrl ? { end_session_url: r.endSessionUrl } : {});
 
-/** A native logout or revocation carries the handle in a form body; a web logout carries the cookie. */
+/**
+ * A native logout or revocation carries the handle, and its `client_id`, in a form body; a web
+ * logout carries the cookie and `X-Broker-Csrf`. A form with a `client_id` but no handle and no
+ * CSRF header is a revocation request that lacks its token (RFC 7009 §2.1: 400).
+ */
 const isNative = (req: HttpRequest) => req.body.length > 0 && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')
-  && /(^|&)(refresh_token|token)=/.test(req.body);
+  && (/(^|&)(refresh_token|token)=/.test(req.body) || (/(^|&)client_id=/.test(req.body) && req.headers['x-broker-csrf'] === undefined));
 
 export const logoutRoute = route(
   (req) => (isNative(req) ? { errors: 'native', cors: 'origins' } : { errors: 'browser', cors: 'credentials' }),
@@ -21,8 +25,8 @@ export const logoutRoute = route(
       const clientId = required(form, 'client_id');
       const client = Object.hasOwn(rt.config.clients, clientId) ? rt.config.clients[clientId] : undefined;
       if (!client) throw new InvalidClientError('unknown "client_id"');
-      const refreshToken = single(form, 'refresh_token');
-      const token = refreshToken ?? single(form, 'token');
+      // RFC 7009 §2.1: `token` is required (`refresh_token` is the contract's own name for it).
+      const token = single(form, 'refresh_token') ?? required(form, 'token');
       single(form, 'token_type_hint');
       // RFC 7009 §2.2: an invalid token is not an error; it is answered like an ended session.
       return json(200, body(await logout(rt, { kind: 'handle', credential: readHandle(token), client })));

@@ -1,6 +1,6 @@
 /** `POST /token`: the native apps' token endpoint (RFC 6749 §3.2, OAuth 2.1 semantics). */
 import { readHandle } from '../broker/credentials.js';
-import { required } from '../broker/params.js';
+import { required, single } from '../broker/params.js';
 import { redeemCode } from '../broker/redeem.js';
 import { refreshSession, type RefreshOutcome } from '../broker/refresh.js';
 import { BrokerError, InvalidClientError, InvalidGrantError } from '../errors.js';
@@ -11,6 +11,11 @@ import { formBody, route } from './common.js';
 export const tokenRoute = route({ errors: 'native', cors: 'origins' }, async (rt, req) => {
   const form = formBody(req);
   const grantType = required(form, 'grant_type');
+  // RFC 6749 §2.3, §5.2: the broker's clients are public and authenticate with nothing; one that
+  // tries (HTTP Basic, and no client_id in the body) is answered invalid_client, with a challenge.
+  if (single(form, 'client_id') === undefined && req.headers['authorization'] !== undefined) {
+    throw new InvalidClientError('the broker\'s clients send "client_id" in the body and authenticate with nothing');
+  }
   const clientId = required(form, 'client_id');
   const client = Object.hasOwn(rt.config.clients, clientId) ? rt.config.clients[clientId] : undefined;
   if (!client) throw new InvalidClientError('unknown "client_id"');

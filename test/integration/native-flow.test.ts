@@ -83,6 +83,14 @@ describe('native app: login, code, token, refresh, logout', () => {
     expect((await refreshNative(h, tokens.refresh_token)).status).toBe(400);
   });
 
+  it('refuses an RFC 7009 revocation request without a token as invalid_request (§2.1: token is required)', async () => {
+    for (const fields of [{ client_id: 'app' }, { client_id: 'app', token: '' }, { client_id: 'app', token_type_hint: 'refresh_token' }] as Record<string, string>[]) {
+      const res = await fetch(`${h.url}/logout`, form(fields));
+      expect(res.status, JSON.stringify(fields)).toBe(400);
+      expect((await res.json()).error).toBe('invalid_request');
+    }
+  });
+
   it('gives no ID token and no scope to a login that asked for no scope', async () => {
     const tokens = await (await redeem(h, await nativeLogin(h))).json();
     expect(tokens.id_token).toBeUndefined();

@@ -65,6 +65,20 @@ describe('POST /token: client and request checks', () => {
     await expectError(await post(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x', client_id: 'constructor' }).toString()), 401, 'invalid_client');
   });
 
+  it('answers a client that authenticates with HTTP Basic and sends no client_id with 401 invalid_client and a challenge (RFC 6749 §5.2)', async () => {
+    const res = await post('grant_type=refresh_token&refresh_token=x', { authorization: `Basic ${Buffer.from('app:').toString('base64')}` });
+    await expectError(res, 401, 'invalid_client');
+    expect(res.headers.get('www-authenticate')).toBe('Basic realm="broker"');
+  });
+
+  it('writes every error_description in RFC 6749\'s character set: no double quote, no backslash, ASCII only', async () => {
+    const res = await post('grant_type=refresh_token&client_id=app');
+    expect(res.status).toBe(400);
+    const { error_description: description } = await res.json();
+    expect(description).toMatch(/^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/);
+    expect(description).toContain("'refresh_token'");
+  });
+
   it('refuses a web client with 400 unauthorized_client', async () => {
     await expectError(await post(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x', client_id: 'web' }).toString()), 400, 'unauthorized_client');
     await expectError(await post(new URLSearchParams({ grant_type: 'authorization_code', code: 'x', code_verifier: pkce().verifier, redirect_uri: NATIVE_REDIRECT, client_id: 'web' }).toString()), 400, 'unauthorized_client');
