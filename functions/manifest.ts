@@ -71,7 +71,8 @@ const NO_SECRETS = { keyRing: false, clientSecrets: false, signingKeys: false } 
 
 export const FUNCTIONS = {
   'start-login': {
-    routes: { 'GET /login': { throttle: 'login' } },
+    // OIDC Core §3.1.2.1: an authorization endpoint takes GET and POST (form serialization).
+    routes: { 'GET /login': { throttle: 'login' }, 'POST /login': { throttle: 'login' } },
     items: { 'login#': ['dynamodb:PutItem'] },
     sessionLookup: false,
     secrets: NO_SECRETS,
@@ -97,7 +98,8 @@ export const FUNCTIONS = {
   },
   /** `POST /logout` (web cookie or native handle; RFC 7009) and `GET /end-session`, whose hints it checks with the signing keys. */
   logout: {
-    routes: { 'POST /logout': { throttle: 'token', cors: 'app-credentials' }, 'GET /end-session': { throttle: 'token' } },
+    // RP-Initiated Logout 1.0 §2: the logout endpoint takes GET and POST.
+    routes: { 'POST /logout': { throttle: 'token', cors: 'app-credentials' }, 'GET /end-session': { throttle: 'token' }, 'POST /end-session': { throttle: 'token' } },
     // Reads the session (its refresh token, revoked first), then deletes it.
     items: { 'session#': ['dynamodb:GetItem', 'dynamodb:DeleteItem'] },
     sessionLookup: false,

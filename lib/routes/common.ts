@@ -35,6 +35,11 @@ export function formBody(req: HttpRequest): URLSearchParams {
   return new URLSearchParams(req.body);
 }
 
+/** An endpoint's parameters: the query of a GET, the form body of a POST (OIDC Core §3.1.2.1's two serializations). */
+export function requestParams(req: HttpRequest): URLSearchParams {
+  return req.method === 'POST' ? formBody(req) : req.query;
+}
+
 /**
  * Cookie-endpoint request checks: the `X-Broker-Csrf: 1` header (when required) and the
  * Origin, which must be one some client allows. Resolves the clients that allow that Origin

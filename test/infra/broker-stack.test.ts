@@ -35,7 +35,7 @@ const roleId = (name: FunctionName) => logicalId(stack.functions[name].role);
 const tableArn = () => ({ 'Fn::GetAtt': [logicalId(stack.sessions.table), 'Arn'] });
 
 describe('routes', () => {
-  it('are exactly the contract\'s, from functions/manifest.ts (with an OPTIONS route for each CORS path)', () => {
+  it('are exactly the contract\'s, from functions/manifest.ts (with an OPTIONS route for each CORS path, and POST beside GET for /login and /end-session as OIDC asks)', () => {
     const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r['Properties'].RouteKey as string);
     expect(routeKeys.sort()).toEqual([
       'ANY /api/{proxy+}',
@@ -52,6 +52,8 @@ describe('routes', () => {
       'OPTIONS /token',
       'POST /backchannel-logout/{provider}',
       'POST /callback',
+      'POST /end-session',
+      'POST /login',
       'POST /logout',
       'POST /refresh',
       'POST /token',
@@ -105,6 +107,7 @@ describe('stage', () => {
     const [stage] = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'));
     expect(stage!['Properties'].RouteSettings).toEqual({
       'GET /login': login,
+      'POST /login': login,
       'GET /callback': login,
       'POST /callback': login,
       'POST /token': token,
@@ -116,6 +119,7 @@ describe('stage', () => {
       'POST /logout': token,
       'OPTIONS /logout': token,
       'GET /end-session': token,
+      'POST /end-session': token,
       'GET /jwks': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
       'GET /.well-known/openid-configuration': discovery,
       'GET /.well-known/oauth-authorization-server': discovery,

@@ -6,7 +6,7 @@
  */
 import { generateKeyPair, SignJWT, decodeJwt, decodeProtectedHeader, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserHeaders, go, nativeLogin, NATIVE_LOGGED_OUT, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, type Harness } from '../support/harness.js';
+import { browserHeaders, form, go, nativeLogin, NATIVE_LOGGED_OUT, redeem, refreshNative, startHarness, webLogin, WEB_ORIGIN, type Harness } from '../support/harness.js';
 
 let h: Harness;
 let revocations = 0;
@@ -112,6 +112,14 @@ describe('GET /end-session: logging out', () => {
     expect(revocations).toBe(before + 1);
     // No cookie of this browser named that session: none is cleared.
     expect(res.headers.getSetCookie()).toEqual([]);
+  });
+
+  it('takes the same parameters as a POST form (RP-Initiated Logout 1.0 §2), answering 303', async () => {
+    const s = await session();
+    const res = await fetch(`${h.url}/end-session`, { ...form({ id_token_hint: s.idToken, client_id: 'app', post_logout_redirect_uri: NATIVE_LOGGED_OUT, state: 'bye-post' }), redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!).searchParams.get('state')).toBe('bye-post');
+    expect((await refreshNative(h, s.handle)).status).toBe(400);
   });
 
   it('accepts an expired hint (logouts come later than the token\'s few minutes)', async () => {

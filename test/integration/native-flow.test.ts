@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerSubject } from '../../lib/oidc/subject.js';
-import { form, nativeLogin, NATIVE_REDIRECT, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
+import { form, go, jar, loginAtProvider, nativeLogin, NATIVE_REDIRECT, pkce, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -81,6 +81,22 @@ describe('native app: login, code, token, refresh, logout', () => {
     const out = await fetch(`${h.url}/logout`, form({ token: tokens.refresh_token, token_type_hint: 'refresh_token', client_id: 'app' }));
     expect(out.status).toBe(200);
     expect((await refreshNative(h, tokens.refresh_token)).status).toBe(400);
+  });
+
+  it('starts a login from a POST form as from a GET query (OIDC Core §3.1.2.1), answering 303', async () => {
+    const j = jar();
+    const { verifier, challenge } = pkce();
+    const start = await go(j, `${h.url}/login`, form({ client_id: 'app', redirect_uri: NATIVE_REDIRECT, state: 'posted', code_challenge: challenge, code_challenge_method: 'S256' }));
+    expect(start.status).toBe(303);
+    const cb = await go(j, await loginAtProvider(j, start.headers.get('location')!, `${h.url}/callback`));
+    const back = new URL(cb.headers.get('location')!);
+    expect(back.searchParams.get('state')).toBe('posted');
+    const tokens = await redeem(h, { code: back.searchParams.get('code')!, verifier, redirect: back, jar: j });
+    expect(tokens.status).toBe(200);
+    // A refusal from a POST is a 303 back to the app too.
+    const refused = await go(jar(), `${h.url}/login`, form({ client_id: 'app', redirect_uri: NATIVE_REDIRECT, state: 'p2', code_challenge: challenge, code_challenge_method: 'plain' }));
+    expect(refused.status).toBe(303);
+    expect(new URL(refused.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
   });
 
   it('refuses an RFC 7009 revocation request without a token as invalid_request (§2.1: token is required)', async () => {

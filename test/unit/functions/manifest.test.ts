@@ -23,7 +23,7 @@ const root = path.resolve(import.meta.dirname, '../../..');
 
 describe('the compiler keeps the manifest and the code in step', () => {
   it('a routes object has exactly its function\'s route keys', () => {
-    expectTypeOf<RouteKeyOf<'logout'>>().toEqualTypeOf<'POST /logout' | 'GET /end-session'>();
+    expectTypeOf<RouteKeyOf<'logout'>>().toEqualTypeOf<'POST /logout' | 'GET /end-session' | 'POST /end-session'>();
     expectTypeOf(logoutRoutes).toExtend<FunctionRoutes<'logout'>>();
     // A route the manifest does not have:
     // @ts-expect-error 'GET /login2' does not exist in type FunctionRoutes<'start-login'>
