@@ -19,6 +19,10 @@ export const ERROR_CODES = [
   'unsupported_response_type',
   'server_error',
   'temporarily_unavailable',
+  // OIDC Core §3.1.2.6: what an OP that takes no request objects and no registration answers.
+  'request_not_supported',
+  'request_uri_not_supported',
+  'registration_not_supported',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -84,6 +84,13 @@ export async function startLogin(rt: Runtime, query: URLSearchParams): Promise<S
     if (responseType !== undefined && responseType !== 'code') {
       return fail('unsupported_response_type', 'only "response_type=code" is supported');
     }
+    // OIDC Core §6.1, §6.2: an OP that takes no request objects MUST say so, not ignore them.
+    if (query.has('request')) return fail('request_not_supported', 'request objects ("request") are not supported');
+    if (query.has('request_uri')) return fail('request_uri_not_supported', '"request_uri" is not supported');
+    if (query.has('registration')) return fail('registration_not_supported', '"registration" is not supported');
+    // The answer comes back in the redirect's query, and in no other way.
+    const responseMode = single(query, 'response_mode');
+    if (responseMode !== undefined && responseMode !== 'query') return fail('invalid_request', 'only "response_mode=query" is supported');
     const providerName = single(query, 'provider') ?? client.providers[0]!;
     if (!client.providers.includes(providerName)) return fail('invalid_request', '"provider" is not available to this client');
     provider = rt.config.providers[providerName]!;

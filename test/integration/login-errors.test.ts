@@ -210,6 +210,20 @@ describe('GET /login after the redirect URI is trusted: 302 back to the app', ()
     expectAppError(await fetch(loginUrl({ response_type: 'token' }), { redirect: 'manual' }), 'unsupported_response_type', NATIVE_REDIRECT, 'app-state');
   });
 
+  it.each([
+    ['request', 'eyJhbGciOiJub25lIn0.e30.', 'request_not_supported'],
+    ['request_uri', 'https://app.example.com/request.jwt', 'request_uri_not_supported'],
+    ['registration', '{}', 'registration_not_supported'],
+    ['response_mode', 'fragment', 'invalid_request'],
+    ['response_mode', 'form_post', 'invalid_request'],
+  ])('refuses %s=%s with %s (OIDC Core §3.1.2.6, §6), not ignoring it', async (name, value, error) => {
+    expectAppError(await fetch(loginUrl({ [name]: value }), { redirect: 'manual' }), error, NATIVE_REDIRECT, 'app-state');
+  });
+
+  it('accepts an explicit response_mode=query', async () => {
+    expectToProvider(await go(jar(), loginUrl({ response_mode: 'query' })));
+  });
+
   it('accepts an explicit response_type=code', async () => {
     expectToProvider(await go(jar(), loginUrl({ response_type: 'code' })));
   });
