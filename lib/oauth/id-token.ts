@@ -60,8 +60,9 @@ function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number
   // A fetch that failed, and when: within the cooldown its error is the answer, not another fetch
   // (a provider whose JWKS is down is not asked again by every login and refresh).
   let failed: { at: number; error: unknown } | undefined;
-  const reload = () => (pending ??= (async () => {
-    if (failed && Date.now() < failed.at + options.cooldownMs) throw failed.error;
+  // Within the cooldown after a failure its error is the answer, outside the shared fetch: a
+  // rejection inside it would skip the `finally` that clears it, and stick.
+  const reload = () => (failed && Date.now() < failed.at + options.cooldownMs ? Promise.reject(failed.error) : (pending ??= (async () => {
     try {
       let res;
       try {
@@ -85,7 +86,7 @@ function remoteJwks(uri: string, options: { cooldownMs: number; maxAgeMs: number
     } finally {
       pending = undefined;
     }
-  })());
+  })()));
   return async (header, token) => {
     if (!local || fetchedAt === undefined) await reload();
     else if (Date.now() >= fetchedAt + options.maxAgeMs) {

@@ -55,6 +55,20 @@ describe('the JWKS cache', () => {
     expect(fetches - before).toBe(1);
   });
 
+  it('fetches again once the cooldown after a failure is over, and serves the keys it gets then', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    answer = { status: 500, body: {} };
+    const jwks = createJwksCache().get(provider('recovers'), metadata());
+    const before = fetches;
+    expect(isKeyFetchFailure(await jwks({ alg: 'RS256', kid: 'k1' }, token).catch((e: unknown) => e))).toBe(true);
+    expect(isKeyFetchFailure(await jwks({ alg: 'RS256', kid: 'k1' }, token).catch((e: unknown) => e))).toBe(true);
+    expect(fetches - before).toBe(1);
+    answer = { status: 200, body: { keys: [jwk, weak] } };
+    vi.setSystemTime(Date.now() + 5_001);
+    expect(await jwks({ alg: 'RS256', kid: 'k1' }, token)).toBeDefined();
+    expect(fetches - before).toBe(2);
+  });
+
   it('checks with the keys it had while a fetch past their age fails', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const jwks = createJwksCache().get(provider('aging'), metadata());
