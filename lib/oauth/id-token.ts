@@ -210,11 +210,15 @@ export async function validateRefreshIdToken(ctx: IdTokenContext, idToken: strin
 }
 
 /**
- * A refreshed ID token signed with a key the JWKS does not list yet: within jose's refetch
- * cooldown this is what a provider's key rollover looks like.
+ * A refreshed ID token the provider's keys cannot check: signed with a key the JWKS does not list
+ * yet (within jose's refetch cooldown, what a provider's key rollover looks like), or by a key it
+ * lists that checks nothing (RSA under 2048 bits, key data WebCrypto cannot import). The keys are
+ * at fault, not the token the token endpoint just gave: a refresh keeps the session, unchecked.
  */
 export function isUnknownSigningKey(err: unknown): boolean {
-  return err instanceof TokenValidationError && (err.cause as { code?: unknown } | undefined)?.code === 'ERR_JWKS_NO_MATCHING_KEY';
+  if (!(err instanceof TokenValidationError)) return false;
+  const cause = err.cause as { code?: unknown; name?: unknown } | undefined;
+  return cause?.code === 'ERR_JWKS_NO_MATCHING_KEY' || cause instanceof TypeError || cause?.name === 'DataError';
 }
 
 /** Identity claims of an ID token the broker validated and stored earlier. */

@@ -9,7 +9,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Provider } from '../../../lib/config/parse.js';
-import { createJwksCache, isKeyFetchFailure } from '../../../lib/oauth/id-token.js';
+import { createJwksCache, isKeyFetchFailure, isUnknownSigningKey } from '../../../lib/oauth/id-token.js';
+import { TokenValidationError } from '../../../lib/errors.js';
+import { errors as joseErrors } from 'jose';
 import type { ProviderMetadata } from '../../../lib/oauth/metadata.js';
 
 const jwk = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' };
@@ -87,6 +89,18 @@ describe('the JWKS cache', () => {
     const err = await jwtVerify(jwt, createJwksCache().get(provider('weak'), metadata())).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TypeError);
     expect(isKeyFetchFailure(err)).toBe(false);
+  });
+
+  it('at a refresh, takes a key that checks nothing (too short, not importable) like a kid the set lacks: the keys are at fault, not the token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signingInput = `${b64({ alg: 'RS256', kid: 'k-weak' })}.${b64({ iss: 'i', sub: 's', aud: 'a', iat: now, exp: now + 60 })}`;
+    const jwt = `${signingInput}.${sign('sha256', Buffer.from(signingInput), weakPair.privateKey).toString('base64url')}`;
+    const cause = await jwtVerify(jwt, createJwksCache().get(provider('weak-refresh'), metadata())).catch((e: unknown) => e);
+    expect(isUnknownSigningKey(new TokenValidationError('the ID token failed validation', { cause }))).toBe(true);
+    expect(isUnknownSigningKey(new TokenValidationError('x', { cause: Object.assign(new Error('bad data'), { name: 'DataError' }) }))).toBe(true);
+    // A verdict on the token itself is not.
+    expect(isUnknownSigningKey(new TokenValidationError('x', { cause: new joseErrors.JWSSignatureVerificationFailed() }))).toBe(false);
+    expect(isUnknownSigningKey(new TokenValidationError('the ID token "sub" is not a string of 1 to 255 characters'))).toBe(false);
   });
 
   it('takes an unreachable JWKS, a non-200 and a body that is not JSON as the provider unavailable', async () => {
