@@ -12,7 +12,7 @@ import { randomToken, sha256 } from '../crypto/random.js';
 import { AppRedirectError, BrokerError, InvalidRequestError, TokenValidationError, UpstreamOAuthError, type ErrorCode } from '../errors.js';
 import { clearCookie, serializeCookie, sessionCookieName, txnCookieName } from '../http/cookies.js';
 import { errorFields } from '../log.js';
-import { withDeadline, type HttpOptions } from '../oauth/http.js';
+import { withDeadline, withinDeadline, type HttpOptions } from '../oauth/http.js';
 import { validateLoginIdToken } from '../oauth/id-token.js';
 import type { ProviderMetadata } from '../oauth/metadata.js';
 import { exchangeCode, REVOCATION_BUDGET_MS, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
@@ -51,6 +51,7 @@ const ERROR_CODE = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
  * cannot be identified; every later failure redirects to the app with an error.
  */
 export async function handleCallback(rt: Runtime, params: URLSearchParams, cookies: ReadonlyMap<string, string>): Promise<CallbackResult> {
+  const deadline = Date.now() + LOGIN_UPSTREAM_BUDGET_MS;
   const state = single(params, 'state');
   if (state === undefined) throw new InvalidRequestError('"state" is missing');
   const stateHash = sha256(state);
@@ -73,7 +74,7 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
 
   let metadata: ProviderMetadata;
   try {
-    metadata = await rt.metadata.get(provider);
+    metadata = await withinDeadline(rt.metadata.get(provider), deadline, 'the identity provider\'s metadata could not be read in time');
   } catch (err) {
     log.error('upstream.error', { step: 'discovery', ...errorFields(err) });
     return toApp('temporarily_unavailable', 'the identity provider cannot be reached');
@@ -100,7 +101,7 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
   if (codes.length !== 1 || !codes[0]) return toApp('invalid_request', 'the authorization response has no single "code"');
 
   try {
-    return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared);
+    return await completeLogin(rt, { login, client, provider, metadata, code: codes[0] }, cleared, deadline);
   } catch (err) {
     log.metric('login.failed', { LoginsFailed: 1 }, errorFields(err));
     if (!(err instanceof BrokerError)) {
@@ -115,16 +116,17 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
 }
 
 /**
- * What a login may spend at the provider: the code exchange (with its retry after the secret is
- * read again) and a downstream login share one deadline; the JWKS has its own 5 s, a revocation
- * after a refused login `REVOCATION_BUDGET_MS`. So a callback answers inside the function's 25 s
- * whatever the provider does, and the browser gets a redirect to the app, never a gateway error.
+ * What a login may spend at the provider, from the callback's arrival: discovery, the code
+ * exchange (with its retry after the secret is read again), the ID token's keys and a downstream
+ * login share one deadline; a revocation after a refused login has `REVOCATION_BUDGET_MS` more.
+ * So a callback answers inside the function's 25 s whatever the provider does, and the browser
+ * gets a redirect to the app, never a gateway error.
  */
-export const LOGIN_UPSTREAM_BUDGET_MS = 12_000;
+export const LOGIN_UPSTREAM_BUDGET_MS = 14_000;
 
-async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string[]): Promise<CallbackResult> {
+async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string[], deadline: number): Promise<CallbackResult> {
   const { login, provider } = cb;
-  const http = withDeadline(rt.upstreamHttp(provider.name), Date.now() + LOGIN_UPSTREAM_BUDGET_MS);
+  const http = withDeadline(rt.upstreamHttp(provider.name), deadline);
   const upstream: UpstreamContext = { provider, metadata: cb.metadata, secrets: rt.secrets, http };
   const tokens = await exchangeCode(upstream, {
     code: cb.code,
@@ -133,20 +135,23 @@ async function completeLogin(rt: Runtime, cb: ValidatedCallback, cookies: string
   });
   // From here on a failure stores nothing, so the refresh token just obtained is revoked.
   try {
-    return await createLoginSession(rt, cb, tokens, cookies, http);
+    return await createLoginSession(rt, cb, tokens, cookies, http, deadline);
   } catch (err) {
     await revokeQuietly(rt, { ...upstream, http: withDeadline(rt.upstreamHttp(provider.name), Date.now() + REVOCATION_BUDGET_MS) }, tokens);
     throw err;
   }
 }
 
-async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: TokenSet, cookies: string[], http: HttpOptions): Promise<CallbackResult> {
+async function createLoginSession(rt: Runtime, cb: ValidatedCallback, obtained: TokenSet, cookies: string[], http: HttpOptions, deadline: number): Promise<CallbackResult> {
   const { login, client, provider } = cb;
   let tokens = obtained;
   let idTokenClaims: JWTPayload | undefined;
   if (provider.openid) {
     if (!tokens.idToken) throw new TokenValidationError('the token response has no ID token');
-    idTokenClaims = await validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!);
+    idTokenClaims = await withinDeadline(
+      validateLoginIdToken({ provider, metadata: cb.metadata, jwks: rt.jwks.get(provider, cb.metadata) }, tokens.idToken, login.nonce!),
+      deadline, 'the identity provider\'s keys could not be read in time',
+    );
   } else {
     // Without openid nothing checks an ID token, so none is kept or shown.
     tokens = { ...tokens, idToken: undefined };

@@ -27,7 +27,7 @@ import {
 } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import type { RefreshSource as MetricRefreshSource } from '../metrics-names.js';
-import { withDeadline } from '../oauth/http.js';
+import { withDeadline, withinDeadline } from '../oauth/http.js';
 import { identityOf, isUnknownSigningKey, validateRefreshIdToken } from '../oauth/id-token.js';
 import { MalformedRefreshAnswer, refreshGrant, REVOCATION_BUDGET_MS, revokeToken, type UpstreamContext } from '../oauth/token-endpoint.js';
 import type { TokenSet } from '../oauth/token-response.js';
@@ -239,6 +239,9 @@ async function holdLease(rt: Runtime, held: Held): Promise<RefreshOutcome> {
         const restore = held.restore && await storedHandle(cipher, held.restore);
         const refreshToken = state.rotatedRefreshToken === undefined ? undefined : await cipher.encrypt(state.rotatedRefreshToken, fieldContext(held.session.sid, 'refreshToken'));
         left = await releaseLease(rt.table, held.session.sid, held.owner, restore, state.rejected ? rt.now() : undefined, refreshToken);
+        // The lease was no longer this request's (the session ended, or another request took it
+        // over with the token the provider has retired): the new token is nobody's, so it goes back.
+        if (!left && state.rotatedRefreshToken !== undefined) await revokeUpstream(rt, held.session, state.rotatedRefreshToken);
       } catch (err) {
         // The lease then runs out by itself and the next request takes it over.
         log.warn('refresh.release_failed', errorFields(err));
@@ -349,15 +352,6 @@ async function finalWrite(rt: Runtime, sid: string, owner: string, fields: Param
   }
 }
 
-/** Resolves as `work` does, or fails as an unreachable provider when the budget ends first. */
-function withinBudget<T>(work: Promise<T>, budgetEnd: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new UpstreamUnavailableError('the provider\'s keys could not be read in time')), Math.max(0, budgetEnd - Date.now()));
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
-
 /** A refreshed ID token must keep the session's identity (OIDC Core §12.2); else the session ends. */
 async function checkRefreshIdToken(rt: Runtime, provider: Provider, metadata: UpstreamContext['metadata'], s: SessionRecord, tokens: TokenSet, refreshToken: string, log: Logger, exit: LeaseExit, budgetEnd: number): Promise<TokenSet> {
   // No ID token is checked for a provider without openid, so none is kept or handed out.
@@ -368,7 +362,7 @@ async function checkRefreshIdToken(rt: Runtime, provider: Provider, metadata: Up
     const identity = s.idToken ? identityOf(await cipher.decrypt(s.idToken, fieldContext(s.sid, 'idToken'))) : undefined;
     if (!identity) throw new TokenValidationError('the session has no ID token to compare with');
     // The provider's keys may need fetching: that too ends with the budget (then: unchecked, below).
-    await withinBudget(validateRefreshIdToken({ provider, metadata, jwks: rt.jwks.get(provider, metadata) }, tokens.idToken, identity), budgetEnd);
+    await withinDeadline(validateRefreshIdToken({ provider, metadata, jwks: rt.jwks.get(provider, metadata) }, tokens.idToken, identity), budgetEnd, 'the provider\'s keys could not be read in time');
     return tokens;
   } catch (err) {
     if (err instanceof UpstreamUnavailableError || isUnknownSigningKey(err)) {

@@ -62,6 +62,19 @@ export function withDeadline(options: HttpOptions, deadline: number): HttpOption
   };
 }
 
+/**
+ * Resolves as `work` does, or fails as an unreachable provider (`UpstreamUnavailableError`,
+ * `message`) when `deadline` (epoch ms) comes first: for work that takes no timeout of its own
+ * per request, such as a cached JWKS or discovery document that may need fetching.
+ */
+export function withinDeadline<T>(work: Promise<T>, deadline: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UpstreamUnavailableError(message)), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** Sends a request and reads at most `maxBytes` of the answer, within `timeoutMs` in all. */
 export async function upstreamRequest(url: string, init: UpstreamRequestInit, options: HttpOptions = {}): Promise<UpstreamResponse> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

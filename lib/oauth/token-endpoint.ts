@@ -63,8 +63,9 @@ export async function exchangeCode(ctx: UpstreamContext, input: CodeExchange): P
       }
     });
   } catch (err) {
-    // An answer refused for its form may still have issued a refresh token: revoke it (best effort).
-    if (refused) await revokeToken(ctx, refused, 'refresh_token').catch(() => undefined);
+    // An answer refused for its form may still have issued a refresh token: revoke it (best effort),
+    // with a budget of its own, not what the exchange left of the login's.
+    if (refused) await revokeToken({ ...ctx, http: { ...ctx.http, timeoutMs: REVOCATION_BUDGET_MS } }, refused, 'refresh_token').catch(() => undefined);
     throw err;
   }
 }

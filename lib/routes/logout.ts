@@ -11,11 +11,13 @@ const body = (r: LogoutResult) => (r.endSessionUrl ? { end_session_url: r.endSes
 
 /**
  * A native logout or revocation carries the handle, and its `client_id`, in a form body; a web
- * logout carries the cookie and `X-Broker-Csrf`. A form with a `client_id` but no handle and no
- * CSRF header is a revocation request that lacks its token (RFC 7009 §2.1: 400).
+ * logout carries the cookie and `X-Broker-Csrf`. A form with a `client_id` but no handle, no
+ * CSRF header and no session cookie is a revocation request that lacks its token (RFC 7009
+ * §2.1: 400); with the cookie it is a web logout (403 without the header, as the contract says).
  */
 const isNative = (req: HttpRequest) => req.body.length > 0 && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')
-  && (/(^|&)(refresh_token|token)=/.test(req.body) || (/(^|&)client_id=/.test(req.body) && req.headers['x-broker-csrf'] === undefined));
+  && (/(^|&)(refresh_token|token)=/.test(req.body)
+    || (/(^|&)client_id=/.test(req.body) && req.headers['x-broker-csrf'] === undefined && ![...req.cookies.keys()].some((name) => /^(__Host-)?broker-session$/.test(name))));
 
 export const logoutRoute = route(
   (req) => (isNative(req) ? { errors: 'native', cors: 'origins' } : { errors: 'browser', cors: 'credentials' }),

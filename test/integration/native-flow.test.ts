@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerSubject } from '../../lib/oidc/subject.js';
-import { form, go, jar, loginAtProvider, nativeLogin, NATIVE_REDIRECT, pkce, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
+import { form, go, jar, loginAtProvider, nativeLogin, NATIVE_REDIRECT, pkce, redeem, refreshNative, startHarness, webLogin, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -105,6 +105,10 @@ describe('native app: login, code, token, refresh, logout', () => {
       expect(res.status, JSON.stringify(fields)).toBe(400);
       expect((await res.json()).error).toBe('invalid_request');
     }
+    // The same form from a browser holding a web session is a web logout: without X-Broker-Csrf, 403.
+    const web = await webLogin(h);
+    const res = await go(web.jar, `${h.url}/logout`, form({ client_id: 'web' }));
+    expect(res.status).toBe(403);
   });
 
   it('gives no ID token and no scope to a login that asked for no scope', async () => {
