@@ -6,10 +6,10 @@
 import type { Client } from '../config/parse.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
-import { endSessionOf, endUnreadableSession, findSessionOf, UnreadableSessionError, type RefreshCredential, type SessionOwner, type SessionRecord } from '../store/sessions.js';
-import type { Credential } from './credentials.js';
+import { endSessionOf, endUnreadableSession, findSessionOf, getSession, UnreadableSessionError, type RefreshCredential, type SessionOwner, type SessionRecord } from '../store/sessions.js';
+import { isGenuine, type Credential, type Handle } from './credentials.js';
 import { providerEndSessionUrl } from './provider-end-session.js';
-import { revokeUpstream } from './refresh.js';
+import { revokeSession, revokeUpstream } from './refresh.js';
 
 export interface LogoutResult {
   readonly endSessionUrl: string | undefined;
@@ -18,7 +18,7 @@ export interface LogoutResult {
 
 export type LogoutCredential =
   /** `credential` undefined: a token that is not the broker's; answered like an ended session. */
-  | { readonly kind: 'handle'; readonly credential: Credential | undefined; readonly client: Client }
+  | { readonly kind: 'handle'; readonly credential: Handle | undefined; readonly client: Client }
   | { readonly kind: 'cookie'; readonly credential: Credential; readonly clientIds?: readonly string[] };
 
 export async function logout(rt: Runtime, input: LogoutCredential): Promise<LogoutResult> {
@@ -32,11 +32,28 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   const { ended, session: s } = await endSessionFor(rt, sid, credential);
   if (!s) {
     const client = input.kind === 'handle' ? input.client : undefined;
+    const revoked = !ended && input.kind === 'handle' ? await endIfRotatedOut(rt, input.credential, input.client) : undefined;
+    if (revoked && client) return { ended: true, endSessionUrl: await endSessionUrl(rt, client, revoked.provider, revoked) };
     return { ended, endSessionUrl: client ? await endSessionUrl(rt, client, client.providers[0]!, undefined) : undefined };
   }
   rt.log.info('session.logout', { client_id: s.clientId, provider: s.provider });
   const client = rt.config.clients[s.clientId];
   return { ended: true, endSessionUrl: client ? await endSessionUrl(rt, client, s.provider, s) : undefined };
+}
+
+/**
+ * A handle of this session and client that is neither its current nor its previous one, but one
+ * it issued earlier (its mac checks out, its generation is older): someone went on refreshing
+ * past it, which /token answers by revoking the session (RFC 9700 §4.14.2). A logout with it
+ * does the same, or the app's "log out" would leave a thief's copy alive. Resolves the session
+ * ended, or undefined when the handle is no such one.
+ */
+async function endIfRotatedOut(rt: Runtime, handle: Handle, client: Client): Promise<SessionRecord | undefined> {
+  const s = await getSession(rt.table, handle.sid);
+  if (!s || s.clientId !== client.id || s.handleGen === undefined || handle.generation >= s.handleGen) return undefined;
+  if (!isGenuine(handle, await rt.cipher())) return undefined;
+  await revokeSession(rt, s, 'reuse');
+  return s;
 }
 
 /**

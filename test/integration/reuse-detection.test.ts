@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getSession } from '../../lib/store/sessions.js';
-import { nativeLogin, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
+import { form, nativeLogin, redeem, refreshNative, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -28,6 +28,23 @@ describe('refresh handle reuse detection (RFC 9700 §4.14.2)', () => {
     expect(victim.status).toBe(400);
     expect(victim.body.error).toBe('invalid_grant');
     // The whole session is revoked: the thief's h3 is dead too.
+    expect((await refresh(h3)).status).toBe(400);
+    expect(h.logs.some((l) => JSON.parse(l).event === 'session.revoked_reuse')).toBe(true);
+  });
+
+  it('a logout with an old handle (the thief rotated twice) ends the session too, and a forged one ends nothing', async () => {
+    const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    const h2 = (await refresh(h1)).body.refresh_token;
+    const h3 = (await refresh(h2)).body.refresh_token;
+    const [sid, , , kid] = h1.split('.');
+    // A forged old handle of the same session: answered like any unknown token, nothing ended.
+    const forged = await fetch(`${h.url}/logout`, form({ refresh_token: `${sid}.1.${'x'.repeat(43)}.${kid}`, client_id: 'app' }));
+    expect(forged.status).toBe(200);
+    expect((await refresh(h3)).status).toBe(200);
+    // The victim logs out with h1, in the RFC 7009 form: the thief's copy ends with it.
+    const out = await fetch(`${h.url}/logout`, form({ token: h1, token_type_hint: 'refresh_token', client_id: 'app' }));
+    expect(out.status).toBe(200);
+    expect(await getSession(h.runtime.table, sid!)).toBeUndefined();
     expect((await refresh(h3)).status).toBe(400);
     expect(h.logs.some((l) => JSON.parse(l).event === 'session.revoked_reuse')).toBe(true);
   });
