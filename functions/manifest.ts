@@ -134,7 +134,7 @@ export const FUNCTIONS = {
    */
   'backchannel-logout': {
     routes: { 'POST /backchannel-logout/{provider}': { throttle: 'backchannel' } },
-    items: { 'session#': ['dynamodb:DeleteItem'], 'logout-jti#': ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'] },
+    items: { 'session#': ['dynamodb:DeleteItem'], 'logout-jti#': ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] },
     sessionLookup: true,
     secrets: { keyRing: true, clientSecrets: false, signingKeys: false },
   },

@@ -15,12 +15,12 @@
  */
 import type { Provider } from '../config/parse.js';
 import { randomToken } from '../crypto/random.js';
-import { BrokerError, InvalidRequestError, NotFoundError, UpstreamUnavailableError } from '../errors.js';
+import { BrokerError, BrokerUnavailableError, InvalidRequestError, NotFoundError, UpstreamUnavailableError } from '../errors.js';
 import { errorFields } from '../log.js';
 import { validateLogoutToken, type ValidatedLogoutToken } from '../oauth/logout-token.js';
 import type { ProviderMetadata } from '../oauth/metadata.js';
 import type { Runtime } from '../runtime.js';
-import { forgetLogoutToken, rememberLogoutToken } from '../store/logout-tokens.js';
+import { forgetLogoutToken, markLogoutTokenDone, rememberLogoutToken } from '../store/logout-tokens.js';
 import { single } from './params.js';
 import { endSessionsMatching, sessionMatches } from './session-lookup.js';
 
@@ -57,10 +57,13 @@ export async function backchannelLogout(rt: Runtime, provider: Provider, form: U
   // §2.6 step 8: a jti this provider used before is a replay. One conditional write remembers it.
   const owner = randomToken(16);
   const use = { provider: provider.name, jti: token.jti, until: token.acceptableUntil, now: rt.now(), owner };
-  if (await rememberLogoutToken(rt.table, use) === 'replayed') {
+  const recorded = await rememberLogoutToken(rt.table, use);
+  if (recorded === 'replayed') {
     log.metric('backchannel.refused', { BackchannelLogoutsRefused: 1 }, { reason: 'jti replayed' });
     throw new InvalidRequestError('the logout token was used before ("jti")');
   }
+  // Another request is ending its sessions right now: the provider's retry, later, is answered.
+  if (recorded === 'in-progress') throw new BrokerUnavailableError('this logout token is being handled; try again');
 
   let ended: number;
   try {
@@ -71,6 +74,9 @@ export async function backchannelLogout(rt: Runtime, provider: Provider, form: U
     await forgetLogoutToken(rt.table, use).catch((e: unknown) => log.warn('backchannel.forget_failed', errorFields(e)));
     throw err;
   }
+  // Done: from now on the token is a replay. Not marked (storage trouble), the record reads as
+  // abandoned in a while and a retry ends the same sessions again, which changes nothing.
+  await markLogoutTokenDone(rt.table, use).catch((e: unknown) => log.warn('backchannel.mark_failed', errorFields(e)));
   // The provider's identifiers are personal data: only what kind of logout it was goes to the log.
   log.metric('backchannel.logout', { BackchannelLogouts: 1, BackchannelSessionsEnded: ended }, { by: token.sid !== undefined ? (token.sub !== undefined ? 'sid+sub' : 'sid') : 'sub', ended });
   return { ended };

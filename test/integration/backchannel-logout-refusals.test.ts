@@ -243,6 +243,27 @@ describe('storage: the SDK retrying applied writes, and failures', () => {
     expect(await getSession(h.runtime.table, sidOf(handle))).toBeUndefined();
   });
 
+  it('the index and the clean-up both fail (an outage): 503, and once the record reads as abandoned the provider\'s retry ends the sessions', async () => {
+    const handle = await nativeSession(h);
+    faults.inject({ op: 'Query', fault: 'internal' }, { op: 'DeleteItem', key: 'logout-jti#*', fault: 'internal' });
+    const token = await signAsProvider(h, logoutClaims(h));
+    expect((await post(h, { logout_token: token })).status).toBe(503);
+    faults.clear();
+    // Moments later the record may still be the first request's: under way, 503 again, not a replay.
+    const soon = await post(h, { logout_token: token });
+    expect(soon.status).toBe(503);
+    expect(await getSession(h.runtime.table, sidOf(handle))).toBeDefined();
+    h.clockOffset = 31;
+    try {
+      expect((await post(h, { logout_token: token })).status).toBe(200);
+      expect(await getSession(h.runtime.table, sidOf(handle))).toBeUndefined();
+      // Done: from now on the same token is a replay.
+      expect((await post(h, { logout_token: token })).status).toBe(400);
+    } finally {
+      h.clockOffset = 0;
+    }
+  });
+
   it('the jti cannot be written: 503, nothing ended', async () => {
     const handle = await nativeSession(h);
     faults.inject({ op: 'PutItem', key: 'logout-jti#*', fault: 'throttle' });

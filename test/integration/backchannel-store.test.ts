@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forgetLogoutToken, rememberLogoutToken } from '../../lib/store/logout-tokens.js';
+import { ABANDONED_AFTER_SECONDS, forgetLogoutToken, markLogoutTokenDone, rememberLogoutToken } from '../../lib/store/logout-tokens.js';
 import { createSession, endMatchingSession, findMatchingSessions, getSession, type NewSession } from '../../lib/store/sessions.js';
 import { createTable, type Table } from '../../lib/store/table.js';
 import { ensureTable, localDynamoClient, localTableClient, startDynalite, type LocalDynamo } from '../../local/dynamo.js';
@@ -36,6 +36,9 @@ describe('rememberLogoutToken', () => {
     const use = { provider: 'op', jti: 'j1', until: NOW + 300, now: NOW, owner: 'o1' };
     expect(await rememberLogoutToken(table, use)).toBe('first');
     expect(await rememberLogoutToken(table, use)).toBe('first'); // the SDK retrying the applied put
+    // Until the first request has ended its sessions, another is told it is under way (503, retried later).
+    expect(await rememberLogoutToken(table, { ...use, owner: 'o2' })).toBe('in-progress');
+    await markLogoutTokenDone(table, use);
     expect(await rememberLogoutToken(table, { ...use, owner: 'o2' })).toBe('replayed');
     // The same jti from another provider is another token.
     expect(await rememberLogoutToken(table, { ...use, provider: 'op2', owner: 'o3' })).toBe('first');
@@ -44,6 +47,7 @@ describe('rememberLogoutToken', () => {
   it('a record past its time may be replaced (TTL deletes late); one not yet past may not', async () => {
     const use = { provider: 'op', jti: 'j2', until: NOW + 10, now: NOW, owner: 'o1' };
     expect(await rememberLogoutToken(table, use)).toBe('first');
+    await markLogoutTokenDone(table, use);
     expect(await rememberLogoutToken(table, { ...use, now: NOW + 9, owner: 'o2' })).toBe('replayed');
     expect(await rememberLogoutToken(table, { ...use, now: NOW + 10, until: NOW + 400, owner: 'o3' })).toBe('first');
     // The owner of a record that ran out does not get it back as its own.
@@ -54,10 +58,25 @@ describe('rememberLogoutToken', () => {
     const use = { provider: 'op', jti: 'j3', until: NOW + 300, now: NOW, owner: 'o1' };
     await rememberLogoutToken(table, use);
     await forgetLogoutToken(table, { ...use, owner: 'someone-else' });
-    expect(await rememberLogoutToken(table, { ...use, owner: 'o2' })).toBe('replayed');
+    expect(await rememberLogoutToken(table, { ...use, owner: 'o2' })).toBe('in-progress');
     await forgetLogoutToken(table, use);
     expect(await rememberLogoutToken(table, { ...use, owner: 'o4' })).toBe('first');
     await forgetLogoutToken(table, { ...use, jti: 'never-seen' });
+  });
+
+  it('a record its request abandoned (not done after 30 s: it died, or storage failed its clean-up) is taken over once, by one request', async () => {
+    const use = { provider: 'op', jti: 'j4', until: NOW + 300, now: NOW, owner: 'o1' };
+    expect(await rememberLogoutToken(table, use)).toBe('first');
+    expect(await rememberLogoutToken(table, { ...use, now: NOW + ABANDONED_AFTER_SECONDS - 1, owner: 'o2' })).toBe('in-progress');
+    const later = { ...use, now: NOW + ABANDONED_AFTER_SECONDS };
+    expect(await rememberLogoutToken(table, { ...later, owner: 'o2' })).toBe('first');
+    expect(await rememberLogoutToken(table, { ...later, owner: 'o2' })).toBe('first'); // its own take-over, retried
+    expect(await rememberLogoutToken(table, { ...later, owner: 'o3' })).toBe('in-progress');
+    // The request that died cannot mark it done any more; the one that took over can.
+    await markLogoutTokenDone(table, use);
+    expect(await rememberLogoutToken(table, { ...later, now: NOW + 100, owner: 'o4' })).toBe('first');
+    await markLogoutTokenDone(table, { ...later, now: NOW + 100, owner: 'o4' });
+    expect(await rememberLogoutToken(table, { ...later, now: NOW + 101, owner: 'o5' })).toBe('replayed');
   });
 });
 
