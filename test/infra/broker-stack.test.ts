@@ -320,7 +320,7 @@ describe('IAM: each function gets exactly what its routes use', () => {
     // records, reads only the key ring.
     'backchannel-logout': [
       items(['session#'], 'dynamodb:DeleteItem'),
-      items(['logout-jti#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem'),
+      items(['logout-jti#'], 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'),
       {
         Effect: 'Allow',
         Action: ['dynamodb:Query'],
