@@ -49,7 +49,14 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
  * ended, or undefined when the handle is no such one.
  */
 async function endIfRotatedOut(rt: Runtime, handle: Handle, client: Client): Promise<SessionRecord | undefined> {
-  const s = await getSession(rt.table, handle.sid);
+  let s: SessionRecord | undefined;
+  try {
+    s = await getSession(rt.table, handle.sid);
+  } catch (err) {
+    // An item that no longer parses is ended by its owner's proof alone (`endSessionFor`).
+    if (err instanceof UnreadableSessionError) return undefined;
+    throw err;
+  }
   if (!s || s.clientId !== client.id || s.handleGen === undefined || handle.generation >= s.handleGen) return undefined;
   if (!isGenuine(handle, await rt.cipher())) return undefined;
   await revokeSession(rt, s, 'reuse');
