@@ -10,6 +10,7 @@
  * turn the provider's retry into a "replay" that ends nothing: a record without `doneAt` older than
  * `ABANDONED_AFTER_SECONDS` is taken over by the next request with that token.
  */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { sha256 } from '../crypto/random.js';
 import { isConditionFailure, LOGOUT_TOKEN_KEY_PREFIX, N, num, S, str, type Table } from './table.js';
 
@@ -49,44 +50,43 @@ export async function rememberLogoutToken(table: Table, use: LogoutTokenUse): Pr
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
   }
-  const item = (await table.call('GetItem', { TableName: table.name, Key: key(use.provider, use.jti), ConsistentRead: true })).Item;
+  const item = await readUse(table, use);
   if (!item || (num(item, 'expiresAt') ?? 0) <= use.now) return 'replayed';
   if (str(item, 'owner') === use.owner) return 'first';
   const startedAt = num(item, 'startedAt');
   if (num(item, 'doneAt') !== undefined || startedAt === undefined) return 'replayed';
   if (use.now - startedAt < ABANDONED_AFTER_SECONDS) return 'in-progress';
   // Abandoned: this request takes it over, unless another one just did, or it was finished.
-  try {
-    await table.call('UpdateItem', {
-      TableName: table.name,
-      Key: key(use.provider, use.jti),
-      UpdateExpression: 'SET #o = :o, startedAt = :now',
-      ConditionExpression: '#o = :prev AND attribute_not_exists(doneAt)',
-      ExpressionAttributeNames: { '#o': 'owner' },
-      ExpressionAttributeValues: { ':o': S(use.owner), ':prev': S(str(item, 'owner') ?? ''), ':now': N(use.now) },
-    });
-    return 'first';
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
-    // The SDK's retry of a take-over that was applied finds this request's owner.
-    const now = (await table.call('GetItem', { TableName: table.name, Key: key(use.provider, use.jti), ConsistentRead: true })).Item;
-    return now && str(now, 'owner') === use.owner && num(now, 'doneAt') === undefined ? 'first' : 'in-progress';
-  }
+  const prev = str(item, 'owner') ?? '';
+  if (await updateUse(table, use, 'SET #o = :o, startedAt = :now', '#o = :prev AND attribute_not_exists(doneAt)', { ':prev': S(prev) })) return 'first';
+  // The SDK's retry of a take-over that was applied finds this request's owner.
+  const now = await readUse(table, use);
+  return now && str(now, 'owner') === use.owner && num(now, 'doneAt') === undefined ? 'first' : 'in-progress';
 }
 
 /** Marks a recorded use done: its sessions are ended, and the token is a replay from now on. */
 export async function markLogoutTokenDone(table: Table, use: Pick<LogoutTokenUse, 'provider' | 'jti' | 'owner' | 'now'>): Promise<void> {
+  await updateUse(table, use, 'SET doneAt = :now', '#o = :o');
+}
+
+const readUse = async (table: Table, use: Pick<LogoutTokenUse, 'provider' | 'jti'>) =>
+  (await table.call('GetItem', { TableName: table.name, Key: key(use.provider, use.jti), ConsistentRead: true })).Item;
+
+/** One conditional update of a use's record (`:o` this request's owner, `:now` its time); false when the condition failed. */
+async function updateUse(table: Table, use: Pick<LogoutTokenUse, 'provider' | 'jti' | 'owner' | 'now'>, update: string, condition: string, values: Record<string, AttributeValue> = {}): Promise<boolean> {
   try {
     await table.call('UpdateItem', {
       TableName: table.name,
       Key: key(use.provider, use.jti),
-      UpdateExpression: 'SET doneAt = :now',
-      ConditionExpression: '#o = :o',
+      UpdateExpression: update,
+      ConditionExpression: condition,
       ExpressionAttributeNames: { '#o': 'owner' },
-      ExpressionAttributeValues: { ':o': S(use.owner), ':now': N(use.now) },
+      ExpressionAttributeValues: { ':o': S(use.owner), ':now': N(use.now), ...values },
     });
+    return true;
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
+    return false;
   }
 }
 
