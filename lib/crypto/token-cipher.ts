@@ -104,8 +104,9 @@ export function createTokenCipher(ring: KeyRing, form: CiphertextForm = 'jwe'): 
   const headers = new Map<string, string>();
   const kids = new Map<string, string>();
   for (const kid of ring.keys.keys()) {
-    headers.set(kid, headerOf(kid));
-    kids.set(headerOf(kid), kid);
+    const header = headerOf(kid);
+    headers.set(kid, header);
+    kids.set(header, kid);
   }
   const derivedKeys = new Map<string, Buffer>();
   const derive = (kid: string, purpose: string): Buffer | undefined => {

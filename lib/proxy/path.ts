@@ -65,7 +65,9 @@ function checkedSegment(segment: string): string {
  * spaces (`.. `, `...`), and a server that normalizes Unicode reads full-width dots (`．．`) as dots.
  */
 function isDotSegment(decoded: string): boolean {
-  const bare = decoded.split(';')[0]!.normalize('NFKC');
+  const head = decoded.split(';')[0]!;
+  // Only text past ASCII changes under NFKC: the common segment skips it.
+  const bare = /[^\x00-\x7f]/.test(head) ? head.normalize('NFKC') : head;
   return bare.includes('.') && /^[. ]+$/.test(bare);
 }
 

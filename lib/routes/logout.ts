@@ -3,6 +3,7 @@ import { readHandle } from '../broker/credentials.js';
 import { logout, type LogoutResult } from '../broker/logout.js';
 import { required, single } from '../broker/params.js';
 import { InvalidClientError } from '../errors.js';
+import { sessionCookieName } from '../http/cookies.js';
 import type { HttpRequest } from '../http/types.js';
 import { json } from '../http/respond.js';
 import { checkBrowserRequest, clearSessionCookie, formBody, route, sessionCredential } from './common.js';
@@ -17,7 +18,7 @@ const body = (r: LogoutResult) => (r.endSessionUrl ? { end_session_url: r.endSes
  */
 const isNative = (req: HttpRequest) => req.body.length > 0 && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')
   && (/(^|&)(refresh_token|token)=/.test(req.body)
-    || (/(^|&)client_id=/.test(req.body) && req.headers['x-broker-csrf'] === undefined && ![...req.cookies.keys()].some((name) => /^(__Host-)?broker-session$/.test(name))));
+    || (/(^|&)client_id=/.test(req.body) && req.headers['x-broker-csrf'] === undefined && !req.cookies.has(sessionCookieName(true)) && !req.cookies.has(sessionCookieName(false))));
 
 export const logoutRoute = route(
   (req) => (isNative(req) ? { errors: 'native', cors: 'origins' } : { errors: 'browser', cors: 'credentials' }),
