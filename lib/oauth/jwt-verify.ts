@@ -21,7 +21,7 @@
  *   the clock tolerance (RFC 7519 §4.1).
  */
 import { KeyObject, constants, verify as verifySignature } from 'node:crypto';
-import { jwtVerify, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload } from 'jose';
+import { jwtVerify, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { JWSSignatureVerificationFailed } from 'jose/errors';
 
 /** A JWKS key for a header (jose's key-resolver shape). */
@@ -80,19 +80,32 @@ const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
 /** jose's `jwtVerify(token, resolve, options)`'s payload, the signature checked synchronously when the token is plainly valid. */
 export async function verifyJwt(token: string, resolve: KeyResolver, options: JwtVerifyOptions): Promise<JWTPayload> {
-  const joseOptions = { ...options, algorithms: [...options.algorithms], requiredClaims: [...options.requiredClaims] };
+  let payload: JWTPayload | undefined;
   try {
-    const payload = await acceptPlainlyValid(token, resolve, options);
-    if (payload) return payload;
-    return (await jwtVerify(token, resolve, joseOptions)).payload;
+    payload = await acceptPlainlyValid(token, resolve, options);
   } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
-    // A token without `kid` while the provider's set holds several keys it could be (OIDC Core
-    // §10.1 asks for a `kid` then, yet it is how a key rollover looks at some providers): each
-    // candidate jose's JWKS selection found is tried, as jose documents for this error.
+    // Several candidate keys (no `kid`): jose's error carries them, and `joseVerify` tries each.
+    if (!isMultipleMatchingKeys(err)) throw err;
+  }
+  return payload ?? joseVerify(token, resolve, { ...options, algorithms: [...options.algorithms], requiredClaims: [...options.requiredClaims] });
+}
+
+const isMultipleMatchingKeys = (err: unknown) => (err as { code?: unknown }).code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS';
+
+/**
+ * jose's `jwtVerify(token, resolve, options)`'s payload; for a token without `kid` while the
+ * provider's set holds several keys it could be (OIDC Core §10.1 asks for a `kid` then, yet it is
+ * how a key rollover looks at some providers), each candidate jose's JWKS selection found is
+ * tried, as jose documents for that error (`ERR_JWKS_MULTIPLE_MATCHING_KEYS`).
+ */
+export async function joseVerify(token: string, resolve: KeyResolver, options: JWTVerifyOptions): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, resolve, options)).payload;
+  } catch (err) {
+    if (!isMultipleMatchingKeys(err)) throw err;
     for await (const key of err as unknown as AsyncIterable<CryptoKey>) {
       try {
-        return (await jwtVerify(token, key, joseOptions)).payload;
+        return (await jwtVerify(token, key, options)).payload;
       } catch (inner) {
         if ((inner as { code?: unknown }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
       }

@@ -10,10 +10,11 @@
  * Replay (`jti` seen before) is the caller's next step: it needs storage
  * (lib/store/logout-tokens.ts).
  */
-import { decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Provider } from '../config/parse.js';
 import { InvalidRequestError, UpstreamUnavailableError } from '../errors.js';
 import { isKeyFetchFailure, type JwksResolver } from './id-token.js';
+import { joseVerify } from './jwt-verify.js';
 import type { ProviderMetadata } from './metadata.js';
 
 /** §2.4: the member of `events` that makes a JWT a logout token. */
@@ -91,14 +92,14 @@ export async function validateLogoutToken(ctx: LogoutTokenContext, token: string
   // 3. Signature with the provider's keys, then `iss` and `aud` (§2.6 steps 3-4).
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, ctx.jwks, {
+    payload = await joseVerify(token, ctx.jwks, {
       algorithms: [...algorithms],
       issuer: ctx.provider.issuer!,
       audience: ctx.provider.clientId,
       requiredClaims: ['iss', 'aud', 'iat'],
       clockTolerance: EXP_TOLERANCE_SECONDS,
       currentDate: new Date(ctx.now * 1000),
-    }));
+    });
   } catch (cause) {
     if (isKeyFetchFailure(cause)) throw new UpstreamUnavailableError('the identity provider\'s signing keys could not be fetched', { cause });
     const claim = (cause as { claim?: unknown }).claim;

@@ -101,3 +101,28 @@ describe('validateLogoutToken', () => {
     expect(await validateLogoutToken(ctx, await sign(claims({ sub: undefined })))).toMatchObject({ sub: undefined, sid: 's1' });
   });
 });
+
+describe('validateLogoutToken: a token without kid while the JWKS holds several keys it could be (a rollover)', () => {
+  let rollover: LogoutTokenContext;
+  let signer: CryptoKey;
+  beforeAll(async () => {
+    const old = await generateKeyPair('RS256', { extractable: true });
+    const current = await generateKeyPair('RS256', { extractable: true });
+    signer = current.privateKey;
+    const jwks = createLocalJWKSet({ keys: [
+      { ...(await exportJWK(old.publicKey)), kid: 'old', alg: 'RS256' },
+      { ...(await exportJWK(current.publicKey)), kid: 'new', alg: 'RS256' },
+    ] }) as unknown as JwksResolver;
+    rollover = { ...ctx, jwks };
+  });
+
+  it('is accepted when one of the candidate keys verifies it (jose: ERR_JWKS_MULTIPLE_MATCHING_KEYS, each candidate tried)', async () => {
+    expect(await validateLogoutToken(rollover, await sign(claims(), { kid: undefined }, signer))).toMatchObject({ jti: 'j1', sub: 'u1', sid: 's1' });
+  });
+
+  it('is refused, naming the signature, when none does; the claims are still judged after the signature', async () => {
+    const stranger = (await generateKeyPair('RS256')).privateKey;
+    expect(await refusal(await sign(claims(), { kid: undefined }, stranger), rollover)).toMatch(/ERR_JWS_SIGNATURE_VERIFICATION_FAILED/);
+    expect(await refusal(await sign(claims({ aud: 'other' }), { kid: undefined }, signer), rollover)).toMatch(/"aud"/);
+  });
+});
