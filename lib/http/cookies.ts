@@ -46,3 +46,12 @@ export function sessionCookieName(secure: boolean): string {
 export function txnCookieName(secure: boolean, stateHash: string): string {
   return `${secure ? '__Host-' : ''}broker-txn-${stateHash.slice(0, 16)}`;
 }
+
+/**
+ * Is `name` exactly what `txnCookieName` makes in this mode? A cookie name comes from the
+ * request: anything else (an odd name a sibling subdomain planted with `Domain=`, which the
+ * `__Host-` prefix rules out on https) is not one of the broker's, and is never echoed back.
+ */
+export function isTxnCookieName(name: string, secure: boolean): boolean {
+  return (secure ? /^__Host-broker-txn-[A-Za-z0-9_-]{16}$/ : /^broker-txn-[A-Za-z0-9_-]{16}$/).test(name);
+}

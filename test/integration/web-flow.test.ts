@@ -157,5 +157,15 @@ describe('web app: cookie session, /refresh, /session, /logout', () => {
     expect(set.filter((c) => /^broker-txn-stale\d+=;/.test(c) && /Max-Age=0/.test(c))).toHaveLength(8);
     expect(set.filter((c) => /^broker-txn-/.test(c) && !/Max-Age=0/.test(c))).toHaveLength(1);
   });
+
+  it('counts and clears only names it makes: odd ones a sibling subdomain planted neither crash a login nor clear real ones', async () => {
+    const odd = ['broker-txn-a b', 'broker-txn-x(1', 'broker-txn-', 'broker-txn-short', '__Host-broker-txn-0123456789abcdef', 'broker-txn-0123456789abcdefg', 'broker-txn-01234567/9abcdef', 'broker-txn-[]']
+      .map((name, i) => `${name}=v${i}`).join('; ');
+    const real = `broker-txn-real${'0'.repeat(12)}=r`;
+    const res = await fetch(`${h.url}/login?client_id=web`, { redirect: 'manual', headers: { cookie: `${odd}; ${real}` } });
+    expect(res.status).toBe(302);
+    // Eight odd names and one real pending login: under the bound, nothing is cleared.
+    expect(res.headers.getSetCookie().filter((c) => /Max-Age=0/.test(c))).toEqual([]);
+  });
 });
 
