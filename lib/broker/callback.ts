@@ -44,6 +44,11 @@ export interface ValidatedCallback {
   readonly code: string;
 }
 
+/** Does `iss` name a configured provider other than `provider`? */
+function isAnotherProvidersIssuer(rt: Runtime, provider: Provider, iss: string): boolean {
+  return Object.values(rt.config.providers).some((other) => other !== provider && other.issuer === iss);
+}
+
 const ERROR_CODE = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
 
 /**
@@ -80,9 +85,13 @@ export async function handleCallback(rt: Runtime, params: URLSearchParams, cooki
     return toApp('temporarily_unavailable', 'the identity provider cannot be reached');
   }
 
-  // RFC 9207 §2.4: a mix-up defence, before anything is sent to a token endpoint.
+  // RFC 9207 §2.4: a mix-up defence, before anything is sent to a token endpoint. A provider
+  // configured without an issuer (plain OAuth 2.0, static endpoints) cannot be compared with, but
+  // an `iss` naming another configured provider says where the code really came from: a response
+  // of that provider's, steered to this login by a provider that sent the browser there (RFC
+  // 9700 §4.4), whose token endpoint would receive the code.
   const iss = params.getAll('iss');
-  if (iss.length > 1 || (iss.length === 1 && provider.issuer !== undefined && iss[0] !== provider.issuer)) {
+  if (iss.length > 1 || (iss.length === 1 && (provider.issuer !== undefined ? iss[0] !== provider.issuer : isAnotherProvidersIssuer(rt, provider, iss[0]!)))) {
     log.warn('login.rejected', { reason: 'iss does not match the provider' });
     return toApp('access_denied', 'the authorization response came from another issuer');
   }

@@ -23,7 +23,9 @@ beforeAll(async () => {
     configure: (doc) => {
       doc.providers.evil = { issuer: evil.issuer, clientId: 'broker', clientAuth: 'client_secret_post', clientSecret: { value: 'x' }, scopes: ['openid'] };
       doc.providers.opfp = { ...doc.providers.op, authorizationParams: { response_mode: 'form_post', prompt: 'consent' } };
-      doc.clients.app.providers = ['op', 'evil', 'opfp'];
+      // Plain OAuth 2.0, static endpoints and no issuer (the hostile server's endpoints).
+      doc.providers.plain = { authorizationEndpoint: `${evil.issuer}/authorize`, tokenEndpoint: `${evil.issuer}/token`, clientId: 'broker', clientAuth: 'client_secret_post', clientSecret: { value: 'x' }, scopes: [] };
+      doc.clients.app.providers = ['op', 'evil', 'opfp', 'plain'];
     },
   });
   h.op.server.on('request', (req) => {
@@ -202,6 +204,23 @@ describe('provider errors and the RFC 9207 mix-up defence', () => {
     expectAppError(res, 'access_denied');
     expect(opTokenCalls).toBe(calls);
     expect(await countItems('session#')).toBe(sessions);
+  });
+
+  it('refuses, for a provider configured without an issuer, an iss naming another configured provider (a mix-up: that provider\'s code steered to this login)', async () => {
+    const started = await startLogin('plain');
+    const calls = evil.tokenRequests.length;
+    const sessions = await countItems('session#');
+    const res = await go(started.jar, callbackUrl({ code: 'code-of-op', state: started.state, iss: h.op.issuer }));
+    expectAppError(res, 'access_denied');
+    expect(evil.tokenRequests.length).toBe(calls);
+    expect(await countItems('session#')).toBe(sessions);
+    // Its own iss, which the configuration cannot name, or none: the login goes on to the token endpoint.
+    for (const iss of ['https://plain.example', undefined]) {
+      const own = await startLogin('plain');
+      const before = evil.tokenRequests.length;
+      await go(own.jar, callbackUrl({ code: 'code-of-plain', state: own.state, ...(iss ? { iss } : {}) }));
+      expect(evil.tokenRequests.length).toBe(before + 1);
+    }
   });
 
   it('refuses a repeated iss', async () => {
