@@ -49,7 +49,12 @@ function isAnotherProvidersIssuer(rt: Runtime, provider: Provider, iss: string):
   return Object.values(rt.config.providers).some((other) => other !== provider && other.issuer === iss);
 }
 
-const ERROR_CODE = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+/**
+ * A provider's error code passed on to the app as it is: the characters of every registered code
+ * (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6) and of any sane extension. RFC 6749's grammar allows
+ * far more (`<`, quotes, spaces), which an app that shows the code could be made to render.
+ */
+const ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * Handles a callback. Throws `InvalidRequestError` (400, nothing redirected) when the login

@@ -196,6 +196,14 @@ describe('provider errors and the RFC 9207 mix-up defence', () => {
     expectAppError(res, 'login_required', 'st-2');
   });
 
+  it('passes on only an error code of plain characters: markup, quotes or spaces become access_denied', async () => {
+    for (const error of ['<script>alert(1)</script>', 'a b', '"x"']) {
+      const started = await startLogin('op', 'st-3');
+      const res = await go(started.jar, callbackUrl({ error, state: started.state, iss: h.op.issuer }));
+      expectAppError(res, 'access_denied', 'st-3');
+    }
+  });
+
   it('refuses an iss of another issuer before any call to the token endpoint', async () => {
     const started = await startLogin();
     const calls = opTokenCalls;
