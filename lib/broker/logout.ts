@@ -4,6 +4,7 @@
  * end-session URL (OIDC RP-Initiated Logout §2). Unknown or ended sessions answer the same.
  */
 import type { Client } from '../config/parse.js';
+import { ForbiddenError } from '../errors.js';
 import { errorFields } from '../log.js';
 import type { Runtime } from '../runtime.js';
 import { endSessionOf, endUnreadableSession, findSessionOf, getSession, UnreadableSessionError, type RefreshCredential, type SessionOwner, type SessionRecord } from '../store/sessions.js';
@@ -28,8 +29,8 @@ export async function logout(rt: Runtime, input: LogoutCredential): Promise<Logo
   const sid = input.credential.sid;
   const credential: RefreshCredential = input.kind === 'handle'
     ? { kind: 'handle', hash: input.credential.hash, clientId: input.client.id }
-    : { kind: 'cookie', hash: input.credential.hash, ...(input.clientIds ? { clientIds: input.clientIds } : {}) };
-  const { ended, session: s } = await endSessionFor(rt, sid, credential);
+    : { kind: 'cookie', hash: input.credential.hash };
+  const { ended, session: s } = await endSessionFor(rt, sid, credential, input.kind === 'cookie' ? input.clientIds : undefined);
   if (!s) {
     const client = input.kind === 'handle' ? input.client : undefined;
     const revoked = !ended && input.kind === 'handle' ? await endIfRotatedOut(rt, input.credential, input.client) : undefined;
@@ -68,18 +69,25 @@ async function endIfRotatedOut(rt: Runtime, handle: Handle, client: Client): Pro
  * (`endHeldSession`); `session` is what it held. An item that no longer parses, which no other
  * request can use, is deleted all the same, on the owner's proof checked by DynamoDB in the
  * delete's condition (`endUnreadableSession`): a user can always log out. Its provider refresh
- * token cannot be read, so it is not revoked, and `session` is undefined.
+ * token cannot be read, so it is not revoked, and `session` is undefined. `clientIds`: when a
+ * browser sent an Origin, the clients that allow it; a session of another client is refused (403).
  */
-export async function endSessionFor(rt: Runtime, sid: string, owner: SessionOwner): Promise<{ readonly ended: boolean; readonly session?: SessionRecord }> {
+export async function endSessionFor(
+  rt: Runtime, sid: string, owner: SessionOwner, clientIds?: readonly string[],
+): Promise<{ readonly ended: boolean; readonly session?: SessionRecord }> {
   let held: SessionRecord | undefined;
   try {
     held = await findSessionOf(rt.table, sid, owner);
   } catch (err) {
     if (!(err instanceof UnreadableSessionError)) throw err;
-    const ended = await endUnreadableSession(rt.table, sid, owner);
+    const ended = await endUnreadableSession(rt.table, sid, owner.kind === 'cookie' && clientIds ? { ...owner, clientIds } : owner);
     rt.log.warn('session.unreadable', { step: 'logout', ended, ...errorFields(err) });
     return { ended };
   }
+  // A live session of a client that does not allow the browser's Origin: refused as /refresh
+  // refuses it (403), and the cookie kept; answering as for an ended session would clear the
+  // browser's cookie and leave the session, and its provider refresh token, alive.
+  if (held && clientIds && !clientIds.includes(held.clientId)) throw new ForbiddenError('this origin may not use this session');
   return held ? { ended: true, session: await endHeldSession(rt, held) } : { ended: false };
 }
 

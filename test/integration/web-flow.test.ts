@@ -149,6 +149,19 @@ describe('web app: cookie session, /refresh, /session, /logout', () => {
     expect(own.headers.get('access-control-expose-headers')).toMatch(/x-broker-token-source/);
   });
 
+  it("refuses a logout from another web client's origin (403, as /refresh) and keeps the cookie: the session is not left alive behind a cleared cookie", async () => {
+    const { jar } = await webLogin(h);
+    const foreign = { origin: 'http://127.0.0.1:6001', 'x-broker-csrf': '1' };
+    const out = await go(jar, `${h.url}/logout`, { method: 'POST', headers: foreign });
+    expect(out.status).toBe(403);
+    expect((await out.json()).error).toBe('access_denied');
+    expect(out.headers.getSetCookie().filter((c) => /Max-Age=0/.test(c))).toEqual([]);
+    // Its own origin then ends it.
+    expect((await go(jar, `${h.url}/refresh`, { method: 'POST', headers: browserHeaders })).status).toBe(200);
+    expect((await go(jar, `${h.url}/logout`, { method: 'POST', headers: browserHeaders })).status).toBe(200);
+    expect((await go(jar, `${h.url}/session`, { headers: { origin: WEB_ORIGIN } })).status).toBe(401);
+  });
+
   it('keeps the number of pending-login cookies bounded: abandoned ones are cleared', async () => {
     const stale = Array.from({ length: 8 }, (_, i) => `broker-txn-stale${String(i).padStart(11, '0')}=v${i}`).join('; ');
     const res = await fetch(`${h.url}/login?client_id=web`, { redirect: 'manual', headers: { cookie: stale } });
