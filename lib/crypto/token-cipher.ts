@@ -139,7 +139,9 @@ export function createTokenCipher(ring: KeyRing, form: CiphertextForm = 'jwe'): 
       if (!key) return false;
       const given = Buffer.from(mac, 'base64url');
       const expected = hmac(key, data);
-      return given.length === expected.length && timingSafeEqual(given, expected);
+      // Only the canonical spelling (RFC 4648 §3.5): base64url decoding ignores a last character's
+      // spare bits, and a handle's variant must not pass for the handle, whose lookups hash its text.
+      return given.length === expected.length && given.toString('base64url') === mac && timingSafeEqual(given, expected);
     },
     async encrypt(plaintext, context) {
       const iv = randomBytes(12);

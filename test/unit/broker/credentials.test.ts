@@ -40,4 +40,20 @@ describe('handles', () => {
     expect(isGenuine(read, ring('k2', { k1, k2 }))).toBe(true);
     expect(newHandle(sid, 1, ring('k2', { k1, k2 })).kid).toBe('k2');
   });
+
+  it('are genuine only in their canonical spelling: a last mac character with other spare bits (the same bytes) is not', () => {
+    const cipher = ring('k1', { k1 });
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const h = newHandle(newSessionId(), 2, cipher);
+    const last = alphabet.indexOf(h.mac.at(-1)!);
+    // 43 characters carry 258 bits for 256: the last one's low two bits are spare.
+    const variants = [1, 2, 3].map((bits) => `${h.mac.slice(0, -1)}${alphabet[last | bits]}`).filter((mac) => mac !== h.mac);
+    expect(variants.length).toBeGreaterThan(0);
+    for (const mac of variants) {
+      expect(Buffer.from(mac, 'base64url')).toEqual(Buffer.from(h.mac, 'base64url'));
+      const variant = readHandle(`${h.sid}.${h.generation}.${mac}.${h.kid}`)!;
+      expect(variant.hash).not.toBe(h.hash);
+      expect(isGenuine(variant, cipher)).toBe(false);
+    }
+  });
 });
