@@ -11,7 +11,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Transform, type Readable } from 'node:stream';
-import { createRequire } from 'node:module';
 import { ApiTimeoutError, ApiUnavailableError } from '../errors.js';
 
 export interface ApiRequest {
@@ -59,7 +58,9 @@ const DECODERS: Readonly<Record<string, () => Transform>> = {
  * at import was about 2 ms of the proxy's cold start.
  */
 let zlibModule: typeof import('node:zlib') | undefined;
-const zlib = () => (zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib'));
+// process.getBuiltinModule (Node.js 20.16, 22.3): importing node:module for createRequire loaded
+// Node's module and source-map internals at every cold start, about 0.4 ms.
+const zlib = () => (zlibModule ??= process.getBuiltinModule('node:zlib'));
 
 export async function callApi(req: ApiRequest): Promise<ApiAnswer> {
   const deadline = Date.now() + req.timeoutMs;
