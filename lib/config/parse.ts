@@ -2,12 +2,18 @@
  * Validates a configuration document: first its shape (valibot), then the rules between fields.
  * Every problem is collected with its path, so one run names every bad field.
  */
-import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { API_TIMEOUT_SECONDS, DEFAULT_BODY_BYTES, MAX_BODY_BYTES } from '../proxy/limits.js';
 import { deepFreeze, preparedConfig } from './prepared.js';
 import { schemas, type ClientConfig, type ProviderConfig, type RawConfig, type SecretRef, type StorageConfig, type TtlConfig } from './schema.js';
 import { isSecureOrLoopback, nativeRedirectKind, parseUrl } from './urls.js';
+
+/**
+ * node:fs's `readFileSync`, taken without importing node:fs as an ES module: the module's ES
+ * facade reads every export, and its lazy ones (`promises`, the streams) load about 1.4 ms of
+ * Node.js at every cold start that the two reads here never use.
+ */
+const readFileSync = (file: string) => process.getBuiltinModule('node:fs').readFileSync(file, 'utf8');
 
 export interface ConfigIssue {
   readonly path: string;
@@ -325,12 +331,12 @@ export const PREPARED_CONFIG_ENV = 'BROKER_CONFIG_PREPARED';
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): Config {
   const runtime = env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined ? 'lambda' : 'local';
-  const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG'], 'utf8') : undefined);
+  const text = env['BROKER_CONFIG_JSON'] ?? (env['BROKER_CONFIG'] ? readFileSync(env['BROKER_CONFIG']) : undefined);
   if (text === undefined) throw new Error('no configuration: set BROKER_CONFIG (a file path) or BROKER_CONFIG_JSON');
   const preparedPath = env[PREPARED_CONFIG_ENV];
   let prepared: string | undefined;
   try {
-    if (preparedPath) prepared = readFileSync(preparedPath, 'utf8');
+    if (preparedPath) prepared = readFileSync(preparedPath);
   } catch {
     // Not there: the text is parsed, as without one.
   }
