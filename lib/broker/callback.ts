@@ -44,10 +44,21 @@ export interface ValidatedCallback {
   readonly code: string;
 }
 
-/** Does `iss` name a configured provider other than `provider`? */
+/**
+ * Does `iss` name a configured provider other than `provider`, on another server? The same
+ * server may be configured twice, once with its issuer and once as plain OAuth 2.0 without one
+ * (both then name its issuer in their responses): `provider`'s token endpoint on that issuer's
+ * origin, or that provider's own, is that server's. An operator whose server's token endpoint
+ * lives elsewhere sets `issuer` on the plain entry too.
+ */
 function isAnotherProvidersIssuer(rt: Runtime, provider: Provider, iss: string): boolean {
-  return Object.values(rt.config.providers).some((other) => other !== provider && other.issuer === iss);
+  const sameServer = (other: Provider) => provider.tokenEndpoint !== undefined
+    && (provider.tokenEndpoint === other.tokenEndpoint || originOf(provider.tokenEndpoint) === originOf(other.issuer!));
+  return Object.values(rt.config.providers).some((other) => other !== provider && other.issuer === iss && !sameServer(other));
 }
+
+/** The configuration's URLs were checked when it was parsed. */
+const originOf = (url: string) => new URL(url).origin;
 
 /**
  * A provider's error code passed on to the app as it is: the characters of every registered code

@@ -25,7 +25,10 @@ beforeAll(async () => {
       doc.providers.opfp = { ...doc.providers.op, authorizationParams: { response_mode: 'form_post', prompt: 'consent' } };
       // Plain OAuth 2.0, static endpoints and no issuer (the hostile server's endpoints).
       doc.providers.plain = { authorizationEndpoint: `${evil.issuer}/authorize`, tokenEndpoint: `${evil.issuer}/token`, clientId: 'broker', clientAuth: 'client_secret_post', clientSecret: { value: 'x' }, scopes: [] };
-      doc.clients.app.providers = ['op', 'evil', 'opfp', 'plain'];
+      // The real provider once more, as plain OAuth 2.0 without an issuer: its responses still name its issuer.
+      const op = doc.providers.op;
+      doc.providers.opplain = { authorizationEndpoint: `${op.issuer}/auth`, tokenEndpoint: `${op.issuer}/token`, clientId: op.clientId, clientAuth: op.clientAuth, clientSecret: op.clientSecret, scopes: ['profile'] };
+      doc.clients.app.providers = ['op', 'evil', 'opfp', 'plain', 'opplain'];
     },
   });
   h.op.server.on('request', (req) => {
@@ -229,6 +232,17 @@ describe('provider errors and the RFC 9207 mix-up defence', () => {
       await go(own.jar, callbackUrl({ code: 'code-of-plain', state: own.state, ...(iss ? { iss } : {}) }));
       expect(evil.tokenRequests.length).toBe(before + 1);
     }
+  });
+
+  it('takes, for a provider configured without an issuer, the iss of another entry for the same server (its token endpoint on that issuer\'s origin)', async () => {
+    const started = await startLogin('opplain');
+    const callback = new URL(await loginAtProvider(started.jar, started.authorize.href, `${h.url}/callback`));
+    expect(callback.searchParams.get('iss')).toBe(h.op.issuer);
+    const res = await go(started.jar, callback.href);
+    expect(res.status).toBe(302);
+    const back = new URL(res.headers.get('location')!);
+    expect(back.searchParams.get('error')).toBeNull();
+    expect(back.searchParams.get('code')).toBeTruthy();
   });
 
   it('refuses a repeated iss', async () => {
