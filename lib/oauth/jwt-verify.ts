@@ -103,14 +103,22 @@ export async function joseVerify(token: string, resolve: KeyResolver, options: J
     return (await jwtVerify(token, resolve, options)).payload;
   } catch (err) {
     if (!isMultipleMatchingKeys(err)) throw err;
+    let refusedKey: unknown;
+    let checked = false;
     for await (const key of err as unknown as AsyncIterable<CryptoKey>) {
       try {
         return (await jwtVerify(token, key, options)).payload;
       } catch (inner) {
-        if ((inner as { code?: unknown }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
+        // A candidate that checks nothing goes on to the next: a wrong signature, or a key jose
+        // will not use (an RSA key under 2048 bits is a TypeError, an unusable one JOSENotSupported).
+        const code = (inner as { code?: unknown }).code;
+        if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') checked = true;
+        else if (inner instanceof TypeError || code === 'ERR_JOSE_NOT_SUPPORTED') refusedKey ??= inner;
+        else throw inner;
       }
     }
-    throw new JWSSignatureVerificationFailed();
+    // No candidate verified it: a wrong signature, unless no candidate was a key jose would use.
+    throw !checked && refusedKey !== undefined ? refusedKey : new JWSSignatureVerificationFailed();
   }
 }
 

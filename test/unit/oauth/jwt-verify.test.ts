@@ -250,6 +250,16 @@ describe('a token without kid while the set holds several keys it could be (jose
     const token = rawRs256(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims()), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
     await expect(verifyJwt(token, rollover, options)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
   });
+
+  it('goes past a candidate jose will not use (RSA under 2048 bits) to one that verifies it; refuses with the key\'s error when none is usable', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const good = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const set = createLocalJWKSet({ keys: [{ ...(await exportJWK(weak.publicKey)), kid: 'weak', alg: 'RS256' }, { ...(await exportJWK(good.publicKey)), kid: 'good', alg: 'RS256' }] }) as unknown as KeyResolver;
+    const token = rawRs256(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims()), good.privateKey);
+    expect(await verifyJwt(token, set, options)).toEqual(claims());
+    const weakOnly = createLocalJWKSet({ keys: [{ ...(await exportJWK(weak.publicKey)), kid: 'w1', alg: 'RS256' }, { ...(await exportJWK(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey)), kid: 'w2', alg: 'RS256' }] }) as unknown as KeyResolver;
+    await expect(verifyJwt(rawRs256(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims()), weak.privateKey), weakOnly, options)).rejects.toBeInstanceOf(TypeError);
+  });
 });
 
 describe('side by side over generated tokens', () => {
