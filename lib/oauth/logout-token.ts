@@ -65,10 +65,16 @@ function optionalString(payload: JWTPayload, claim: string): string | undefined 
   return value as string;
 }
 
-/** RFC 7515 §4.1.9: `typ` may omit the `application/` prefix, and media types are case-insensitive. */
+/**
+ * `logout+jwt` (§2.4 recommends it; RFC 7515 §4.1.9: the `application/` prefix may be left out,
+ * and media types are case-insensitive), or the plain `JWT` that Keycloak before version 25
+ * writes. §2.6 does not judge `typ`; what keeps another JWT of the provider's from passing for a
+ * logout token is its `events` claim and the absence of `nonce`, both checked below. Any other
+ * type (`at+jwt`, an ID token's own) names something else and is refused.
+ */
 function isLogoutType(typ: string): boolean {
-  const t = typ.toLowerCase();
-  return t === 'logout+jwt' || t === 'application/logout+jwt';
+  const t = typ.toLowerCase().replace(/^application\//, '');
+  return t === 'logout+jwt' || t === 'jwt';
 }
 
 /** @see https://openid.net/specs/openid-connect-backchannel-1_0.html#Validation */
@@ -87,7 +93,7 @@ export async function validateLogoutToken(ctx: LogoutTokenContext, token: string
   const algorithms = ctx.metadata.idTokenSigningAlgs;
   if (typeof header.alg !== 'string' || header.alg === 'none') refuse('is not signed ("alg" is "none" or absent)');
   if (!algorithms.includes(header.alg!)) refuse(`is signed with "${/^[A-Za-z0-9+-]{1,16}$/.test(header.alg!) ? header.alg : '?'}", not an asymmetric algorithm the provider advertises`);
-  if (header.typ !== undefined && (typeof header.typ !== 'string' || !isLogoutType(header.typ))) refuse('has a "typ" other than "logout+jwt"');
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || !isLogoutType(header.typ))) refuse('has a "typ" other than "logout+jwt" or "JWT"');
 
   // 3. Signature with the provider's keys, then `iss` and `aud` (§2.6 steps 3-4).
   let payload: JWTPayload;

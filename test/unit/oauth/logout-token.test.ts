@@ -57,8 +57,17 @@ describe('validateLogoutToken: refusals', () => {
 
   it('the header is judged before the signature: typ, then alg', async () => {
     const { privateKey } = await generateKeyPair('RS256');
-    expect(await refusal(await sign(claims(), { typ: 'JWT' }, privateKey))).toMatch(/"typ"/);
+    expect(await refusal(await sign(claims(), { typ: 'at+jwt' }, privateKey))).toMatch(/"typ"/);
     expect(await refusal(await sign(claims(), { typ: 42 }))).toMatch(/"typ"/);
+  });
+
+  it('typ: logout+jwt in either spelling, or the plain JWT of Keycloak before 25; another type is refused', async () => {
+    for (const typ of ['logout+jwt', 'application/logout+jwt', 'Logout+JWT', 'JWT', 'jwt', 'application/jwt', undefined]) {
+      expect(await validateLogoutToken(ctx, await sign(claims(), { typ }))).toMatchObject({ jti: 'j1' });
+    }
+    for (const typ of ['at+jwt', 'application/at+jwt', 'secevent+jwt', 'ID', '', 'logout+jwt ']) {
+      expect(await refusal(await sign(claims(), { typ }))).toMatch(/"typ"/);
+    }
   });
 
   it('iat: exactly 300 s old is fine, 301 s is not; exactly 60 s ahead is fine, 61 s is not', async () => {
