@@ -61,13 +61,27 @@ const MIN_PROVIDER_MS = 1_000;
 export const WAIT_MS = (LEASE_SECONDS + 1) * 1000;
 const POLL_MS = 150;
 /**
- * A provider that answers a refresh with a 4xx that is not an OAuth error (no JSON `error`) at
+ * A provider that answers a refresh with a 4xx that is not an OAuth error (no JSON `error`), or
+ * an OAuth error about the grant by another name than `invalid_grant` (`isRefusalOfTheGrant`), at
  * least `REJECTIONS_TO_END` times over at least `REJECTION_WINDOW_SECONDS` has ended the session
  * in all but words (Glewlwyd answers a revoked refresh token so): the session ends. One glitch, or
  * a burst within minutes, does not.
  */
 export const REJECTIONS_TO_END = 3;
 export const REJECTION_WINDOW_SECONDS = 600;
+
+/**
+ * An OAuth error at a refresh that speaks of the refresh token under another name than
+ * `invalid_grant`: ownCloud's LibreGraph Connect answers an expired one `400 invalid_request`,
+ * other sites `invalid_token`. It counts as a bare 4xx does. Not what refuses the client itself
+ * (`invalid_client`, `unauthorized_client`, `access_denied`, any 401: a configuration or a secret
+ * at fault, which would end every session) or asks to slow down (429).
+ */
+function isRefusalOfTheGrant(err: unknown): boolean {
+  return err instanceof UpstreamOAuthError && err.upstreamStatus >= 400 && err.upstreamStatus < 500
+    && err.upstreamStatus !== 401 && err.upstreamStatus !== 429
+    && !['invalid_client', 'unauthorized_client', 'access_denied'].includes(err.upstreamCode);
+}
 
 export type Presented =
   | { readonly kind: 'handle'; readonly credential: Handle; readonly clientId: string }
@@ -291,7 +305,7 @@ async function refreshUpstream(rt: Runtime, held: Held, log: Logger, exit: Lease
       if (!ended) throw new UpstreamUnavailableError('the refresh took too long; try again');
       throw new SessionEndedError('the provider ended the session');
     }
-    if (err instanceof UpstreamRejectedError) exit.rejected = true;
+    if (err instanceof UpstreamRejectedError || isRefusalOfTheGrant(err)) exit.rejected = true;
     if (err instanceof MalformedRefreshAnswer) exit.rotatedRefreshToken = err.refreshToken;
     throw err instanceof UpstreamOAuthError ? new BrokerError('server_error', 502, 'the identity provider refused the refresh') : err;
   }

@@ -177,6 +177,52 @@ describe('7. a provider answering a refresh with a bare 400', () => {
     expect((await getSession(h.runtime.table, sid))?.rejectedCount).toBeUndefined();
   });
 
+  /** A provider whose token endpoint answers every refresh `status` with this OAuth error. */
+  async function oauthError(status: number, error: string) {
+    return faultyInstance([], undefined, (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+      if (url.pathname.endsWith('/token')) return Response.json({ error, error_description: 'token is expired' }, { status });
+      return fetch(input, init);
+    }) as typeof fetch);
+  }
+
+  it('an expired refresh token by another name (ownCloud LibreGraph Connect: 400 invalid_request) ends the session as bare 400s do', async () => {
+    const { sid, handle } = await session();
+    h.clockOffset = STALE;
+    const a = await oauthError(400, 'invalid_request');
+    try {
+      expect((await refreshAt(a.url, handle)).status).toBe(502);
+      h.clockOffset += 60;
+      expect((await refreshAt(a.url, handle)).status).toBe(502);
+      h.clockOffset += REJECTION_WINDOW_SECONDS;
+      const last = await refreshAt(a.url, handle);
+      expect(last.status).toBe(400);
+      expect((await last.json()).error).toBe('invalid_grant');
+    } finally {
+      await a.close();
+    }
+    expect(await getSession(h.runtime.table, sid)).toBeUndefined();
+  });
+
+  it('a refusal of the client (Keycloak\'s 401 unauthorized_client, invalid_client) never counts: a configuration at fault ends no session', async () => {
+    for (const [status, error] of [[401, 'unauthorized_client'], [401, 'invalid_client'], [400, 'access_denied'], [429, 'slow_down']] as const) {
+      const { sid, handle } = await session();
+      h.clockOffset = STALE;
+      const a = await oauthError(status, error);
+      try {
+        for (let i = 0; i < 3; i++) {
+          // 502 for a refusal, 503 for 429 (the provider is busy).
+          expect((await refreshAt(a.url, handle)).status, `${status} ${error}`).toBe(status === 429 ? 503 : 502);
+          h.clockOffset += REJECTION_WINDOW_SECONDS;
+        }
+      } finally {
+        await a.close();
+      }
+      h.clockOffset = 0;
+      expect((await getSession(h.runtime.table, sid))?.rejectedCount, `${status} ${error}`).toBeUndefined();
+    }
+  });
+
   it('regression: repeated bare 400s over ten minutes end the session cleanly (invalid_grant)', async () => {
     const { sid, handle } = await session();
     h.clockOffset = STALE;
