@@ -131,7 +131,7 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
     : { kind: 'cookie', hash: presented.credential.hash, ...(presented.clientIds ? { clientIds: presented.clientIds } : {}) };
   const deadline = Date.now() + WAIT_MS;
   // The grace window is judged by when the request arrived, not by when it got its turn.
-  const arrivedAt = rt.now();
+  const view: RequestView = { arrivedAt: rt.now(), sawValid: false };
   let waited = false;
   let claims = 0;
   let step: Step = { kind: 'claim' };
@@ -151,18 +151,18 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
         if (leaseState(s, rt.now()) === 'none' || s.leaseOwner !== owner) return serve(rt, s, 'stored', rotated?.value, rotated && presented.kind === 'handle' ? presented.credential : undefined);
         return holdLease(rt, { session: s, owner, handle: rotated?.value, restore: presented.kind === 'handle' ? presented.credential : undefined, since });
       }
-      step = await decide(rt, presented, result.current, cipher, waited, arrivedAt);
+      step = await decide(rt, presented, result.current, cipher, waited, view);
     } else if (step.kind === 'claim-previous') {
       const held = await claimPrevious(rt, presented as Extract<Presented, { kind: 'handle' }>, step, owner, cipher);
       if (held) return holdLease(rt, held);
-      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, arrivedAt);
+      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, view);
     } else if (step.kind === 'serve') {
       return serve(rt, step.session, waited ? 'deduplicated' : 'grace', step.handle);
     } else {
       if (Date.now() >= deadline) throw new UpstreamUnavailableError('a concurrent refresh of this session did not complete; try again');
       await new Promise((r) => setTimeout(r, POLL_MS));
       waited = true;
-      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, arrivedAt);
+      step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, view);
     }
   }
 }
@@ -177,8 +177,31 @@ async function storedHandle(cipher: TokenCipher, handle: Handle): Promise<Stored
   return { hash: handle.hash, generation: handle.generation, enc: await cipher.encrypt(handle.value, fieldContext(handle.sid, 'handle')) };
 }
 
+/** What one request knows of its own course: when it arrived, and whether it has seen its handle valid. */
+interface RequestView {
+  readonly arrivedAt: number;
+  /** Set once a read showed the presented handle as the session's current or previous one. */
+  sawValid: boolean;
+}
+
+/**
+ * Was an older handle of this session refreshed past while this request was under way, rather
+ * than presented after its successors were in use? A duplicate an app sent beside its retry, or
+ * one a slow instance gets to late, finds its handle superseded by the app's own next refresh:
+ * the request saw the handle valid, or arrived before the rotation that made it older than the
+ * previous one (`rotatedAt`, whole seconds: the same second is not "before"), or presents the
+ * handle a rollback forgot (a failed upstream refresh restored its successor and removed
+ * `prevHandleHash`). Refused then, and the session left alone: no thief is shown.
+ */
+function supersededMeanwhile(s: SessionRecord, generation: number, view: RequestView): boolean {
+  if (view.sawValid || s.handleGen === undefined) return view.sawValid;
+  if (generation === s.handleGen - 2) return s.rotatedAt !== undefined && view.arrivedAt < s.rotatedAt;
+  return generation === s.handleGen - 1 && s.prevHandleHash === undefined;
+}
+
 /** Reads the item's state against what was presented: the transitions of docs/design.md. */
-async function decide(rt: Runtime, presented: Presented, s: SessionRecord | undefined, cipher: TokenCipher, waited: boolean, arrivedAt: number): Promise<Step> {
+async function decide(rt: Runtime, presented: Presented, s: SessionRecord | undefined, cipher: TokenCipher, waited: boolean, view: RequestView): Promise<Step> {
+  const { arrivedAt } = view;
   const now = rt.now();
   if (!s || !isAlive(s, now)) {
     if (s) await endSession(rt.table, s.sid);
@@ -195,13 +218,18 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
   // RFC 6749 §6: a refresh token is bound to the client it was issued to.
   if (s.clientId !== presented.clientId) throw new InvalidGrantError('the refresh token was issued to another client');
   const hash = presented.credential.hash;
-  if (s.handleHash === hash) return lease === 'active' ? { kind: 'wait' } : { kind: 'claim' };
+  if (s.handleHash === hash) {
+    view.sawValid = true;
+    return lease === 'active' ? { kind: 'wait' } : { kind: 'claim' };
+  }
   if (s.prevHandleHash === hash) {
     if (rotationPending(s, now)) {
       // The successor was never handed out: the presented handle is still the valid one.
+      view.sawValid = true;
       return lease === 'active' ? { kind: 'wait' } : { kind: 'claim-previous', session: s, abandonedBy: s.leaseOwner };
     }
     if (s.rotatedAt !== undefined && arrivedAt - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds) {
+      view.sawValid = true;
       if (lease === 'active') return { kind: 'wait' };
       if (fresh) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
       return { kind: 'claim-previous', session: s, abandonedBy: undefined };
@@ -211,6 +239,10 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
   // Not a handle this session issued (a forgery): refused, and the session is left alone, so
   // knowing a session id is not enough to end it.
   if (!old) throw new InvalidGrantError('unknown refresh token');
+  if (supersededMeanwhile(s, presented.credential.generation, view)) {
+    rt.log.info('refresh.superseded', { client_id: s.clientId, provider: s.provider });
+    throw new InvalidGrantError('the refresh token was superseded while this request was under way');
+  }
   // RFC 9700 §4.14.2: a handle whose successor was handed out, presented again after the grace
   // window, means one of its holders is a thief.
   await revokeSession(rt, s, 'reuse');

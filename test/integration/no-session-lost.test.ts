@@ -267,6 +267,27 @@ describe('no lease outlives its request', () => {
   });
 });
 
+describe('a rollback forgets the handle before the one it restores', () => {
+  it('that handle, presented late, is refused and the session left alone (it was revoked as theft)', async () => {
+    const { sid, handle: h1 } = await session();
+    const served = await refreshAt(healthy.url, h1);
+    expect(served.status).toBe(200);
+    const h2 = (await served.json() as { refresh_token: string }).refresh_token;
+    h.clockOffset = STALE;
+    await withFault([], { fault: '503', path: '/token' }, async (a) => {
+      expect((await onA(a, () => refreshAt(a.url, h2))).status).toBe(503);
+    });
+    const s = await getSession(h.runtime.table, sid);
+    expect(s?.handleGen).toBe(2);
+    expect(s?.prevHandleHash).toBeUndefined();
+    // A late duplicate of the first refresh, with h1.
+    const late = await refreshAt(healthy.url, h1);
+    expect(late.status).toBe(400);
+    expect((await late.json()).error_description).toMatch(/superseded/);
+    await expectAlive(sid, h2);
+  });
+});
+
 describe('DynamoDB round trips stay at the fewest', () => {
   it('login 1 write; callback 1 take + 1 write; redemption 1; stored refresh 1; upstream refresh 2', async () => {
     const counted = async (run: (url: string) => Promise<void>): Promise<string[]> => {

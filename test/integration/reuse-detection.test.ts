@@ -32,6 +32,29 @@ describe('refresh handle reuse detection (RFC 9700 §4.14.2)', () => {
     expect(h.logs.some((l) => JSON.parse(l).event === 'session.revoked_reuse')).toBe(true);
   });
 
+  it('an old handle presented at once, within the second its successor\'s successor was handed out, is still theft', async () => {
+    const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    const h2 = (await refresh(h1)).body.refresh_token;
+    const h3 = (await refresh(h2)).body.refresh_token;
+    expect((await refresh(h1)).status).toBe(400);
+    expect((await refresh(h3)).body.error).toBe('invalid_grant');
+  });
+
+  it('a request with an older handle that arrived before the app refreshed past it (answered late) is refused, and the session left alone', async () => {
+    const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    const h2 = (await refresh(h1)).body.refresh_token;
+    const h3 = (await refresh(h2)).body.refresh_token;
+    // Its arrival, as the runtime's clock tells it, is seconds before h3 was handed out (a
+    // duplicate the app sent beside its retry, reaching its turn only now).
+    h.clockOffset = -5;
+    const late = await refresh(h1);
+    h.clockOffset = 0;
+    expect(late.status).toBe(400);
+    expect(late.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/superseded/) });
+    const next = await refresh(h3);
+    expect(next.status).toBe(200);
+  });
+
   it('a logout with an old handle (the thief rotated twice) ends the session too, and a forged one ends nothing', async () => {
     const h1 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
     const h2 = (await refresh(h1)).body.refresh_token;
