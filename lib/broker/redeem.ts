@@ -50,7 +50,7 @@ export async function redeemCode(rt: Runtime, input: RedeemInput): Promise<Refre
     handle: { hash: handle.hash, generation: 1, enc: await cipher.encrypt(handle.value, fieldContext(code.sid, 'handle')) },
     owner: randomToken(12),
   });
-  if (!result.ok) return replayed(rt, input, code, handle, result.current);
+  if (!result.ok) return replayed(rt, input, code, handle, result.current, now);
   rt.log.info('token.issued', { client_id: result.session.clientId, provider: result.session.provider });
   return answer(rt, result.session, handle, input.clientId);
 }
@@ -79,7 +79,8 @@ async function answer(rt: Runtime, s: SessionRecord, credential: Handle, clientI
   }
 }
 
-async function replayed(rt: Runtime, input: RedeemInput, code: Credential, first: Handle, s: SessionRecord | undefined): Promise<RefreshOutcome> {
+/** `arrivedAt`: when this request arrived (epoch seconds, whole). */
+async function replayed(rt: Runtime, input: RedeemInput, code: Credential, first: Handle, s: SessionRecord | undefined, arrivedAt: number): Promise<RefreshOutcome> {
   const now = rt.now();
   if (!s || s.codeHash !== code.hash || s.codeUsedAt === undefined) throw new InvalidGrantError(REFUSED);
   // The same checks a redemption makes: whoever fails them has not used the code.
@@ -95,6 +96,14 @@ async function replayed(rt: Runtime, input: RedeemInput, code: Credential, first
   if (unanswered && isAlive(s, now)) {
     rt.log.info('token.redeem_retried', { client_id: s.clientId, provider: s.provider });
     return answer(rt, s, first, input.clientId);
+  }
+  // A request that arrived in an earlier second than the redemption that used the code is not a
+  // second use after the fact but a duplicate under way at the same time: the app's own retry
+  // after a timeout won, and this one, slow (a stalled instance, a late write), only gets to it
+  // now. Denied (RFC 6749 §4.1.2's MUST), and the session the app holds is left alone.
+  if (arrivedAt < s.codeUsedAt) {
+    rt.log.info('token.redeem_superseded', { client_id: s.clientId, provider: s.provider });
+    throw new InvalidGrantError('the code was redeemed by another request while this one was under way');
   }
   await revokeSession(rt, s, 'code_reuse');
   throw new InvalidGrantError('the code was already used; the session it created is revoked');

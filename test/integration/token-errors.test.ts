@@ -171,6 +171,23 @@ describe('POST /token: authorization_code', () => {
     expect(opRevoked).toBe(revoked + 1);
   });
 
+  it('refuses, and revokes nothing, a duplicate of the exchange that arrived before the redemption that won (the app\'s retry after a timeout)', async () => {
+    const login = await nativeLogin(h);
+    // The app's retry redeems the code...
+    const won = await redeem(h, login);
+    expect(won.status).toBe(200);
+    const handle = (await won.json() as { refresh_token: string }).refresh_token;
+    // ...and the first request, which arrived seconds earlier on a stalled instance, gets its turn only now.
+    const revoked = opRevoked;
+    h.clockOffset = -5;
+    const late = await redeem(h, login);
+    h.clockOffset = 0;
+    expect(late.status).toBe(400);
+    expect(await late.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/while this one was under way/) });
+    expect(opRevoked).toBe(revoked);
+    expect((await refreshNative(h, handle)).status).toBe(200);
+  });
+
   it('refuses an expired code with invalid_grant', async () => {
     const login = await nativeLogin(h);
     h.clockOffset = 61; // ttl.codeSeconds is 60
