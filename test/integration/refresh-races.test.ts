@@ -60,6 +60,31 @@ describe('refresh races (regressions)', () => {
     expect(h.logs.some((l) => /"event":"refresh.lease_lost".*"outcome":"session_ended"/.test(l))).toBe(true);
   });
 
+  it('the same handle sent to two containers: the app goes on with the first answer at once, and the other request, still waiting, is refused without revoking the session', async () => {
+    const tokens = await (await redeem(h, await nativeLogin(h))).json();
+    h.clockOffset = 290;
+    const logsBefore = h.logs.length;
+    // A takes the lease on the slow container; B, the same handle on another, waits for it.
+    const a = fetch(`${slow.url}/token`, form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'app' }));
+    await new Promise((r) => setTimeout(r, 100));
+    const b = fetch(`${h.url}/token`, form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'app' }));
+    const first = await a;
+    expect(first.status).toBe(200);
+    // The app refreshes with the handle it got, at once: served from the token just stored.
+    const next = await fetch(`${h.url}/token`, form({ grant_type: 'refresh_token', refresh_token: (await first.json()).refresh_token, client_id: 'app' }));
+    expect(next.status).toBe(200);
+    const newest = (await next.json()).refresh_token;
+    // B reads the item once more: its handle is two generations old now, which is not a thief's.
+    const late = await b;
+    if (late.status !== 200) {
+      expect(late.status).toBe(400);
+      expect((await late.json()).error_description).toMatch(/superseded/);
+    }
+    h.clockOffset = 0;
+    expect((await fetch(`${h.url}/token`, form({ grant_type: 'refresh_token', refresh_token: newest, client_id: 'app' }))).status).toBe(200);
+    expect(h.logs.slice(logsBefore).some((l) => /session\.revoked_reuse/.test(l))).toBe(false);
+  });
+
   it('a racer whose clock lags cannot void the lease: one upstream call, every tab served', async () => {
     const { jar } = await webLogin(h);
     h.clockOffset = 290;
