@@ -240,6 +240,12 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
   // knowing a session id is not enough to end it.
   if (!old) throw new InvalidGrantError('unknown refresh token');
   if (supersededMeanwhile(s, presented.credential.generation, view)) {
+    // A request that saw its handle valid is one of racing tabs, answered as they are: with what
+    // the app's newest request got (the current handle), once no rotation is pending.
+    if (view.sawValid) {
+      if (lease === 'active') return { kind: 'wait' };
+      if (fresh && !rotationPending(s, now)) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
+    }
     rt.log.info('refresh.superseded', { client_id: s.clientId, provider: s.provider });
     throw new InvalidGrantError('the refresh token was superseded while this request was under way');
   }
