@@ -73,14 +73,13 @@ export const REJECTION_WINDOW_SECONDS = 600;
 /**
  * An OAuth error at a refresh that speaks of the refresh token under another name than
  * `invalid_grant`: ownCloud's LibreGraph Connect answers an expired one `400 invalid_request`,
- * other sites `invalid_token`. It counts as a bare 4xx does. Not what refuses the client itself
- * (`invalid_client`, `unauthorized_client`, `access_denied`, any 401: a configuration or a secret
- * at fault, which would end every session) or asks to slow down (429).
+ * other sites `400 invalid_token`. It counts as a bare 4xx does. Only these two: every other code
+ * (`invalid_client`, `unauthorized_client`, `invalid_scope`, `unsupported_grant_type`, ...), and
+ * any 401 or 429, tells of a configuration, a secret or a load at fault, which would end every
+ * session if it counted.
  */
 function isRefusalOfTheGrant(err: unknown): boolean {
-  return err instanceof UpstreamOAuthError && err.upstreamStatus >= 400 && err.upstreamStatus < 500
-    && err.upstreamStatus !== 401 && err.upstreamStatus !== 429
-    && !['invalid_client', 'unauthorized_client', 'access_denied'].includes(err.upstreamCode);
+  return err instanceof UpstreamOAuthError && err.upstreamStatus === 400 && (err.upstreamCode === 'invalid_request' || err.upstreamCode === 'invalid_token');
 }
 
 export type Presented =
@@ -189,14 +188,12 @@ interface RequestView {
  * than presented after its successors were in use? A duplicate an app sent beside its retry, or
  * one a slow instance gets to late, finds its handle superseded by the app's own next refresh:
  * the request saw the handle valid, or arrived before the rotation that made it older than the
- * previous one (`rotatedAt`, whole seconds: the same second is not "before"), or presents the
- * handle a rollback forgot (a failed upstream refresh restored its successor and removed
- * `prevHandleHash`). Refused then, and the session left alone: no thief is shown.
+ * previous one (`rotatedAt`, whole seconds: the same second is not "before"). No thief is shown
+ * then, and the session is left alone.
  */
 function supersededMeanwhile(s: SessionRecord, generation: number, view: RequestView): boolean {
-  if (view.sawValid || s.handleGen === undefined) return view.sawValid;
-  if (generation === s.handleGen - 2) return s.rotatedAt !== undefined && view.arrivedAt < s.rotatedAt;
-  return generation === s.handleGen - 1 && s.prevHandleHash === undefined;
+  if (view.sawValid) return true;
+  return s.handleGen !== undefined && generation === s.handleGen - 2 && s.rotatedAt !== undefined && view.arrivedAt < s.rotatedAt;
 }
 
 /** Reads the item's state against what was presented: the transitions of docs/design.md. */

@@ -1,8 +1,9 @@
 /**
  * Requests to the provider's token and revocation endpoints: the authorization code grant
  * (RFC 6749 §4.1.3, RFC 7636 §4.5), the refresh grant (RFC 6749 §6) and token revocation
- * (RFC 7009). An answer refusing the client (`invalid_client`, `unauthorized_client`, any 401)
- * re-reads the client secret once and tries again, since the secret may just have been rotated.
+ * (RFC 7009). An answer refusing the client (`invalid_client`, or another code with a 401 but
+ * `invalid_grant`) re-reads the client secret once and tries again, since the secret may just have
+ * been rotated.
  */
 import type { Provider } from '../config/parse.js';
 import { UpstreamMalformedError, UpstreamOAuthError } from '../errors.js';
@@ -39,12 +40,15 @@ async function postWithClientAuth<T>(ctx: UpstreamContext, url: string, fields: 
 
 /**
  * An answer that may mean the client secret was rotated: `invalid_client` (RFC 6749 §5.2), and
- * what providers answer instead of it: Keycloak `401 unauthorized_client` ("Invalid client or
- * Invalid client credentials"), others any `401` (the status RFC 6749 gives failed client
- * authentication over HTTP Basic).
+ * what providers answer instead of it with a `401` (the status RFC 6749 gives failed client
+ * authentication): Keycloak's `401 unauthorized_client` ("Invalid client or Invalid client
+ * credentials"), others' own codes. Not a `401 invalid_grant` (the grant, not the client), and
+ * not a `400 unauthorized_client` (Okta: a grant type the client may not use), which a re-read
+ * would not mend.
  */
 function isClientRefusal(err: unknown): boolean {
-  return err instanceof UpstreamOAuthError && (err.upstreamCode === 'invalid_client' || err.upstreamCode === 'unauthorized_client' || err.upstreamStatus === 401);
+  return err instanceof UpstreamOAuthError
+    && (err.upstreamCode === 'invalid_client' || (err.upstreamStatus === 401 && err.upstreamCode !== 'invalid_grant'));
 }
 
 export interface CodeExchange {

@@ -1,7 +1,7 @@
 /**
  * The token endpoint's client authentication after a secret rotation: an answer refusing the
  * client re-reads the secret once and tries again with the new one, whatever the provider calls
- * that refusal (`invalid_client`; Keycloak's `401 unauthorized_client`; a bare 401 OAuth error).
+ * that refusal (`invalid_client`; Keycloak's `401 unauthorized_client`; another 401 OAuth error).
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../lib/config/parse.js';
@@ -38,7 +38,6 @@ describe('a refused client re-reads its secret once', () => {
   it.each([
     ['invalid_client (RFC 6749)', { status: 401, error: 'invalid_client' }],
     ['Keycloak: 401 unauthorized_client', { status: 401, error: 'unauthorized_client' }],
-    ['400 unauthorized_client', { status: 400, error: 'unauthorized_client' }],
     ['any 401 OAuth error', { status: 401, error: 'access_denied' }],
   ])('%s', async (_name, refusal) => {
     const { ctx, sent, invalidations } = setup(refusal);
@@ -47,10 +46,12 @@ describe('a refused client re-reads its secret once', () => {
     expect(invalidations()).toBe(1);
   });
 
-  it('and only once, and never for an answer about the grant', async () => {
-    const { ctx, sent } = setup({ status: 400, error: 'invalid_grant' });
-    await expect(refreshGrant(ctx, 'rt')).rejects.toMatchObject({ upstreamCode: 'invalid_grant' });
-    expect(sent).toEqual(['old']);
+  it('and only once, and never for an answer about the grant or a grant type the client may not use', async () => {
+    for (const refusal of [{ status: 400, error: 'invalid_grant' }, { status: 401, error: 'invalid_grant' }, { status: 400, error: 'unauthorized_client' }]) {
+      const { ctx, sent } = setup(refusal);
+      await expect(refreshGrant(ctx, 'rt')).rejects.toMatchObject({ upstreamCode: refusal.error });
+      expect(sent).toEqual(['old']);
+    }
     const stuck = setup({ status: 401, error: 'invalid_client' });
     stuck.ctx.secrets.resolve = async () => 'old';
     await expect(refreshGrant(stuck.ctx, 'rt')).rejects.toBeInstanceOf(UpstreamOAuthError);
