@@ -130,7 +130,7 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
     : { kind: 'cookie', hash: presented.credential.hash, ...(presented.clientIds ? { clientIds: presented.clientIds } : {}) };
   const deadline = Date.now() + WAIT_MS;
   // The grace window is judged by when the request arrived, not by when it got its turn.
-  const view: RequestView = { arrivedAt: rt.now(), sawValid: false };
+  const view: RequestView = { arrivedAt: rt.now(), sawValid: false, superseded: false };
   let waited = false;
   let claims = 0;
   let step: Step = { kind: 'claim' };
@@ -156,9 +156,14 @@ export async function refreshSession(rt: Runtime, presented: Presented): Promise
       if (held) return holdLease(rt, held);
       step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, view);
     } else if (step.kind === 'serve') {
-      return serve(rt, step.session, waited ? 'deduplicated' : 'grace', step.handle);
+      const serving = serve(rt, step.session, waited ? 'deduplicated' : 'grace', step.handle);
+      // A superseded request must not invite a retry: the app's retry with the handle it
+      // presented, now older than the previous one, would be theft.
+      return view.superseded ? serving.catch((err: unknown) => {
+        throw err instanceof SessionEndedError || err instanceof InvalidGrantError ? err : new InvalidGrantError(SUPERSEDED, { cause: err });
+      }) : serving;
     } else {
-      if (Date.now() >= deadline) throw new UpstreamUnavailableError('a concurrent refresh of this session did not complete; try again');
+      if (Date.now() >= deadline) throw view.superseded ? new InvalidGrantError(SUPERSEDED) : new UpstreamUnavailableError('a concurrent refresh of this session did not complete; try again');
       await new Promise((r) => setTimeout(r, POLL_MS));
       waited = true;
       step = await decide(rt, presented, await getSession(rt.table, sid), cipher, waited, view);
@@ -181,7 +186,11 @@ interface RequestView {
   readonly arrivedAt: number;
   /** Set once a read showed the presented handle as the session's current or previous one. */
   sawValid: boolean;
+  /** Set once the presented handle was found refreshed past while this request was under way. */
+  superseded: boolean;
 }
+
+const SUPERSEDED = 'the refresh token was superseded while this request was under way';
 
 /**
  * Was an older handle of this session refreshed past while this request was under way, rather
@@ -237,6 +246,7 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
   // knowing a session id is not enough to end it.
   if (!old) throw new InvalidGrantError('unknown refresh token');
   if (supersededMeanwhile(s, presented.credential.generation, view)) {
+    view.superseded = true;
     // A request that saw its handle valid is one of racing tabs, answered as they are: with what
     // the app's newest request got (the current handle), once no rotation is pending.
     if (view.sawValid) {
@@ -244,7 +254,7 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
       if (fresh && !rotationPending(s, now)) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
     }
     rt.log.info('refresh.superseded', { client_id: s.clientId, provider: s.provider });
-    throw new InvalidGrantError('the refresh token was superseded while this request was under way');
+    throw new InvalidGrantError(SUPERSEDED);
   }
   // RFC 9700 §4.14.2: a handle whose successor was handed out, presented again after the grace
   // window, means one of its holders is a thief.

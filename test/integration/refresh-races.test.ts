@@ -3,10 +3,13 @@
  * A second broker instance (another container) sees every provider answer 400 ms late.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WAIT_MS } from '../../lib/broker/refresh.js';
+import { sha256 } from '../../lib/crypto/random.js';
 import { createLogger } from '../../lib/log.js';
 import { createRuntime } from '../../lib/runtime.js';
+import { getSession, sessionKey } from '../../lib/store/sessions.js';
 import { startBrokerServer, type BrokerServer } from '../../local/http-adapter.js';
-import { browserHeaders, countGrants, form, go, nativeLogin, redeem, startHarness, webLogin, type Harness } from '../support/harness.js';
+import { browserHeaders, countGrants, form, go, nativeLogin, redeem, refreshNative, startHarness, webLogin, type Harness } from '../support/harness.js';
 
 let h: Harness;
 let slow: BrokerServer;
@@ -85,6 +88,34 @@ describe('refresh races (regressions)', () => {
     expect((await fetch(`${h.url}/token`, form({ grant_type: 'refresh_token', refresh_token: newest, client_id: 'app' }))).status).toBe(200);
     expect(h.logs.slice(logsBefore).some((l) => /session\.revoked_reuse/.test(l))).toBe(false);
   });
+
+  it('a superseded request that outwaits its wait is refused (invalid_grant), not told to try again: a retry with its handle would be theft', async () => {
+    const h0 = (await (await redeem(h, await nativeLogin(h))).json()).refresh_token as string;
+    const sid = h0.split('.')[0]!;
+    const table = h.runtime.table;
+    const now = () => Math.floor(Date.now() / 1000) + h.clockOffset;
+    // Another request's lease, as its write leaves the item: a real lease rotating to `hash`, pending.
+    const rotateUnderLease = (hash: string, generation: number, owner: string) => table.call('UpdateItem', {
+      TableName: table.name, Key: { pk: { S: sessionKey(sid) } },
+      UpdateExpression: 'SET prevHandleHash = handleHash, handleHash = :h, handleGen = :g, rotatedAt = :n, leaseOwner = :o, leaseUntil = :u, leaseAtExp = atExpiresAt, leaseFreshBound = :fb, leaseRotates = :one',
+      ExpressionAttributeValues: { ':h': { S: hash }, ':g': { N: String(generation) }, ':n': { N: String(now()) }, ':o': { S: owner }, ':u': { N: String(now() + 13) }, ':fb': { N: String(now() + 30) }, ':one': { N: '1' } },
+    });
+    h.clockOffset = 290;
+    const g = (await getSession(table, sid))!.handleGen!;
+    // Lease X rotates h0 -> h1; this request with h0 sees its handle valid (previous, pending) and waits.
+    await rotateUnderLease(sha256('h1'), g + 1, 'X');
+    const started = Date.now();
+    const waiting = refreshNative(h, h0);
+    await new Promise((r) => setTimeout(r, 5000));
+    // X is done; the app at once refreshes h1 under lease Y, which outlasts the wait.
+    await rotateUnderLease(sha256('h2'), g + 2, 'Y');
+    const res = await waiting;
+    h.clockOffset = 0;
+    expect(Date.now() - started).toBeGreaterThan(WAIT_MS - 1000);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/superseded/) });
+    expect(await getSession(table, sid)).toBeDefined();
+  }, 30_000);
 
   it('a racer whose clock lags cannot void the lease: one upstream call, every tab served', async () => {
     const { jar } = await webLogin(h);
