@@ -237,7 +237,7 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
     if (s.rotatedAt !== undefined && arrivedAt - s.rotatedAt <= rt.config.ttl.reuseGraceSeconds) {
       view.sawValid = true;
       if (lease === 'active') return { kind: 'wait' };
-      if (fresh) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
+      if (fresh) return { kind: 'serve', session: s, handle: await currentHandle(rt, s, cipher) };
       return { kind: 'claim-previous', session: s, abandonedBy: undefined };
     }
   }
@@ -251,7 +251,7 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
     // the app's newest request got (the current handle), once no rotation is pending.
     if (view.sawValid) {
       if (lease === 'active') return { kind: 'wait' };
-      if (fresh && !rotationPending(s, now)) return { kind: 'serve', session: s, handle: await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle'))) };
+      if (fresh && !rotationPending(s, now)) return { kind: 'serve', session: s, handle: await currentHandle(rt, s, cipher) };
     }
     rt.log.info('refresh.superseded', { client_id: s.clientId, provider: s.provider });
     throw new InvalidGrantError(SUPERSEDED);
@@ -262,6 +262,11 @@ async function decide(rt: Runtime, presented: Presented, s: SessionRecord | unde
   throw new SessionEndedError('the refresh token was already used; the session is revoked');
 }
 
+/** The session's current handle, as stored for the answers that hand it out again. */
+function currentHandle(rt: Runtime, s: SessionRecord, cipher: TokenCipher): Promise<string> {
+  return readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle')));
+}
+
 /** Takes the lease for a request presenting the previous handle; undefined when someone else got there first. */
 async function claimPrevious(rt: Runtime, presented: Extract<Presented, { kind: 'handle' }>, step: Extract<Step, { kind: 'claim-previous' }>, owner: string, cipher: TokenCipher): Promise<Held | undefined> {
   const since = Date.now();
@@ -269,7 +274,7 @@ async function claimPrevious(rt: Runtime, presented: Extract<Presented, { kind: 
   if (!result.ok) return undefined;
   const s = result.session;
   if (step.abandonedBy !== undefined) rt.log.warn('refresh.lease_taken_over', { client_id: s.clientId, provider: s.provider });
-  const handle = await readOrEnd(rt, s, () => cipher.decrypt(s.handleEnc!, fieldContext(s.sid, 'handle')));
+  const handle = await currentHandle(rt, s, cipher);
   // A pending rotation is still the presented handle's to roll back; a handed-out one is not.
   return { session: s, owner, handle, restore: step.abandonedBy !== undefined ? presented.credential : undefined, since };
 }
